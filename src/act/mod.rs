@@ -1,0 +1,3 @@
+//! Side effects of a plan: reinjection (and, later, quarantine and notifications).
+
+pub mod reinject;

@@ -1,0 +1,160 @@
+//! Command-line definitions for every mode.
+//!
+//! Parsing never exits by itself: `main` uses `try_parse` and turns a usage error into exit 75
+//! with a `4.3.5` line, because a typo in master.cf must park mail in the queue, not bounce it.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipescan",
+    version,
+    about = "Per-message mail content filter: scan, decide per recipient, reinject with sendmail",
+    long_about = "Per-message mail content filter for a Postfix pipe transport, procmail or a Sendmail \
+prog mailer. Reads one message on stdin, scans it, applies the policy and reinjects it with \
+`sendmail -i -f SENDER -- RCPT...`, exiting with a sysexits code the MTA understands \
+(0 delivered or discarded, 75 retry later, 69 or 65 bounce).",
+    after_help = "Forms:\n  pipescan [OPTIONS] -f SENDER -- RECIPIENT...   (Postfix pipe, preferred)\n  \
+pipescan [OPTIONS] SENDER RECIPIENT...         (positional form)\n  \
+pipescan --stdout [OPTIONS] [-f SENDER] [-- RECIPIENT...]   (procmail :0 fw)\n  \
+pipescan check-config [-c FILE]\n\nSee pipescan(1) and pipescan.toml(5).",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Configuration file [default: /etc/pipescan/pipescan.toml; missing = built-in defaults]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Policy bank to apply, e.g. ORIGINATING for locally submitted mail
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+
+    /// Envelope sender; an empty value is the null sender <>
+    #[arg(
+        short = 'f',
+        long = "from",
+        value_name = "SENDER",
+        allow_hyphen_values = true
+    )]
+    pub sender: Option<String>,
+
+    /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing
+    #[arg(long, conflicts_with = "stdout")]
+    pub dry_run: bool,
+
+    /// Write the resulting message to stdout instead of reinjecting (procmail filter mode)
+    #[arg(long)]
+    pub stdout: bool,
+
+    /// Also log to stderr
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// SENDER RECIPIENT... (positional form), or RECIPIENT... after -f SENDER --
+    #[arg(value_name = "ADDRESS")]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration (and every policy bank), print the effective settings
+    CheckConfig {
+        /// Configuration file [default: /etc/pipescan/pipescan.toml]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print the settings as this policy bank makes them
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+    },
+}
+
+impl FilterArgs {
+    /// Splits the addresses into (sender, recipients) for either invocation form.
+    /// None when no sender was given at all.
+    pub fn envelope(&self) -> Option<(String, Vec<String>)> {
+        match &self.sender {
+            Some(s) => Some((s.clone(), self.addresses.clone())),
+            None => {
+                let (first, rest) = self.addresses.split_first()?;
+                Some((first.clone(), rest.to_vec()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("pipescan").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn postfix_form_with_dash_recipient() {
+        let c = parse(&["-f", "a@b", "--", "-oQ/tmp/x@example.com", "c@d"]);
+        assert_eq!(
+            c.filter.envelope(),
+            Some((
+                "a@b".into(),
+                vec!["-oQ/tmp/x@example.com".into(), "c@d".into()]
+            ))
+        );
+    }
+
+    #[test]
+    fn null_sender_forms() {
+        let c = parse(&["-f", "", "--", "c@d"]);
+        assert_eq!(
+            c.filter.envelope(),
+            Some((String::new(), vec!["c@d".into()]))
+        );
+        let c = parse(&["", "c@d"]);
+        assert_eq!(
+            c.filter.envelope(),
+            Some((String::new(), vec!["c@d".into()]))
+        );
+    }
+
+    #[test]
+    fn positional_form() {
+        let c = parse(&["-c", "/x.toml", "a@b", "c@d", "e@f"]);
+        assert_eq!(
+            c.filter.envelope(),
+            Some(("a@b".into(), vec!["c@d".into(), "e@f".into()]))
+        );
+        assert_eq!(
+            c.filter.config.as_deref(),
+            Some(std::path::Path::new("/x.toml"))
+        );
+    }
+
+    #[test]
+    fn subcommand_name_after_dashdash_is_an_address() {
+        let c = parse(&["-f", "a@b", "--", "check-config"]);
+        assert!(c.command.is_none());
+        assert_eq!(c.filter.addresses, ["check-config"]);
+    }
+
+    #[test]
+    fn check_config_subcommand() {
+        let c = parse(&["check-config", "-c", "/x.toml"]);
+        assert!(matches!(c.command, Some(Command::CheckConfig { .. })));
+    }
+
+    #[test]
+    fn unknown_option_is_an_error_not_an_exit() {
+        assert!(Cli::try_parse_from(["pipescan", "--bogus", "a", "b"]).is_err());
+    }
+}

@@ -1,0 +1,782 @@
+//! The TOML configuration: schema, embedded defaults, validation.
+//!
+//! Contract: every key has a default compiled in, so a missing default file means "sane defaults".
+//! Any problem in a file that exists (syntax, unknown key, bad value, bad policy bank) is a
+//! [`ConfigError`] naming the file, the line and the key; a filtering run turns it into exit 75
+//! (a typo in the config must park mail in the queue, never bounce it).
+//!
+//! Policy banks (`[policy.NAME]`) are partial configs: the chosen bank is merged key by key over
+//! the main settings before they are typed, so a bank can override any setting.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the configuration is read from when `-c` is not given.
+pub const DEFAULT_PATH: &str = "/etc/pipescan/pipescan.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: General,
+    pub headers: Headers,
+    pub reinject: Reinject,
+    pub destiny: Destinies,
+    pub spamd: ScannerPool,
+    pub clamd: ScannerPool,
+    /// Raw policy banks; only their names and validity matter once a bank has been applied.
+    #[serde(skip_serializing)]
+    pub policy: toml::Table,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            general: General::default(),
+            headers: Headers::default(),
+            reinject: Reinject::default(),
+            destiny: Destinies::default(),
+            spamd: ScannerPool::default(),
+            clamd: ScannerPool::default(),
+            policy: toml::Table::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    /// Our host name in added header fields; empty = the system's host name.
+    pub hostname: String,
+    /// Where messages too large to keep in memory are spooled.
+    pub tempdir: PathBuf,
+    /// Messages above this are not scanned: they get the `oversized` destiny.
+    pub max_message_size: Size,
+    /// Our own time limit for a whole run; on expiry we exit 75 (keep it below Postfix's
+    /// command_time_limit, whose kill bounces).
+    pub deadline: Dur,
+    /// Domains whose recipients are "local" (get spam headers). Empty = every recipient is local.
+    pub local_domains: Vec<String>,
+    /// More `Received:` fields than this is a mail loop: exit 65, `5.4.6`.
+    pub max_received: usize,
+    /// Send the log line to syslog (facility mail). Falls back to stderr when there is no syslog.
+    pub syslog: bool,
+    /// The syslog socket.
+    pub syslog_socket: PathBuf,
+    /// The program name in log lines.
+    pub syslog_ident: String,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            hostname: String::new(),
+            tempdir: PathBuf::from("/tmp"),
+            max_message_size: Size(50 * 1024 * 1024),
+            deadline: Dur(Duration::from_secs(600)),
+            local_domains: Vec::new(),
+            max_received: 100,
+            syslog: true,
+            syslog_socket: PathBuf::from("/dev/log"),
+            syslog_ident: "pipescan".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Headers {
+    /// amavisd's $X_HEADER_TAG: the "scanned" field name; empty disables the field.
+    pub x_header_tag: String,
+    /// amavisd's $X_HEADER_LINE: its value; `%h` is replaced by the host name.
+    pub x_header_line: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers {
+            x_header_tag: "X-Virus-Scanned".into(),
+            x_header_line: "pipescan at %h".into(),
+        }
+    }
+}
+
+/// What to do when the reinjection command fails for good (exit 65, 66, 67, 68, 69 or 77).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HardFailure {
+    /// Exit 75: the MTA keeps the message and retries (default: nothing is lost).
+    Tempfail,
+    /// Exit 69 with sendmail's reason: the MTA bounces the message.
+    Bounce,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reinject {
+    /// The submission command; pipescan appends `-f SENDER -- RCPT...`. Run without a shell.
+    pub command: Vec<String>,
+    pub on_hard_failure: HardFailure,
+}
+
+impl Default for Reinject {
+    fn default() -> Self {
+        Reinject {
+            command: vec!["/usr/sbin/sendmail".into(), "-i".into()],
+            on_hard_failure: HardFailure::Tempfail,
+        }
+    }
+}
+
+/// amavisd's final_*_destiny values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destiny {
+    Pass,
+    Discard,
+    Bounce,
+    Reject,
+    Tempfail,
+}
+
+impl fmt::Display for Destiny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Destiny::Pass => "pass",
+            Destiny::Discard => "discard",
+            Destiny::Bounce => "bounce",
+            Destiny::Reject => "reject",
+            Destiny::Tempfail => "tempfail",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Destinies {
+    /// Messages above general.max_message_size (not scanned).
+    pub oversized: Destiny,
+}
+
+impl Default for Destinies {
+    fn default() -> Self {
+        Destinies {
+            oversized: Destiny::Pass,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerPool {
+    /// Servers tried in order: "/path/to.sock" or "host:port". Empty disables the scanner.
+    pub servers: Vec<String>,
+    /// Time limit for one whole exchange with one server.
+    pub timeout: Dur,
+}
+
+impl Default for ScannerPool {
+    fn default() -> Self {
+        ScannerPool {
+            servers: Vec::new(),
+            timeout: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// A byte size written "50M", "500K", "1G" or a bare number of bytes. K, M and G are binary
+/// (1024) multiples, as in clamd.conf and spamc ("500K" = 512,000 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size {s:?}: expected a number with an optional K, M or G")
+        })?;
+        let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 1,
+            "K" | "KB" | "KIB" => 1 << 10,
+            "M" | "MB" | "MIB" => 1 << 20,
+            "G" | "GB" | "GIB" => 1 << 30,
+            _ => {
+                return Err(format!(
+                    "invalid size {s:?}: unit must be K, M or G (1024 multiples)"
+                ));
+            }
+        };
+        n.checked_mul(mult)
+            .map(Size)
+            .ok_or_else(|| format!("invalid size {s:?}: too large"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (unit, m) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
+            if n >= m && n % m == 0 {
+                return write!(f, "{}{unit}", n / m);
+            }
+        }
+        write!(f, "{n}")
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Size(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A duration written with a unit: "500ms", "30s", "10m", "2h". A bare number is an error:
+/// "30" could mean seconds or minutes, and a wrong guess is a silent outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl std::str::FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid duration {s:?}: expected a number and a unit (ms, s, m, h)")
+        })?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: a unit is required (ms, s, m, h)"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: unit must be ms, s, m or h"
+                ));
+            }
+        };
+        Ok(Dur(d))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else if ms % 3_600_000 == 0 && ms > 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 && ms > 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A configuration problem, located: `FILE:LINE: key KEY: what is wrong`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key {k}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The configuration as loaded: the effective settings and where they came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file read, or None when the default path did not exist (built-in defaults).
+    pub source: Option<PathBuf>,
+    /// The policy bank applied, if any.
+    pub bank: Option<String>,
+}
+
+/// Loads `path` (or the default path, which may be missing) and applies policy bank `bank`.
+pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigError> {
+    let (text, file, source) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                file: p.display().to_string(),
+                line: None,
+                key: None,
+                message: format!("cannot read: {e}"),
+            })?;
+            (text, p.display().to_string(), Some(p.to_path_buf()))
+        }
+        None => match std::fs::read_to_string(DEFAULT_PATH) {
+            Ok(t) => (
+                t,
+                DEFAULT_PATH.to_string(),
+                Some(PathBuf::from(DEFAULT_PATH)),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (String::new(), "(built-in defaults)".to_string(), None)
+            }
+            Err(e) => {
+                return Err(ConfigError {
+                    file: DEFAULT_PATH.into(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        },
+    };
+    let config = parse(&text, &file, bank)?;
+    Ok(Loaded {
+        config,
+        source,
+        bank: bank.map(str::to_string),
+    })
+}
+
+/// Parses a whole configuration text; `file` names it in errors.
+pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, ConfigError> {
+    // Typed parse of the text first: its errors carry spans, so they name line and key.
+    let base: Config = toml::from_str(text).map_err(|e| located(text, file, &e))?;
+    base.validate().map_err(|(key, message)| ConfigError {
+        file: file.into(),
+        line: find_key_line(text, &key),
+        key: Some(key),
+        message,
+    })?;
+    // Every bank must be valid on its own, so check-config catches a broken bank that only one
+    // master.cf entry uses.
+    let raw: toml::Table = toml::from_str(text).map_err(|e| located(text, file, &e))?;
+    let mut chosen = None;
+    for name in base.policy.keys() {
+        let merged = apply_bank(&raw, name, text, file)?;
+        if Some(name.as_str()) == bank {
+            chosen = Some(merged);
+        }
+    }
+    match bank {
+        None => Ok(base),
+        Some(name) => chosen.ok_or_else(|| ConfigError {
+            file: file.into(),
+            line: None,
+            key: Some(format!("policy.{name}")),
+            message: format!(
+                "policy bank {name:?} (from --policy) is not defined; defined banks: {}",
+                if base.policy.is_empty() {
+                    "none".to_string()
+                } else {
+                    base.policy.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            ),
+        }),
+    }
+}
+
+fn apply_bank(
+    raw: &toml::Table,
+    name: &str,
+    text: &str,
+    file: &str,
+) -> Result<Config, ConfigError> {
+    let err = |key: Option<String>, message: String| ConfigError {
+        file: file.into(),
+        line: key
+            .as_deref()
+            .and_then(|k| find_key_line(text, k))
+            .or_else(|| find_key_line(text, &format!("policy.{name}"))),
+        key,
+        message,
+    };
+    let overrides = match raw.get("policy").and_then(|p| p.get(name)) {
+        Some(toml::Value::Table(t)) => t.clone(),
+        _ => {
+            return Err(err(
+                Some(format!("policy.{name}")),
+                "a policy bank must be a table of settings".into(),
+            ));
+        }
+    };
+    if overrides.contains_key("policy") {
+        return Err(err(
+            Some(format!("policy.{name}.policy")),
+            "policy banks cannot contain policy banks".into(),
+        ));
+    }
+    let mut merged = raw.clone();
+    merged.remove("policy");
+    merge(&mut merged, &overrides);
+    let cfg: Config = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            err(
+                Some(format!("policy.{name}")),
+                format!("in policy bank {name}: {}", e.message()),
+            )
+        })?;
+    cfg.validate().map_err(|(key, message)| {
+        let full = format!("policy.{name}.{key}");
+        err(Some(full), message)
+    })?;
+    Ok(cfg)
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Checks what serde cannot: returns the offending key (dotted) and the problem.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let g = &self.general;
+        if !g.hostname.is_empty() && !is_header_safe(&g.hostname) {
+            return Err((
+                "general.hostname".into(),
+                "must be printable ASCII without spaces".into(),
+            ));
+        }
+        if g.tempdir.as_os_str().is_empty() {
+            return Err(("general.tempdir".into(), "must not be empty".into()));
+        }
+        if g.deadline.0 < Duration::from_secs(1) {
+            return Err(("general.deadline".into(), "must be at least 1s".into()));
+        }
+        if g.max_message_size.0 == 0 {
+            return Err(("general.max_message_size".into(), "must be above 0".into()));
+        }
+        if g.max_received == 0 {
+            return Err(("general.max_received".into(), "must be above 0".into()));
+        }
+        let h = &self.headers;
+        if !h.x_header_tag.is_empty() && !is_field_name(&h.x_header_tag) {
+            return Err((
+                "headers.x_header_tag".into(),
+                "must be a header field name (printable ASCII, no colon or space)".into(),
+            ));
+        }
+        if h.x_header_line.contains(['\r', '\n', '\0']) {
+            return Err((
+                "headers.x_header_line".into(),
+                "must be a single line".into(),
+            ));
+        }
+        if self.reinject.command.is_empty() || self.reinject.command[0].is_empty() {
+            return Err((
+                "reinject.command".into(),
+                "must name a program, e.g. [\"/usr/sbin/sendmail\", \"-i\"]".into(),
+            ));
+        }
+        if self.reinject.command.iter().any(|a| a == "-t") {
+            return Err((
+                "reinject.command".into(),
+                "must not contain -t: recipients come from the envelope, never from the header"
+                    .into(),
+            ));
+        }
+        for (name, pool) in [("spamd", &self.spamd), ("clamd", &self.clamd)] {
+            for s in &pool.servers {
+                if let Err(e) = check_server(s) {
+                    return Err((format!("{name}.servers"), e));
+                }
+            }
+            if pool.timeout.0 < Duration::from_millis(100) {
+                return Err((format!("{name}.timeout"), "must be at least 100ms".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The host name used in added header fields.
+    pub fn hostname(&self) -> String {
+        if !self.general.hostname.is_empty() {
+            return self.general.hostname.clone();
+        }
+        system_hostname()
+    }
+}
+
+/// "host:port" or an absolute unix socket path.
+fn check_server(s: &str) -> Result<(), String> {
+    if s.starts_with('/') {
+        return Ok(());
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "{s:?} is neither a unix socket path (/...) nor host:port"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!(
+            "{s:?}: expected host:port with a port from 1 to 65535"
+        ));
+    }
+    Ok(())
+}
+
+pub fn system_hostname() -> String {
+    for p in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            let s = s.trim();
+            if !s.is_empty() && is_header_safe(s) {
+                return s.to_string();
+            }
+        }
+    }
+    "localhost".into()
+}
+
+fn is_header_safe(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn is_field_name(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+}
+
+/// Turns a toml error into file:line with the key the error points at.
+fn located(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, key) = match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            (Some(line), key_at_line(text, line))
+        }
+        None => (None, None),
+    };
+    ConfigError {
+        file: file.into(),
+        line,
+        key,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// The dotted key defined on `line` (1-based), from the nearest table header above it.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?.trim();
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .find_map(|l| table_header(l.trim()));
+    if let Some(t) = table_header(here) {
+        return Some(t);
+    }
+    let key = here.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() || here.starts_with('#') || !here.contains('=') {
+        return table;
+    }
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+fn table_header(l: &str) -> Option<String> {
+    let l = l.split('#').next()?.trim();
+    if l.starts_with('[') && l.ends_with(']') {
+        Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    } else {
+        None
+    }
+}
+
+/// The line on which dotted `key` is set, for errors found after typing.
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut table = String::new();
+    let mut table_line = None;
+    let sub = format!("{key}.");
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if let Some(h) = table_header(t) {
+            table = h;
+            if table_line.is_none() && (table == key || table.starts_with(&sub)) {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            let full = if table.is_empty() {
+                k.to_string()
+            } else {
+                format!("{table}.{k}")
+            };
+            if full == key {
+                return Some(i + 1);
+            }
+        }
+    }
+    table_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_is_the_defaults() {
+        let c = parse("", "x.toml", None).unwrap();
+        assert_eq!(c.general.max_message_size, Size(50 << 20));
+        assert_eq!(c.general.deadline, Dur(Duration::from_secs(600)));
+        assert_eq!(c.reinject.command, ["/usr/sbin/sendmail", "-i"]);
+        assert_eq!(c.destiny.oversized, Destiny::Pass);
+    }
+
+    #[test]
+    fn sizes_are_binary_multiples() {
+        assert_eq!("500K".parse::<Size>().unwrap(), Size(512_000));
+        assert_eq!("50M".parse::<Size>().unwrap(), Size(52_428_800));
+        assert_eq!("1G".parse::<Size>().unwrap(), Size(1 << 30));
+        assert_eq!("123".parse::<Size>().unwrap(), Size(123));
+        assert!("5X".parse::<Size>().is_err());
+        assert!("M".parse::<Size>().is_err());
+        assert_eq!(Size(512_000).to_string(), "500K");
+        assert_eq!(Size(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!("30s".parse::<Dur>().unwrap(), Dur(Duration::from_secs(30)));
+        assert_eq!("10m".parse::<Dur>().unwrap(), Dur(Duration::from_secs(600)));
+        assert_eq!(
+            "250ms".parse::<Dur>().unwrap(),
+            Dur(Duration::from_millis(250))
+        );
+        let e = "30".parse::<Dur>().unwrap_err();
+        assert!(e.contains("unit is required"), "{e}");
+        assert_eq!(Dur(Duration::from_secs(600)).to_string(), "10m");
+        assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[general]\nhostname = \"mx.example\"\nmax_mesage_size = \"5M\"\n";
+        let e = parse(text, "/etc/p.toml", None).unwrap_err();
+        assert_eq!(e.file, "/etc/p.toml");
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("general.max_mesage_size"));
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let text = "\n[general]\ndeadline = \"600\"\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("general.deadline"))
+        );
+        assert!(e.message.contains("unit is required"), "{}", e.message);
+        let text = "[destiny]\noversized = \"burn\"\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("destiny.oversized"))
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = parse("[general\nhostname = 1\n", "p.toml", None).unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn validation_errors_find_their_line() {
+        let text = "[reinject]\n\ncommand = [\"/usr/sbin/sendmail\", \"-t\"]\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("reinject.command"))
+        );
+        let text = "[spamd]\nservers = [\"localhost\"]\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("spamd.servers")));
+    }
+
+    #[test]
+    fn policy_bank_overrides_any_setting() {
+        let text = r#"
+[general]
+max_message_size = "10M"
+hostname = "mx.example"
+
+[policy.ORIGINATING.general]
+max_message_size = "1M"
+"#;
+        let base = parse(text, "p.toml", None).unwrap();
+        assert_eq!(base.general.max_message_size, Size(10 << 20));
+        let bank = parse(text, "p.toml", Some("ORIGINATING")).unwrap();
+        assert_eq!(bank.general.max_message_size, Size(1 << 20));
+        assert_eq!(bank.general.hostname, "mx.example");
+    }
+
+    #[test]
+    fn unknown_or_broken_bank_is_an_error() {
+        let text = "[policy.ORIGINATING.general]\nmax_message_size = \"1M\"\n";
+        let e = parse(text, "p.toml", Some("MYNETS")).unwrap_err();
+        assert!(e.message.contains("ORIGINATING"), "{}", e.message);
+        let text = "[general]\n\n[policy.X.general]\nbogus = 1\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        assert!(e.message.contains("bogus"), "{}", e.message);
+        assert_eq!(e.line, Some(3));
+    }
+}

@@ -1,0 +1,197 @@
+//! Exit codes and everything that can end a run early: signals, our deadline, panics.
+//!
+//! Contract (DESIGN.md §1): the only codes an MTA-facing run emits are 0, 65, 69, 75 (and 78 from
+//! check-config). A signal, a panic or the deadline before any reinjection succeeded exits 75 so
+//! the MTA keeps the message. During a reinjection the main thread is asked to kill the child
+//! first (a half-fed sendmail queues nothing), then exits 75. After a reinjection succeeded the
+//! message is delivered: exiting 75 would deliver it twice, so we log and exit 0 instead.
+//! The enhanced status line is written to stdout once, first: Postfix reads the start of our
+//! output as the reason.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+/// The exit codes we use, named after sysexits.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    Usage = 64,
+    DataErr = 65,
+    Unavailable = 69,
+    TempFail = 75,
+    Config = 78,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    pub fn sysexits(self) -> sysexits::ExitCode {
+        match self {
+            Exit::Ok => sysexits::ExitCode::Ok,
+            Exit::Usage => sysexits::ExitCode::Usage,
+            Exit::DataErr => sysexits::ExitCode::DataErr,
+            Exit::Unavailable => sysexits::ExitCode::Unavailable,
+            Exit::TempFail => sysexits::ExitCode::TempFail,
+            Exit::Config => sysexits::ExitCode::Config,
+        }
+    }
+}
+
+/// A run that cannot deliver: the exit code, the enhanced status code, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub exit: Exit,
+    /// Enhanced status code, e.g. "4.3.0".
+    pub status: &'static str,
+    pub reason: String,
+}
+
+impl Failure {
+    pub fn tempfail(status: &'static str, reason: impl Into<String>) -> Failure {
+        Failure {
+            exit: Exit::TempFail,
+            status,
+            reason: reason.into(),
+        }
+    }
+    pub fn bounce(status: &'static str, reason: impl Into<String>) -> Failure {
+        Failure {
+            exit: Exit::Unavailable,
+            status,
+            reason: reason.into(),
+        }
+    }
+    /// The line for the MTA: "4.3.0 reason".
+    pub fn line(&self) -> String {
+        format!("{} {}", self.status, self.reason)
+    }
+}
+
+/// Unclassified errors are temporary: the MTA keeps the message.
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::tempfail("4.3.0", format!("I/O error: {e}"))
+    }
+}
+
+const WORKING: u8 = 0;
+const REINJECTING: u8 = 1;
+const DELIVERED: u8 = 2;
+
+static PHASE: AtomicU8 = AtomicU8::new(WORKING);
+static STATUS_WRITTEN: AtomicBool = AtomicBool::new(false);
+static STOP: Mutex<Option<String>> = Mutex::new(None);
+
+/// Writes the one status line to stdout (only the first call writes).
+pub fn status_line(line: &str) {
+    if !STATUS_WRITTEN.swap(true, Ordering::SeqCst) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// A reinjection child is running: a stop request must go through the main thread.
+pub fn reinjecting() {
+    let _ = PHASE.compare_exchange(WORKING, REINJECTING, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// A reinjection finished without success and nothing was delivered yet.
+pub fn reinjection_failed() {
+    let _ = PHASE.compare_exchange(REINJECTING, WORKING, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// A reinjection succeeded: from now on the message counts as delivered.
+pub fn delivered() {
+    PHASE.store(DELIVERED, Ordering::SeqCst);
+}
+
+pub fn is_delivered() -> bool {
+    PHASE.load(Ordering::SeqCst) == DELIVERED
+}
+
+/// A pending stop request (signal or deadline), for the main thread's wait loops.
+pub fn stop_requested() -> Option<String> {
+    STOP.lock().map(|s| s.clone()).unwrap_or(None)
+}
+
+/// Ends the run from any thread: see the module contract.
+fn stop(reason: String) {
+    match PHASE.load(Ordering::SeqCst) {
+        DELIVERED => {
+            crate::log::warn(&format!(
+                "{reason} after the message was reinjected: exiting 0 to avoid a duplicate"
+            ));
+            std::process::exit(0);
+        }
+        REINJECTING => {
+            if let Ok(mut s) = STOP.lock() {
+                s.get_or_insert(reason.clone());
+            }
+            // The main thread kills the child and exits 75. If it cannot within 10 s, exit here,
+            // with whatever is true by then.
+            std::thread::sleep(Duration::from_secs(10));
+            if is_delivered() {
+                std::process::exit(0);
+            }
+            exit_tempfail(&reason);
+        }
+        _ => exit_tempfail(&reason),
+    }
+}
+
+fn exit_tempfail(reason: &str) -> ! {
+    status_line(&format!("4.3.0 pipescan: {reason}"));
+    crate::log::warn(&format!("{reason}: exit 75, the MTA keeps the message"));
+    std::process::exit(Exit::TempFail.code().into());
+}
+
+/// Turns panics (in any thread) into exit 75, or 0 once delivered.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = format!("internal error: {info}").replace('\n', " ");
+        if is_delivered() {
+            crate::log::warn(&format!("{msg} (after delivery: exiting 0)"));
+            std::process::exit(0);
+        }
+        status_line("4.3.0 pipescan: internal error, message kept for retry");
+        crate::log::warn(&msg);
+        std::process::exit(Exit::TempFail.code().into());
+    }));
+}
+
+/// SIGTERM, SIGINT and SIGHUP end the run with 75 (or 0 once delivered).
+pub fn install_signal_handlers() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let name = match sig {
+                    SIGTERM => "SIGTERM",
+                    SIGINT => "SIGINT",
+                    _ => "SIGHUP",
+                };
+                stop(format!("interrupted by {name}"));
+            }
+        })?;
+    Ok(())
+}
+
+/// Our own time limit for the whole run.
+pub fn start_deadline(limit: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("deadline".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            stop(format!(
+                "deadline of {} exceeded",
+                crate::config::Dur(limit)
+            ));
+        });
+}

@@ -1,0 +1,296 @@
+//! One filtering run: envelope + stdin → decision → reinjection (or stdout) → log line + exit.
+//!
+//! Contract: all of stdin is read before anything is decided; every failure that reaches the
+//! end of this module carries its exit code; exit 0 only after every reinjection succeeded or
+//! after an explicit, logged discard.
+
+use crate::act::reinject;
+use crate::cli::FilterArgs;
+use crate::config::Config;
+use crate::control::{self, Exit, Failure};
+use crate::envelope::{Angle, Envelope};
+use crate::message::{Header, Rewrite};
+use crate::plan::{self, Plan};
+use crate::policy::{self, Facts};
+use crate::spool::Spool;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+/// How the result leaves the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Reinject,
+    Stdout,
+    DryRun,
+}
+
+impl Mode {
+    pub fn of(args: &FilterArgs) -> Mode {
+        if args.dry_run {
+            Mode::DryRun
+        } else if args.stdout {
+            Mode::Stdout
+        } else {
+            Mode::Reinject
+        }
+    }
+}
+
+pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
+    let started = Instant::now();
+    let hostname = cfg.hostname();
+    let mut spool = match Spool::read(input, cfg.general.max_message_size.0, &cfg.general.tempdir) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                &Failure::tempfail("4.3.0", format!("reading the message: {e}")),
+                env,
+                None,
+                started,
+            );
+        }
+    };
+    if spool.size == 0 {
+        let f = Failure::tempfail("4.3.0", "empty message on stdin (input closed early?)");
+        return fail(&f, env, Some(&spool), started);
+    }
+    let header = Header::parse(&spool.head);
+    let received = header.count("Received");
+    if received > cfg.general.max_received {
+        let f = Failure {
+            exit: Exit::DataErr,
+            status: "5.4.6",
+            reason: format!(
+                "mail forwarding loop: {received} Received fields (limit {})",
+                cfg.general.max_received
+            ),
+        };
+        return fail(&f, env, Some(&spool), started);
+    }
+    let facts = Facts {
+        oversized: spool.oversized(),
+    };
+    let verdicts = policy::decide(cfg, &hostname, &facts, &env.recipients);
+    let plan = plan::plan(&verdicts);
+
+    if mode == Mode::DryRun {
+        return dry_run(cfg, env, &mut spool, &header, &verdicts, &plan, started);
+    }
+    if let Some(f) = &plan.failure {
+        return fail_with(f, env, Some(&spool), &plan, started);
+    }
+    let mut problems = Vec::new();
+    for (i, group) in plan.groups.iter().enumerate() {
+        let rewrite = Rewrite::new(&spool.head, &header, &group.edits);
+        let result = match mode {
+            Mode::Stdout => write_stdout(&rewrite, &mut spool),
+            _ => {
+                let argv = reinject::argv(&cfg.reinject.command, &env.sender, &group.recipients);
+                match spool.parts() {
+                    Ok((head, mut rest)) => {
+                        reinject::run(&argv, cfg.reinject.on_hard_failure, &mut |w| {
+                            rewrite.write_to(
+                                w,
+                                head,
+                                rest.as_mut().map(|r| &mut **r as &mut dyn Read),
+                            )
+                        })
+                    }
+                    Err(e) => Err(Failure::from(e)),
+                }
+            }
+        };
+        if let Err(f) = result {
+            if control::is_delivered() {
+                // Past the point of no return: an earlier group is delivered, a retry would
+                // deliver it twice. Say so loudly; these recipients need the admin.
+                crate::log::warn(&format!(
+                    "reinjection group {} to {} FAILED after other recipients were delivered: {}",
+                    i + 1,
+                    group.recipients.join(","),
+                    f.line()
+                ));
+                problems.push(f);
+                continue;
+            }
+            return fail_with(&f, env, Some(&spool), &plan, started);
+        }
+    }
+    log_line(&plan, env, Some(&spool), started, None);
+    if !problems.is_empty() && !control::is_delivered() {
+        // Nothing was delivered and something failed: retry the whole message.
+        return fail_with(&problems[0], env, Some(&spool), &plan, started);
+    }
+    Exit::Ok
+}
+
+fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let (head, rest) = spool.parts()?;
+    rewrite.write_to(&mut out, head, rest.map(|r| r as &mut dyn Read))?;
+    out.flush()?;
+    control::delivered();
+    Ok(())
+}
+
+fn dry_run(
+    cfg: &Config,
+    env: &Envelope,
+    spool: &mut Spool,
+    header: &Header,
+    verdicts: &[policy::Verdict],
+    plan: &Plan,
+    started: Instant,
+) -> Exit {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "pipescan dry run: nothing is delivered");
+    let _ = writeln!(
+        out,
+        "envelope: {} -> {}",
+        Angle(&env.sender),
+        env.recipients
+            .iter()
+            .map(|r| Angle(r).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let _ = writeln!(
+        out,
+        "size: {} bytes{}",
+        spool.size,
+        if spool.oversized() {
+            " (oversized: not scanned)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "verdict: {}", summary(plan));
+    for v in verdicts {
+        let group = plan
+            .groups
+            .iter()
+            .position(|g| g.recipients.contains(&v.recipient))
+            .map(|g| (g + 1).to_string())
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "recipient {}: category {}, destiny {}, group {}",
+            Angle(&v.recipient),
+            v.category,
+            v.destiny,
+            group
+        );
+    }
+    let exit = match &plan.failure {
+        Some(f) => {
+            let _ = writeln!(out, "result: exit {} ({})", f.exit.code(), f.line());
+            f.exit
+        }
+        None => Exit::Ok,
+    };
+    if plan.failure.is_none() {
+        for (i, g) in plan.groups.iter().enumerate() {
+            let argv = reinject::argv(&cfg.reinject.command, &env.sender, &g.recipients);
+            let _ = writeln!(out, "group {}: reinject argv {:?}", i + 1, argv);
+            let _ = writeln!(out, "group {}: message follows ----", i + 1);
+            let rewrite = Rewrite::new(&spool.head, header, &g.edits);
+            let r = match spool.parts() {
+                Ok((head, rest)) => {
+                    rewrite.write_to(&mut out, head, rest.map(|r| r as &mut dyn Read))
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                let _ = writeln!(out, "(cannot show the message: {e})");
+            }
+            let _ = writeln!(out, "\n---- end of group {} message", i + 1);
+        }
+        let _ = writeln!(out, "result: exit 0");
+    }
+    log_line(plan, env, Some(spool), started, Some("dry run"));
+    exit
+}
+
+fn summary(plan: &Plan) -> String {
+    format!(
+        "{} {} {{{}}}",
+        if plan.passed() { "Passed" } else { "Blocked" },
+        plan.category,
+        plan.actions().join(",")
+    )
+}
+
+fn log_line(
+    plan: &Plan,
+    env: &Envelope,
+    spool: Option<&Spool>,
+    started: Instant,
+    note: Option<&str>,
+) {
+    let rcpts = env
+        .recipients
+        .iter()
+        .map(|r| Angle(r).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut line = format!("{}, {} -> {}", summary(plan), Angle(&env.sender), rcpts);
+    if let Some(s) = spool {
+        let h = Header::parse(&s.head);
+        if let Some(id) = h.first_text(&s.head, "Message-ID") {
+            line.push_str(&format!(", Message-ID: {id}"));
+        }
+        line.push_str(&format!(", size: {}", s.size));
+    }
+    if let Some(f) = &plan.failure {
+        line.push_str(&format!(", {}", f.line()));
+    }
+    if let Some(n) = note {
+        line.push_str(&format!(", {n}"));
+    }
+    line.push_str(&format!(", {} ms", started.elapsed().as_millis()));
+    crate::log::info(&line);
+}
+
+fn fail(f: &Failure, env: &Envelope, spool: Option<&Spool>, started: Instant) -> Exit {
+    control::status_line(&f.line());
+    let rcpts = env
+        .recipients
+        .iter()
+        .map(|r| Angle(r).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let size = spool
+        .map(|s| format!(", size: {}", s.size))
+        .unwrap_or_default();
+    crate::log::warn(&format!(
+        "{} {{{}}}, {} -> {}{}, {}, {} ms",
+        if f.exit == Exit::TempFail {
+            "TempFailed"
+        } else {
+            "Rejected"
+        },
+        f.exit.code(),
+        Angle(&env.sender),
+        rcpts,
+        size,
+        f.line(),
+        started.elapsed().as_millis()
+    ));
+    f.exit
+}
+
+fn fail_with(
+    f: &Failure,
+    env: &Envelope,
+    spool: Option<&Spool>,
+    plan: &Plan,
+    started: Instant,
+) -> Exit {
+    control::status_line(&f.line());
+    let mut p = plan.clone();
+    p.failure = Some(f.clone());
+    p.groups.clear();
+    log_line(&p, env, spool, started, None);
+    f.exit
+}

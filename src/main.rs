@@ -1,0 +1,156 @@
+//! pipescan: a per-message mail content filter. See pipescan(1) and DESIGN.md.
+//!
+//! main is thin: it parses the arguments, loads the configuration, runs one mode and turns the
+//! result into an exit code. Everything an MTA can see (exit codes, the status line) follows
+//! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
+#![forbid(unsafe_code)]
+
+mod act;
+mod cli;
+mod config;
+mod control;
+mod envelope;
+mod filter;
+mod log;
+mod message;
+mod plan;
+mod policy;
+mod spool;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use control::{Exit, Failure};
+use std::io::IsTerminal;
+
+fn main() -> std::process::ExitCode {
+    control::install_panic_hook();
+    let exit = match cli::Cli::try_parse() {
+        Ok(cli) => match cli.command {
+            Some(cli::Command::CheckConfig { config, policy }) => {
+                check_config(config.as_deref(), policy.as_deref())
+            }
+            None => filter_mode(&cli.filter),
+        },
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            Exit::Ok
+        }
+        Err(e) => {
+            // An MTA-facing run with bad arguments (a master.cf typo) must defer, not bounce.
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            control::status_line(&format!("4.3.5 pipescan: bad arguments: {first}"));
+            eprint!("{msg}");
+            Exit::TempFail
+        }
+    };
+    exit.sysexits().into()
+}
+
+fn check_config(path: Option<&std::path::Path>, bank: Option<&str>) -> Exit {
+    match config::load(path, bank) {
+        Ok(loaded) => {
+            let src = match &loaded.source {
+                Some(p) => p.display().to_string(),
+                None => format!("{} (missing: built-in defaults)", config::DEFAULT_PATH),
+            };
+            println!("# pipescan {}: configuration OK", env!("CARGO_PKG_VERSION"));
+            println!("# file: {src}");
+            let banks: Vec<&String> = loaded.config.policy.keys().collect();
+            if !banks.is_empty() {
+                println!(
+                    "# policy banks: {}",
+                    banks
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if let Some(b) = &loaded.bank {
+                println!("# effective settings with policy bank {b}");
+            } else {
+                println!("# effective settings (no policy bank)");
+            }
+            println!("# general.hostname in use: {}", loaded.config.hostname());
+            match toml::to_string_pretty(&loaded.config) {
+                Ok(t) => print!("{t}"),
+                Err(e) => println!("# (cannot print settings: {e})"),
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("pipescan: configuration error: {e}");
+            Exit::Config
+        }
+    }
+}
+
+fn filter_mode(args: &cli::FilterArgs) -> Exit {
+    let mode = filter::Mode::of(args);
+    let loaded = match config::load(args.config.as_deref(), args.policy.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            // Never bounce mail because of a typo in the config: defer and say where it is.
+            log::init("pipescan", None, true);
+            control::status_line("4.3.5 pipescan: configuration error, message kept for retry");
+            log::warn(&format!("configuration error: {e}"));
+            return Exit::TempFail;
+        }
+    };
+    let cfg = &loaded.config;
+    log::init(
+        &cfg.general.syslog_ident,
+        cfg.general
+            .syslog
+            .then(|| cfg.general.syslog_socket.clone()),
+        args.verbose || mode == filter::Mode::DryRun,
+    );
+    if let Err(e) = control::install_signal_handlers() {
+        log::warn(&format!("cannot install signal handlers: {e}"));
+    }
+    control::start_deadline(cfg.general.deadline.0);
+
+    let Some((sender, recipients)) = args.envelope() else {
+        return usage("no envelope sender or recipients given");
+    };
+    if recipients.is_empty() && mode == filter::Mode::Reinject {
+        return usage("no recipients given");
+    }
+    let env = match envelope::Envelope::new(sender, recipients) {
+        Ok(e) => e,
+        Err(e) => {
+            let f = Failure {
+                exit: Exit::DataErr,
+                status: "5.1.3",
+                reason: format!("bad envelope address: {e}"),
+            };
+            control::status_line(&f.line());
+            log::warn(&f.line());
+            return f.exit;
+        }
+    };
+    filter::run(cfg, &env, mode, &mut std::io::stdin().lock())
+}
+
+/// Missing envelope arguments: a person at a terminal gets 64 and the usage; an MTA (stdin not a
+/// terminal) gets 75, because a misconfigured transport must not bounce mail.
+fn usage(what: &str) -> Exit {
+    let interactive = std::io::stdin().is_terminal();
+    let line = if interactive {
+        format!("5.5.4 pipescan: {what}")
+    } else {
+        format!("4.3.5 pipescan: {what}")
+    };
+    control::status_line(&line);
+    eprintln!("usage: pipescan [OPTIONS] -f SENDER -- RECIPIENT...   (see pipescan --help)");
+    if interactive {
+        Exit::Usage
+    } else {
+        Exit::TempFail
+    }
+}

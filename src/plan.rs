@@ -1,0 +1,164 @@
+//! From per-recipient verdicts to the actions of one run.
+//!
+//! Contract: pure. Recipients whose copies need the same header edits share one reinjection
+//! group; the exit code of the run follows from the destinies (DESIGN.md §1): any tempfail → 75;
+//! all recipients bounced/rejected → 69; otherwise 0 once the groups are delivered.
+
+use crate::config::Destiny;
+use crate::control::{Exit, Failure};
+use crate::message::Edits;
+use crate::policy::{Category, Verdict};
+
+/// One reinjection: these recipients get this copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub recipients: Vec<String>,
+    pub edits: Edits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub groups: Vec<Group>,
+    pub discarded: Vec<String>,
+    pub bounced: Vec<String>,
+    /// The most severe category among all recipients (for the log line).
+    pub category: Category,
+    /// Set when the whole message must be retried or refused instead of delivered.
+    pub failure: Option<Failure>,
+}
+
+impl Plan {
+    /// amavisd's action words for the log line: "Relayed", "Discarded", "Bounced", ...
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut a = Vec::new();
+        if let Some(f) = &self.failure {
+            a.push(if f.exit == Exit::TempFail {
+                "TempFailed"
+            } else {
+                "Bounced"
+            });
+            return a;
+        }
+        if !self.groups.is_empty() {
+            a.push("Relayed");
+        }
+        if !self.discarded.is_empty() {
+            a.push("Discarded");
+        }
+        if !self.bounced.is_empty() {
+            a.push("Bounced");
+        }
+        a
+    }
+
+    /// "Passed" when every recipient gets the message, "Blocked" otherwise.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none() && self.discarded.is_empty() && self.bounced.is_empty()
+    }
+}
+
+fn refusal(category: Category) -> (&'static str, String) {
+    match category {
+        Category::Oversized => ("5.3.4", "message size exceeds the scanning limit".into()),
+        Category::Clean => ("5.7.1", "message refused by policy".into()),
+    }
+}
+
+pub fn plan(verdicts: &[Verdict]) -> Plan {
+    let category = verdicts
+        .iter()
+        .map(|v| v.category)
+        .min()
+        .unwrap_or(Category::Clean);
+    let mut p = Plan {
+        groups: Vec::new(),
+        discarded: Vec::new(),
+        bounced: Vec::new(),
+        category,
+        failure: None,
+    };
+    for v in verdicts {
+        match v.destiny {
+            Destiny::Pass => match p.groups.iter_mut().find(|g| g.edits == v.edits) {
+                Some(g) => g.recipients.push(v.recipient.clone()),
+                None => p.groups.push(Group {
+                    recipients: vec![v.recipient.clone()],
+                    edits: v.edits.clone(),
+                }),
+            },
+            Destiny::Discard => p.discarded.push(v.recipient.clone()),
+            Destiny::Bounce | Destiny::Reject => p.bounced.push(v.recipient.clone()),
+            Destiny::Tempfail => {
+                let (_, why) = refusal(v.category);
+                p.failure = Some(Failure::tempfail(
+                    "4.7.1",
+                    format!("{why}: policy says try again later"),
+                ));
+            }
+        }
+    }
+    if p.failure.is_none() && p.groups.is_empty() && p.discarded.is_empty() && !p.bounced.is_empty()
+    {
+        let (status, why) = refusal(category);
+        p.failure = Some(Failure::bounce(status, format!("{why} ({})", category)));
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(r: &str, c: Category, d: Destiny, tag: Option<&str>) -> Verdict {
+        Verdict {
+            recipient: r.into(),
+            category: c,
+            destiny: d,
+            edits: Edits {
+                subject_tag: tag.map(str::to_string),
+                ..Edits::default()
+            },
+        }
+    }
+
+    #[test]
+    fn same_edits_share_a_group() {
+        let p = plan(&[
+            v("a", Category::Clean, Destiny::Pass, None),
+            v("b", Category::Clean, Destiny::Pass, Some("T ")),
+            v("c", Category::Clean, Destiny::Pass, None),
+        ]);
+        assert_eq!(p.groups.len(), 2);
+        assert_eq!(p.groups[0].recipients, ["a", "c"]);
+        assert_eq!(p.groups[1].recipients, ["b"]);
+        assert!(p.passed());
+        assert_eq!(p.actions(), ["Relayed"]);
+    }
+
+    #[test]
+    fn destinies_to_exit() {
+        use Destiny::*;
+        let o = Category::Oversized;
+        let exit = |d: Destiny| plan(&[v("a", o, d, None)]).failure.map(|f| f.exit);
+        assert_eq!(exit(Pass), None);
+        assert_eq!(exit(Discard), None);
+        assert_eq!(exit(Bounce), Some(Exit::Unavailable));
+        assert_eq!(exit(Reject), Some(Exit::Unavailable));
+        assert_eq!(exit(Tempfail), Some(Exit::TempFail));
+        let p = plan(&[v("a", o, Discard, None)]);
+        assert_eq!((p.passed(), p.actions()), (false, vec!["Discarded"]));
+        let p = plan(&[v("a", o, Bounce, None)]);
+        let f = p.failure.unwrap();
+        assert_eq!(f.status, "5.3.4");
+    }
+
+    #[test]
+    fn any_tempfail_holds_the_whole_message() {
+        let p = plan(&[
+            v("a", Category::Clean, Destiny::Pass, None),
+            v("b", Category::Oversized, Destiny::Tempfail, None),
+        ]);
+        assert_eq!(p.failure.unwrap().exit, Exit::TempFail);
+        assert_eq!(p.category, Category::Oversized);
+    }
+}
