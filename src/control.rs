@@ -144,7 +144,7 @@ fn stop(reason: String) {
     }
 }
 
-fn exit_tempfail(reason: &str) -> ! {
+pub fn exit_tempfail(reason: &str) -> ! {
     status_line(&format!("4.3.0 pipescan: {reason}"));
     crate::log::warn(&format!("{reason}: exit 75, the MTA keeps the message"));
     std::process::exit(Exit::TempFail.code().into());

@@ -33,6 +33,7 @@ impl Envelope {
         Ok(Envelope { sender, recipients })
     }
 
+    #[cfg(test)]
     pub fn null_sender(&self) -> bool {
         self.sender.is_empty()
     }

@@ -165,6 +165,17 @@ fn dry_run(
             ""
         }
     );
+    let _ = writeln!(
+        out,
+        "header: {} fields, body at byte {}, {} line ends",
+        header.fields.len(),
+        header.body_start,
+        if header.eol == crate::message::Eol::CrLf {
+            "CRLF"
+        } else {
+            "LF"
+        }
+    );
     let _ = writeln!(out, "verdict: {}", summary(plan));
     for v in verdicts {
         let group = plan

@@ -33,13 +33,11 @@ fn emit(severity: u8, line: &str) {
         None => ("pipescan", None, true),
     };
     let mut sent = false;
-    if let Some(path) = syslog {
-        if let Ok(sock) = UnixDatagram::unbound() {
-            let pri = 2 * 8 + severity;
-            // The syslog daemon adds the timestamp and host.
-            let msg = format!("<{pri}>{ident}[{pid}]: {line}");
-            sent = sock.send_to(msg.as_bytes(), path).is_ok();
-        }
+    if let (Some(path), Ok(sock)) = (syslog, UnixDatagram::unbound()) {
+        let pri = 2 * 8 + severity;
+        // The syslog daemon adds the timestamp and host.
+        let msg = format!("<{pri}>{ident}[{pid}]: {line}");
+        sent = sock.send_to(msg.as_bytes(), path).is_ok();
     }
     if verbose || !sent {
         let _ = writeln!(std::io::stderr().lock(), "{ident}[{pid}]: {line}");

@@ -115,8 +115,11 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     }
     control::start_deadline(cfg.general.deadline.0);
 
-    let Some((sender, recipients)) = args.envelope() else {
-        return usage("no envelope sender or recipients given");
+    // procmail and manual dry runs may give no envelope at all.
+    let (sender, recipients) = match args.envelope() {
+        Some(e) => e,
+        None if mode != filter::Mode::Reinject => (String::new(), Vec::new()),
+        None => return usage("no envelope sender or recipients given"),
     };
     if recipients.is_empty() && mode == filter::Mode::Reinject {
         return usage("no recipients given");

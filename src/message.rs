@@ -224,10 +224,10 @@ impl Rewrite {
                     remove: f.end - f.start,
                     insert: Vec::new(),
                 });
-            } else if let (Some(tag), true) = (&edits.subject_tag, f.is("Subject")) {
-                if let Some(s) = subject_splice(raw, f, tag) {
-                    splices.push(s);
-                }
+            } else if let (Some(tag), true) = (&edits.subject_tag, f.is("Subject"))
+                && let Some(s) = subject_splice(raw, f, tag)
+            {
+                splices.push(s);
             }
         }
         Rewrite { splices }
@@ -257,7 +257,8 @@ impl Rewrite {
         Ok(n)
     }
 
-    /// The edited bytes (for tests and --dry-run of in-memory messages).
+    /// The edited bytes, for tests.
+    #[cfg(test)]
     pub fn apply(&self, raw: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(raw.len() + 256);
         self.write_to(&mut v, raw, None)

@@ -77,14 +77,6 @@ impl Spool {
         self.file.is_some()
     }
 
-    /// The whole message when it is in memory.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        match self.file {
-            None => Some(&self.head),
-            Some(_) => None,
-        }
-    }
-
     /// The in-memory bytes and, for a message on disk, a reader positioned just after them.
     pub fn parts(&mut self) -> io::Result<(&[u8], Option<&mut File>)> {
         let skip = self.head.len() as u64;
@@ -97,17 +89,6 @@ impl Spool {
         };
         Ok((&self.head, file))
     }
-
-    /// A reader over the whole message from its first byte (for scanners that stream).
-    pub fn whole(&mut self) -> io::Result<Box<dyn Read + '_>> {
-        match self.file.as_mut() {
-            None => Ok(Box::new(&self.head[..])),
-            Some(f) => {
-                f.seek(SeekFrom::Start(0))?;
-                Ok(Box::new(f))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -119,7 +100,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::read(&mut &b"Subject: x\n\nhi\n"[..], 100, dir.path()).unwrap();
         assert!(!s.oversized());
-        assert_eq!(s.bytes().unwrap(), b"Subject: x\n\nhi\n");
+        assert_eq!(s.head, b"Subject: x\n\nhi\n");
         assert_eq!(s.size, 15);
     }
 
@@ -144,9 +125,6 @@ mod tests {
         let mut back = head.to_vec();
         rest.unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, msg);
-        let mut whole = Vec::new();
-        s.whole().unwrap().read_to_end(&mut whole).unwrap();
-        assert_eq!(whole, msg);
         // The spool file is anonymous: nothing is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

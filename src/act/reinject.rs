@@ -40,9 +40,10 @@ pub fn run(
         .map_err(|e| Failure::tempfail("4.3.5", format!("cannot run {prog}: {e}")))?;
     control::reinjecting();
     let mut stdin = child.stdin.take();
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let (written, output, status) = std::thread::scope(|s| {
+    // Its output is read on detached threads: a grandchild (Sendmail's background delivery, a
+    // wrapper's own children) may keep the pipes open long after the child exited.
+    let output = collect_output(child.stdout.take(), child.stderr.take());
+    let (written, status) = std::thread::scope(|s| {
         let writer = s.spawn(move || {
             let stdin = stdin
                 .as_mut()
@@ -52,31 +53,22 @@ pub fn run(
             Ok::<u64, io::Error>(n)
             // stdin is dropped here: the child sees end of input.
         });
-        let reader = s.spawn(move || {
-            let mut text = Vec::new();
-            if let Some(o) = out.as_mut() {
-                let _ = o.take(4096).read_to_end(&mut text);
-                let _ = io::copy(o, &mut io::sink());
-            }
-            if let Some(e) = err.as_mut() {
-                let _ = e.take(4096).read_to_end(&mut text);
-                let _ = io::copy(e, &mut io::sink());
-            }
-            text
-        });
         let status = wait(&mut child);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
-        let output = reader.join().unwrap_or_default();
-        (written, output, status)
+        (written, status)
     });
-    let said = first_line(&output);
+    let said = first_line(
+        &output
+            .recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default(),
+    );
     let status = match status {
         Ok(s) => s,
-        Err(stop) => {
+        Err(e) => {
             control::reinjection_failed();
-            return Err(Failure::tempfail("4.3.0", stop));
+            return Err(Failure::tempfail("4.3.0", e));
         }
     };
     let result = classify(prog, status, &written, &said, on_hard_failure);
@@ -101,9 +93,12 @@ fn wait(child: &mut Child) -> Result<ExitStatus, String> {
             }
         }
         if let Some(reason) = control::stop_requested() {
+            // Kill and reap it, then leave at once: the writer may be blocked on a pipe that a
+            // grandchild still holds, and exiting ends every thread of ours.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("{reason}; reinjection killed before it finished"));
+            control::reinjection_failed();
+            control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
         }
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(20));
@@ -152,6 +147,32 @@ fn classify(
             ),
         )),
     }
+}
+
+/// Up to 4 KB of the child's stdout then stderr, delivered on a channel when both are closed.
+fn collect_output(
+    out: Option<std::process::ChildStdout>,
+    err: Option<std::process::ChildStderr>,
+) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let err_thread = std::thread::spawn(move || {
+            let mut t = Vec::new();
+            if let Some(mut e) = err {
+                let _ = (&mut e).take(4096).read_to_end(&mut t);
+                let _ = io::copy(&mut e, &mut io::sink());
+            }
+            t
+        });
+        if let Some(mut o) = out {
+            let _ = (&mut o).take(4096).read_to_end(&mut text);
+            let _ = io::copy(&mut o, &mut io::sink());
+        }
+        text.extend(err_thread.join().unwrap_or_default());
+        let _ = tx.send(text);
+    });
+    rx
 }
 
 fn first_line(b: &[u8]) -> String {

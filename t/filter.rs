@@ -1,0 +1,620 @@
+//! The filter core through the built binary, with a recording fake sendmail (t/bin/fake-sendmail).
+//!
+//! Each test is one admin's story: a message in, the exact bytes and argv handed to sendmail, the
+//! exit code the MTA sees, and the status line it would put in a bounce or the queue.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Every fixture t/msg/NAME.eml must come out as t/msg/NAME.out, as LF and as CRLF.
+#[test]
+fn golden_fixtures_lf_and_crlf() {
+    let mut names: Vec<_> = std::fs::read_dir(repo().join("t/msg"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 10,
+        "fixture list is (nearly) empty: {names:?}"
+    );
+    let mut failures = Vec::new();
+    for path in &names {
+        let input = std::fs::read(path).unwrap();
+        let expected = std::fs::read(path.with_extension("out")).unwrap();
+        for crlf in [false, true] {
+            let (input, expected) = if crlf {
+                (to_crlf(&input), to_crlf(&expected))
+            } else {
+                (input.clone(), expected.clone())
+            };
+            let f = Filter::new("");
+            let r = f.run(
+                &["-f", "alice@example.org", "--", "bob@example.com"],
+                &input,
+            );
+            assert_eq!(r.code, 0, "{}: {}", path.display(), r.stderr);
+            let got = f.call_msg(0);
+            if got != expected {
+                let tag = if crlf { "crlf" } else { "lf" };
+                let failed = path.with_extension(format!("{tag}.failed"));
+                std::fs::write(&failed, &got).unwrap();
+                failures.push(format!(
+                    "{} ({tag}): see {}",
+                    path.display(),
+                    failed.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn argv_is_sendmail_i_f_sender_dashdash_recipients() {
+    let f = Filter::new("");
+    let r = f.run(
+        &[
+            "-f",
+            "alice@example.org",
+            "--",
+            "bob@example.com",
+            "carol@example.net",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        [
+            "-i",
+            "-f",
+            "alice@example.org",
+            "--",
+            "bob@example.com",
+            "carol@example.net"
+        ]
+    );
+    assert_eq!(f.calls(), 1);
+}
+
+#[test]
+fn null_sender_stays_null() {
+    let f = Filter::new("");
+    let r = f.run(&["-f", "", "--", "postmaster@example.com"], PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        ["-i", "-f", "", "--", "postmaster@example.com"]
+    );
+}
+
+#[test]
+fn recipient_that_looks_like_an_option_is_an_address() {
+    let f = Filter::new("");
+    let r = f.run(
+        &["-f", "a@example.org", "--", "-oQ/tmp/x@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        ["-i", "-f", "a@example.org", "--", "-oQ/tmp/x@example.com"]
+    );
+}
+
+#[test]
+fn positional_form_like_pf_spamfilt() {
+    let f = Filter::new("");
+    let r = f.run(&["a@example.org", "b@example.com", "c@example.com"], PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        [
+            "-i",
+            "-f",
+            "a@example.org",
+            "--",
+            "b@example.com",
+            "c@example.com"
+        ]
+    );
+}
+
+#[test]
+fn sendmail_exit_codes_become_ours() {
+    // (fake sendmail behaviour, on_hard_failure, our exit, status prefix)
+    let cases = [
+        ("0", "tempfail", 0, ""),
+        ("75", "tempfail", 75, "4.3.0"),
+        ("69", "tempfail", 75, "4.3.0"),
+        ("69", "bounce", 69, "5.3.0"),
+        ("1", "bounce", 75, "4.3.0"),
+        ("64", "bounce", 75, "4.3.0"),
+        ("78", "bounce", 75, "4.3.0"),
+        ("kill", "tempfail", 75, "4.3.0"),
+    ];
+    for (behaviour, hard, code, status) in cases {
+        let f = Filter::new(&format!("[reinject]\non_hard_failure = \"{hard}\"\n"));
+        let r = f
+            .env("FAKE_SENDMAIL_EXIT", behaviour)
+            .env("FAKE_SENDMAIL_SAY", "5.7.1 cleanup said no")
+            .run(&["-f", "a@example.org", "--", "b@example.com"], PLAIN);
+        assert_eq!(r.code, code, "sendmail {behaviour}/{hard}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with(status),
+            "sendmail {behaviour}: stdout {:?}",
+            r.stdout
+        );
+        if code != 0 {
+            assert_eq!(
+                r.stdout.lines().count(),
+                1,
+                "one status line: {:?}",
+                r.stdout
+            );
+        }
+    }
+}
+
+/// A sendmail that exits 0 without reading the message (bigger than a pipe buffer) may have
+/// queued a truncated copy: only a retry guarantees the whole message arrives.
+#[test]
+fn sendmail_that_does_not_read_the_message_is_not_success() {
+    let mut big = PLAIN.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1 << 20));
+    let f = Filter::new("");
+    let r = f
+        .env("FAKE_SENDMAIL_EXIT", "noread")
+        .run(&["-f", "a@example.org", "--", "b@example.com"], &big);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("exited 0 before reading the whole message"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn status_line_carries_sendmail_reason() {
+    let f = Filter::new("[reinject]\non_hard_failure = \"bounce\"\n");
+    let r = f
+        .env("FAKE_SENDMAIL_EXIT", "69")
+        .env("FAKE_SENDMAIL_SAY", "550 5.7.1 rejected by cleanup")
+        .run(&["-f", "a@example.org", "--", "b@example.com"], PLAIN);
+    assert_eq!(r.code, 69);
+    assert!(
+        r.stdout.contains("exit 69: 550 5.7.1 rejected by cleanup"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn mail_loop_with_150_received_fields_is_refused() {
+    let mut msg = Vec::new();
+    for i in 0..150 {
+        writeln!(
+            msg,
+            "Received: from hop{i}.example by hop{} ; Mon, 23 Nov 2026 10:00:00 +0000",
+            i + 1
+        )
+        .unwrap();
+    }
+    msg.extend_from_slice(PLAIN);
+    let f = Filter::new("");
+    let r = f.run(&["-f", "a@example.org", "--", "b@example.com"], &msg);
+    assert_eq!(r.code, 65);
+    assert!(
+        r.stdout.starts_with("5.4.6 mail forwarding loop"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(f.calls(), 0);
+    // 100 is still fine (the limit is "more than 100").
+    let msg100: Vec<u8> = msg
+        .split(|&b| b == b'\n')
+        .skip(50)
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    let r = f.run(&["-f", "a@example.org", "--", "b@example.com"], &msg100);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn empty_input_is_kept_for_retry() {
+    let f = Filter::new("");
+    let r = f.run(&["-f", "a@example.org", "--", "b@example.com"], b"");
+    assert_eq!(r.code, 75);
+    assert!(r.stdout.starts_with("4.3.0 empty message"), "{}", r.stdout);
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn control_characters_in_envelope_are_refused() {
+    let f = Filter::new("");
+    for args in [
+        [
+            "-f",
+            "a@example.org",
+            "--",
+            "b@example.com\r\nBcc: evil@example.net",
+        ],
+        ["-f", "a@example.org\n", "--", "b@example.com"],
+    ] {
+        let r = f.run(&args, PLAIN);
+        assert_eq!(r.code, 65, "{args:?}");
+        assert!(r.stdout.starts_with("5.1.3 "), "{}", r.stdout);
+    }
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn bad_arguments_defer_instead_of_bouncing() {
+    let f = Filter::new("");
+    let r = f.run(
+        &["--no-such-option", "a@example.org", "b@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 75);
+    assert!(
+        r.stdout.starts_with("4.3.5 pipescan: bad arguments"),
+        "{}",
+        r.stdout
+    );
+    // No recipients from an MTA (stdin is a pipe): defer, never 64.
+    let r = f.run(&["-f", "a@example.org", "--"], PLAIN);
+    assert_eq!(r.code, 75);
+    assert!(
+        r.stdout.starts_with("4.3.5 pipescan: no recipients"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn config_errors_defer_mail_and_check_config_says_78() {
+    let cases = [
+        (
+            "[general]\nmax_mesage_size = \"1M\"\n",
+            ":2: key general.max_mesage_size: unknown field",
+        ),
+        (
+            "[general]\nhostname = \"mx\"\ndeadline = \"600\"\n",
+            ":3: key general.deadline: invalid duration",
+        ),
+        (
+            "[destiny]\noversized = \"burn\"\n",
+            ":2: key destiny.oversized: unknown variant",
+        ),
+        ("[general\n", ":1"),
+        (
+            "[reinject]\ncommand = []\n",
+            ":2: key reinject.command: must name a program",
+        ),
+    ];
+    for (text, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.toml");
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        let r = run_bin(
+            &["-c", p, "-f", "a@example.org", "--", "b@example.com"],
+            PLAIN,
+            &[],
+        );
+        assert_eq!(r.code, 75, "{text}");
+        assert!(
+            r.stdout.starts_with("4.3.5 pipescan: configuration error"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stderr.contains(&format!("{p}{want}")),
+            "{text}: {}",
+            r.stderr
+        );
+        let r = run_bin(&["check-config", "-c", p], b"", &[]);
+        assert_eq!(r.code, 78, "{text}");
+        assert!(
+            r.stderr.contains(&format!("{p}{want}")),
+            "{text}: {}",
+            r.stderr
+        );
+    }
+    // A named file that does not exist is an error (only the default path may be missing).
+    let r = run_bin(
+        &[
+            "-c",
+            "/nonexistent/p.toml",
+            "a@example.org",
+            "b@example.com",
+        ],
+        PLAIN,
+        &[],
+    );
+    assert_eq!(r.code, 75);
+    assert!(
+        r.stderr.contains("/nonexistent/p.toml: cannot read"),
+        "{}",
+        r.stderr
+    );
+    // An unknown policy bank too.
+    let f = Filter::new("");
+    let r = f.run(
+        &[
+            "--policy",
+            "NOPE",
+            "-f",
+            "a@example.org",
+            "--",
+            "b@example.com",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 75);
+    assert!(r.stderr.contains("policy bank \"NOPE\""), "{}", r.stderr);
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let p = repo().join("conf/pipescan.toml");
+    let r = run_bin(&["check-config", "-c", p.to_str().unwrap()], b"", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("configuration OK"));
+    let r = run_bin(
+        &[
+            "check-config",
+            "-c",
+            p.to_str().unwrap(),
+            "--policy",
+            "ORIGINATING",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn stdout_mode_writes_the_message_and_calls_no_sendmail() {
+    let f = Filter::new("");
+    let input = std::fs::read(repo().join("t/msg/mbox-from-line.eml")).unwrap();
+    let r = f.run_bytes(
+        &["--stdout", "-f", "a@example.org", "--", "b@example.com"],
+        &input,
+    );
+    assert_eq!(r.code, 0);
+    let expected = std::fs::read(repo().join("t/msg/mbox-from-line.out")).unwrap();
+    assert_eq!(r.stdout_bytes, expected);
+    assert_eq!(f.calls(), 0);
+    // procmail gives no envelope at all: still fine.
+    let r = f.run_bytes(&["--stdout"], &input);
+    assert_eq!((r.code, r.stdout_bytes), (0, expected));
+}
+
+#[test]
+fn dry_run_shows_verdict_argv_and_message_and_delivers_nothing() {
+    let f = Filter::new("");
+    let r = f.run(&["--dry-run", "-f", "", "--", "b@example.com"], PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("verdict: Passed CLEAN {Relayed}"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("recipient <b@example.com>: category CLEAN, destiny pass, group 1")
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "reinject argv [\"{}\", \"-i\", \"-f\", \"\", \"--\", \"b@example.com\"]",
+            fake_sendmail()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("X-Virus-Scanned: pipescan at mx.test\nFrom: Alice")
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn log_line_is_amavisd_style() {
+    let f = Filter::new("");
+    let r = f.run(
+        &["-v", "-f", "alice@example.org", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Passed"))
+        .unwrap_or("");
+    assert!(
+        line.contains(&format!(
+            "Passed CLEAN {{Relayed}}, <alice@example.org> -> <bob@example.com>, Message-ID: <plain-1@example.org>, size: {}, ",
+            PLAIN.len()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(line.starts_with("pipescan["), "{line}");
+    assert!(line.ends_with(" ms"), "{line}");
+}
+
+#[test]
+fn scanned_tag_is_configurable_and_can_be_disabled() {
+    let f = Filter::new(
+        "[headers]\nx_header_tag = \"X-Scanned-By\"\nx_header_line = \"pipescan on %h (test)\"\n",
+    );
+    assert_eq!(f.run(&["a@example.org", "b@example.com"], PLAIN).code, 0);
+    assert!(
+        f.call_msg(0)
+            .starts_with(b"X-Scanned-By: pipescan on mx.test (test)\nFrom: Alice")
+    );
+    let f = Filter::new("[headers]\nx_header_tag = \"\"\n");
+    assert_eq!(f.run(&["a@example.org", "b@example.com"], PLAIN).code, 0);
+    assert_eq!(f.call_msg(0), PLAIN);
+}
+
+/// A 60 MB message is above the 50M default: spooled to disk, not scanned, passed byte-exact.
+#[test]
+fn sixty_megabyte_message_passes_byte_exact_as_oversized() {
+    let body_line =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abcd\n";
+    let mut msg =
+        b"From: big@example.org\nSubject: sixty megabytes\nMessage-ID: <big@example.org>\n\n"
+            .to_vec();
+    while msg.len() < 60 * 1000 * 1000 {
+        msg.extend_from_slice(body_line);
+    }
+    let f = Filter::new("");
+    let r = f.run(
+        &["-v", "-f", "big@example.org", "--", "bob@example.com"],
+        &msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Passed OVERSIZED {Relayed}"),
+        "{}",
+        r.stderr
+    );
+    let got = f.call_msg(0);
+    let tag = b"X-Virus-Scanned: pipescan at mx.test\n";
+    assert_eq!(got.len(), msg.len() + tag.len());
+    assert!(
+        got[..tag.len()] == tag[..] && got[tag.len()..] == msg[..],
+        "bytes differ"
+    );
+}
+
+#[test]
+fn oversized_destinies() {
+    let big = {
+        let mut m = PLAIN.to_vec();
+        m.extend(std::iter::repeat_n(b'x', 2000));
+        m
+    };
+    let cases = [
+        ("discard", 0, "", "Blocked OVERSIZED {Discarded}"),
+        ("bounce", 69, "5.3.4", "Blocked OVERSIZED {Bounced}"),
+        ("reject", 69, "5.3.4", "Blocked OVERSIZED {Bounced}"),
+        ("tempfail", 75, "4.7.1", "Blocked OVERSIZED {TempFailed}"),
+    ];
+    for (destiny, code, status, log) in cases {
+        let f = Filter::new(&format!(
+            "[general]\nmax_message_size = \"1K\"\n[destiny]\noversized = \"{destiny}\"\n"
+        ));
+        let r = f.run(&["-v", "-f", "a@example.org", "--", "b@example.com"], &big);
+        assert_eq!(r.code, code, "{destiny}: {}", r.stderr);
+        assert!(r.stdout.starts_with(status), "{destiny}: {}", r.stdout);
+        assert!(r.stderr.contains(log), "{destiny}: {}", r.stderr);
+        assert_eq!(f.calls(), 0, "{destiny}");
+    }
+}
+
+#[test]
+fn unwritable_tempdir_defers_a_large_message() {
+    let f = Filter::new(
+        "[general]\nmax_message_size = \"1K\"\ntempdir = \"/nonexistent/pipescan-tmp\"\n",
+    );
+    let mut big = PLAIN.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 5000));
+    let r = f.run(&["-f", "a@example.org", "--", "b@example.com"], &big);
+    assert_eq!(r.code, 75);
+    assert!(
+        r.stdout.starts_with(
+            "4.3.0 reading the message: cannot create a spool file in /nonexistent/pipescan-tmp"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn sigterm_while_reading_defers() {
+    let f = Filter::new("");
+    let mut child = f
+        .command(&["-f", "a@example.org", "--", "b@example.com"])
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"Subject: half a message\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "TERM");
+    let out = wait_output(child, Duration::from_secs(10));
+    drop(stdin);
+    assert_eq!(out.code, 75);
+    assert!(
+        out.stdout
+            .starts_with("4.3.0 pipescan: interrupted by SIGTERM"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn sigterm_during_reinjection_kills_sendmail_and_defers() {
+    let f = Filter::new("");
+    let mut child = f
+        .env("FAKE_SENDMAIL_EXIT", "hang")
+        .command(&["-f", "a@example.org", "--", "b@example.com"])
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(PLAIN).unwrap();
+    // Wait until the fake sendmail has the message, then stop pipescan.
+    let t = Instant::now();
+    while !f.dir.path().join("call0.msg").exists() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    signal(child.id(), "TERM");
+    let out = wait_output(child, Duration::from_secs(10));
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("interrupted by SIGTERM"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("reinjection killed"), "{}", out.stdout);
+}
+
+#[test]
+fn our_deadline_defers_before_the_mta_kills_us() {
+    let f = Filter::new("[general]\ndeadline = \"1s\"\n");
+    let t = Instant::now();
+    let r = f
+        .env("FAKE_SENDMAIL_EXIT", "hang")
+        .run(&["-f", "a@example.org", "--", "b@example.com"], PLAIN);
+    assert_eq!(r.code, 75);
+    assert!(r.stdout.contains("deadline of 1s exceeded"), "{}", r.stdout);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let r = run_bin(&["--version"], b"", &[]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("pipescan "));
+    let r = run_bin(&["--help"], b"", &[]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("--dry-run"));
+}
