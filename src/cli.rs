@@ -76,6 +76,9 @@ pub enum Command {
         /// Print the settings as this policy bank makes them
         #[arg(long, value_name = "NAME")]
         policy: Option<String>,
+        /// Also contact every configured spamd and clamd server (exit 69 if one does not answer)
+        #[arg(long)]
+        ping: bool,
     },
 }
 

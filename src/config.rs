@@ -23,8 +23,10 @@ pub struct Config {
     pub headers: Headers,
     pub reinject: Reinject,
     pub destiny: Destinies,
-    pub spamd: ScannerPool,
-    pub clamd: ScannerPool,
+    pub spam: Spam,
+    pub virus: Virus,
+    pub spamd: Spamd,
+    pub clamd: Clamd,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
@@ -37,8 +39,10 @@ impl Default for Config {
             headers: Headers::default(),
             reinject: Reinject::default(),
             destiny: Destinies::default(),
-            spamd: ScannerPool::default(),
-            clamd: ScannerPool::default(),
+            spam: Spam::default(),
+            virus: Virus::default(),
+            spamd: Spamd::default(),
+            clamd: Clamd::default(),
             policy: toml::Table::new(),
         }
     }
@@ -91,6 +95,11 @@ pub struct Headers {
     pub x_header_tag: String,
     /// amavisd's $X_HEADER_LINE: its value; `%h` is replaced by the host name.
     pub x_header_line: String,
+    /// Subject tags by category; empty disables. The spam tag is for local recipients at or
+    /// above tag2_level (amavisd's sa_spam_subject_tag).
+    pub spam_subject_tag: String,
+    pub virus_subject_tag: String,
+    pub unchecked_subject_tag: String,
 }
 
 impl Default for Headers {
@@ -98,6 +107,9 @@ impl Default for Headers {
         Headers {
             x_header_tag: "X-Virus-Scanned".into(),
             x_header_line: "pipescan at %h".into(),
+            spam_subject_tag: "***SPAM*** ".into(),
+            virus_subject_tag: "***INFECTED*** ".into(),
+            unchecked_subject_tag: "***UNCHECKED*** ".into(),
         }
     }
 }
@@ -155,6 +167,13 @@ impl fmt::Display for Destiny {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Destinies {
+    /// A virus was found (amavisd's final_virus_destiny).
+    pub virus: Destiny,
+    /// The message could not be virus-checked (clamd's size limit, or a failed scan under
+    /// virus.on_failure = "unchecked").
+    pub unchecked: Destiny,
+    /// Spam at or above spam.kill_level (amavisd's final_spam_destiny).
+    pub spam: Destiny,
     /// Messages above general.max_message_size (not scanned).
     pub oversized: Destiny,
 }
@@ -162,25 +181,113 @@ pub struct Destinies {
 impl Default for Destinies {
     fn default() -> Self {
         Destinies {
+            virus: Destiny::Discard,
+            unchecked: Destiny::Pass,
+            spam: Destiny::Pass,
             oversized: Destiny::Pass,
+        }
+    }
+}
+
+/// What to do when every server of a scanner failed (refused, timed out, garbage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Exit 75: the MTA keeps the message and retries later.
+    Tempfail,
+    /// Deliver, with an alert header field and a log entry saying what was not checked.
+    Pass,
+    /// (virus only) Treat the message as UNCHECKED: its destiny and subject tag apply.
+    Unchecked,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spam {
+    /// Add X-Spam-* fields (for local recipients) at or above this score.
+    pub tag_level: f64,
+    /// At or above: SPAMMY, "X-Spam-Flag: YES" and the Subject tag.
+    pub tag2_level: f64,
+    /// At or above: SPAM, and the spam destiny applies.
+    pub kill_level: f64,
+    /// When the spam scan fails: "pass" (default, with an alert field) or "tempfail".
+    pub on_failure: OnFailure,
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Spam {
+            tag_level: 2.0,
+            tag2_level: 6.2,
+            kill_level: 6.9,
+            on_failure: OnFailure::Pass,
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ScannerPool {
-    /// Servers tried in order: "/path/to.sock" or "host:port". Empty disables the scanner.
+pub struct Virus {
+    /// When the virus scan fails: "tempfail" (default: never pass unchecked mail silently),
+    /// "unchecked" (the UNCHECKED destiny and tag apply) or "pass" (with an alert field).
+    pub on_failure: OnFailure,
+}
+
+impl Default for Virus {
+    fn default() -> Self {
+        Virus {
+            on_failure: OnFailure::Tempfail,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spamd {
+    /// Servers tried in order: "host:port" or "/path/to.sock". Empty disables spam scanning.
     pub servers: Vec<String>,
     /// Time limit for one whole exchange with one server.
     pub timeout: Dur,
+    pub connect_timeout: Dur,
+    /// Start at a random server instead of the first (failover still walks the whole list).
+    pub load_balance: bool,
+    /// Larger messages are not spam-scanned (spamc's default is 500K too).
+    pub max_size: Size,
+    /// The spamd user (per-user preferences) when a message has several recipients; a message
+    /// with exactly one recipient is checked as that recipient, like `spamc -u`. "" = none.
+    pub default_user: String,
 }
 
-impl Default for ScannerPool {
+impl Default for Spamd {
     fn default() -> Self {
-        ScannerPool {
+        Spamd {
             servers: Vec::new(),
             timeout: Dur(Duration::from_secs(30)),
+            connect_timeout: Dur(Duration::from_secs(5)),
+            load_balance: false,
+            max_size: Size(500 * 1024),
+            default_user: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clamd {
+    /// Servers tried in order: "/run/clamav/clamd.ctl" or "host:port". Empty disables it.
+    pub servers: Vec<String>,
+    pub timeout: Dur,
+    pub connect_timeout: Dur,
+    pub load_balance: bool,
+}
+
+impl Default for Clamd {
+    fn default() -> Self {
+        Clamd {
+            servers: Vec::new(),
+            timeout: Dur(Duration::from_secs(30)),
+            connect_timeout: Dur(Duration::from_secs(5)),
+            load_balance: false,
         }
     }
 }
@@ -530,15 +637,66 @@ impl Config {
                     .into(),
             ));
         }
-        for (name, pool) in [("spamd", &self.spamd), ("clamd", &self.clamd)] {
-            for s in &pool.servers {
-                if let Err(e) = check_server(s) {
+        let pools = [
+            (
+                "spamd",
+                &self.spamd.servers,
+                self.spamd.timeout,
+                self.spamd.connect_timeout,
+            ),
+            (
+                "clamd",
+                &self.clamd.servers,
+                self.clamd.timeout,
+                self.clamd.connect_timeout,
+            ),
+        ];
+        for (name, servers, timeout, connect) in pools {
+            for s in servers {
+                if let Err(e) = s.parse::<crate::scan::net::ServerAddr>() {
                     return Err((format!("{name}.servers"), e));
                 }
             }
-            if pool.timeout.0 < Duration::from_millis(100) {
+            if timeout.0 < Duration::from_millis(100) {
                 return Err((format!("{name}.timeout"), "must be at least 100ms".into()));
             }
+            if connect.0 < Duration::from_millis(10) || connect > timeout {
+                return Err((
+                    format!("{name}.connect_timeout"),
+                    "must be at least 10ms and at most the timeout".into(),
+                ));
+            }
+        }
+        if self.spam.on_failure == OnFailure::Unchecked {
+            return Err((
+                "spam.on_failure".into(),
+                "must be \"pass\" or \"tempfail\" (\"unchecked\" is for viruses)".into(),
+            ));
+        }
+        let sp = &self.spam;
+        if !(sp.tag_level <= sp.tag2_level && sp.tag2_level <= sp.kill_level) {
+            return Err((
+                "spam.tag2_level".into(),
+                "levels must satisfy tag_level <= tag2_level <= kill_level".into(),
+            ));
+        }
+        for (key, tag) in [
+            ("headers.spam_subject_tag", &self.headers.spam_subject_tag),
+            ("headers.virus_subject_tag", &self.headers.virus_subject_tag),
+            (
+                "headers.unchecked_subject_tag",
+                &self.headers.unchecked_subject_tag,
+            ),
+        ] {
+            if tag.contains(['\r', '\n', '\0']) {
+                return Err((key.into(), "must be a single line".into()));
+            }
+        }
+        if self.spamd.default_user.chars().any(char::is_control) {
+            return Err((
+                "spamd.default_user".into(),
+                "must not contain control characters".into(),
+            ));
         }
         Ok(())
     }
@@ -550,24 +708,6 @@ impl Config {
         }
         system_hostname()
     }
-}
-
-/// "host:port" or an absolute unix socket path.
-fn check_server(s: &str) -> Result<(), String> {
-    if s.starts_with('/') {
-        return Ok(());
-    }
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!(
-            "{s:?} is neither a unix socket path (/...) nor host:port"
-        ));
-    };
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!(
-            "{s:?}: expected host:port with a port from 1 to 65535"
-        ));
-    }
-    Ok(())
 }
 
 pub fn system_hostname() -> String {

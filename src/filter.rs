@@ -12,6 +12,7 @@ use crate::envelope::{Angle, Envelope};
 use crate::message::{Header, Rewrite};
 use crate::plan::{self, Plan};
 use crate::policy::{self, Facts};
+use crate::scan;
 use crate::spool::Spool;
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -67,17 +68,44 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         };
         return fail(&f, env, Some(&spool), started);
     }
-    let facts = Facts {
-        oversized: spool.oversized(),
+    let reports = if spool.oversized() {
+        Vec::new()
+    } else {
+        let wanted = scan::Wanted {
+            virus: true,
+            spam: true,
+        };
+        scan::run_all(cfg, &spool.head, &env.recipients, wanted)
     };
-    let verdicts = policy::decide(cfg, &hostname, &facts, &env.recipients);
+    for r in &reports {
+        if let scan::Outcome::Failed(why) = &r.outcome {
+            crate::log::warn(&format!("{} failed: {why}", r.scanner));
+        }
+    }
+    let facts = Facts::from_reports(spool.oversized(), &reports);
+    let verdicts = match policy::decide(cfg, &hostname, &facts, &env.recipients) {
+        Ok(v) => v,
+        Err(hold) => {
+            let f = Failure::tempfail(hold.status, hold.reason);
+            if mode == Mode::DryRun {
+                let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
+                return Exit::TempFail;
+            }
+            return fail(&f, env, Some(&spool), started);
+        }
+    };
     let plan = plan::plan(&verdicts);
+    let scans = Scans {
+        reports: &reports,
+        facts: &facts,
+        verdicts: &verdicts,
+    };
 
     if mode == Mode::DryRun {
-        return dry_run(cfg, env, &mut spool, &header, &verdicts, &plan, started);
+        return dry_run(cfg, env, &mut spool, &header, &plan, &scans, started);
     }
     if let Some(f) = &plan.failure {
-        return fail_with(f, env, Some(&spool), &plan, started);
+        return fail_with(f, env, Some(&spool), &plan, &scans, started);
     }
     let mut problems = Vec::new();
     for (i, group) in plan.groups.iter().enumerate() {
@@ -113,13 +141,13 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
                 problems.push(f);
                 continue;
             }
-            return fail_with(&f, env, Some(&spool), &plan, started);
+            return fail_with(&f, env, Some(&spool), &plan, &scans, started);
         }
     }
-    log_line(&plan, env, Some(&spool), started, None);
+    log_line(&plan, env, Some(&spool), &scans, started, None);
     if !problems.is_empty() && !control::is_delivered() {
         // Nothing was delivered and something failed: retry the whole message.
-        return fail_with(&problems[0], env, Some(&spool), &plan, started);
+        return fail_with(&problems[0], env, Some(&spool), &plan, &scans, started);
     }
     Exit::Ok
 }
@@ -139,8 +167,8 @@ fn dry_run(
     env: &Envelope,
     spool: &mut Spool,
     header: &Header,
-    verdicts: &[policy::Verdict],
     plan: &Plan,
+    scans: &Scans,
     started: Instant,
 ) -> Exit {
     let mut out = io::stdout().lock();
@@ -176,8 +204,21 @@ fn dry_run(
             "LF"
         }
     );
+    for r in scans.reports {
+        let _ = writeln!(
+            out,
+            "scan {}: {} ({} ms{})",
+            r.scanner,
+            describe(&r.outcome),
+            r.elapsed.as_millis(),
+            r.server
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(out, "verdict: {}", summary(plan));
-    for v in verdicts {
+    for v in scans.verdicts {
         let group = plan
             .groups
             .iter()
@@ -186,11 +227,16 @@ fn dry_run(
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "recipient {}: category {}, destiny {}, group {}",
+            "recipient {}: category {}, destiny {}, group {}{}",
             Angle(&v.recipient),
             v.category,
             v.destiny,
-            group
+            group,
+            v.edits
+                .subject_tag
+                .as_deref()
+                .map(|t| format!(", subject tag {t:?}"))
+                .unwrap_or_default()
         );
     }
     let exit = match &plan.failure {
@@ -219,15 +265,49 @@ fn dry_run(
         }
         let _ = writeln!(out, "result: exit 0");
     }
-    log_line(plan, env, Some(spool), started, Some("dry run"));
+    log_line(plan, env, Some(spool), scans, started, Some("dry run"));
     exit
 }
 
+/// What the scanners said, for the log line and the dry run.
+pub struct Scans<'a> {
+    pub reports: &'a [scan::ScanReport],
+    pub facts: &'a Facts,
+    pub verdicts: &'a [policy::Verdict],
+}
+
+fn describe(o: &scan::Outcome) -> String {
+    match o {
+        scan::Outcome::Clean => "clean".into(),
+        scan::Outcome::Infected(v) => format!("infected: {}", v.join(", ")),
+        scan::Outcome::Unchecked(w) => format!("unchecked: {w}"),
+        scan::Outcome::Spam(r) => format!(
+            "score {} (spamd required {}), tests {}",
+            policy::num(r.score),
+            policy::num(r.required),
+            r.tests
+                .iter()
+                .map(|(n, s)| format!("{n}={}", policy::num(*s)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        scan::Outcome::Skipped(w) => format!("skipped: {w}"),
+        scan::Outcome::Failed(w) => format!("FAILED: {w}"),
+    }
+}
+
+/// "Passed CLEAN {Relayed}", "Blocked INFECTED (Eicar-Signature) {Discarded}".
 fn summary(plan: &Plan) -> String {
+    let reason = if plan.category == policy::Category::Virus {
+        format!(" ({})", plan.reason)
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} {{{}}}",
+        "{} {}{} {{{}}}",
         if plan.passed() { "Passed" } else { "Blocked" },
         plan.category,
+        reason,
         plan.actions().join(",")
     )
 }
@@ -236,6 +316,7 @@ fn log_line(
     plan: &Plan,
     env: &Envelope,
     spool: Option<&Spool>,
+    scans: &Scans,
     started: Instant,
     note: Option<&str>,
 ) {
@@ -251,7 +332,24 @@ fn log_line(
         if let Some(id) = h.first_text(&s.head, "Message-ID") {
             line.push_str(&format!(", Message-ID: {id}"));
         }
+    }
+    let hits = scans
+        .facts
+        .spam
+        .as_ref()
+        .map_or("-".to_string(), |r| policy::num(r.score));
+    line.push_str(&format!(", Hits: {hits}"));
+    if let Some(s) = spool {
         line.push_str(&format!(", size: {}", s.size));
+    }
+    for r in scans.reports {
+        match &r.outcome {
+            scan::Outcome::Failed(_) => line.push_str(&format!(", {} FAILED", r.scanner)),
+            scan::Outcome::Skipped(w) | scan::Outcome::Unchecked(w) => {
+                line.push_str(&format!(", {}: {w}", r.scanner))
+            }
+            _ => {}
+        }
     }
     if let Some(f) = &plan.failure {
         line.push_str(&format!(", {}", f.line()));
@@ -296,12 +394,13 @@ fn fail_with(
     env: &Envelope,
     spool: Option<&Spool>,
     plan: &Plan,
+    scans: &Scans,
     started: Instant,
 ) -> Exit {
     control::status_line(&f.line());
     let mut p = plan.clone();
     p.failure = Some(f.clone());
     p.groups.clear();
-    log_line(&p, env, spool, started, None);
+    log_line(&p, env, spool, scans, started, None);
     f.exit
 }

@@ -15,6 +15,7 @@ mod log;
 mod message;
 mod plan;
 mod policy;
+mod scan;
 mod spool;
 
 use clap::Parser;
@@ -26,9 +27,11 @@ fn main() -> std::process::ExitCode {
     control::install_panic_hook();
     let exit = match cli::Cli::try_parse() {
         Ok(cli) => match cli.command {
-            Some(cli::Command::CheckConfig { config, policy }) => {
-                check_config(config.as_deref(), policy.as_deref())
-            }
+            Some(cli::Command::CheckConfig {
+                config,
+                policy,
+                ping,
+            }) => check_config(config.as_deref(), policy.as_deref(), ping),
             None => filter_mode(&cli.filter),
         },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -51,7 +54,7 @@ fn main() -> std::process::ExitCode {
     exit.sysexits().into()
 }
 
-fn check_config(path: Option<&std::path::Path>, bank: Option<&str>) -> Exit {
+fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {
     match config::load(path, bank) {
         Ok(loaded) => {
             let src = match &loaded.source {
@@ -80,6 +83,9 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>) -> Exit {
             match toml::to_string_pretty(&loaded.config) {
                 Ok(t) => print!("{t}"),
                 Err(e) => println!("# (cannot print settings: {e})"),
+            }
+            if ping && !scan::ping_all(&loaded.config) {
+                return Exit::Unavailable;
             }
             Exit::Ok
         }

@@ -21,8 +21,10 @@ pub struct Plan {
     pub groups: Vec<Group>,
     pub discarded: Vec<String>,
     pub bounced: Vec<String>,
-    /// The most severe category among all recipients (for the log line).
+    /// The most severe deciding category among all recipients (for the log line).
     pub category: Category,
+    /// Its reason (virus names, score), shown in parentheses for blocked viruses.
+    pub reason: String,
     /// Set when the whole message must be retried or refused instead of delivered.
     pub failure: Option<Failure>,
 }
@@ -57,24 +59,30 @@ impl Plan {
     }
 }
 
-fn refusal(category: Category) -> (&'static str, String) {
+/// The status line for a message refused for `category` (Postfix puts it in the bounce).
+fn refusal(category: Category, reason: &str) -> (&'static str, String) {
     match category {
+        Category::Virus => ("5.7.0", format!("message rejected: virus {reason}")),
+        Category::Unchecked => (
+            "5.7.0",
+            "message rejected: it could not be virus-checked".into(),
+        ),
+        Category::Spam => ("5.7.0", "message rejected as spam".into()),
         Category::Oversized => ("5.3.4", "message size exceeds the scanning limit".into()),
-        Category::Clean => ("5.7.1", "message refused by policy".into()),
+        Category::Spammy | Category::Clean => ("5.7.1", "message refused by policy".into()),
     }
 }
 
 pub fn plan(verdicts: &[Verdict]) -> Plan {
-    let category = verdicts
-        .iter()
-        .map(|v| v.category)
-        .min()
-        .unwrap_or(Category::Clean);
+    let main = verdicts.iter().min_by_key(|v| v.category);
+    let category = main.map_or(Category::Clean, |v| v.category);
+    let reason = main.map(|v| v.reason.clone()).unwrap_or_default();
     let mut p = Plan {
         groups: Vec::new(),
         discarded: Vec::new(),
         bounced: Vec::new(),
         category,
+        reason: reason.clone(),
         failure: None,
     };
     for v in verdicts {
@@ -89,7 +97,7 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
             Destiny::Discard => p.discarded.push(v.recipient.clone()),
             Destiny::Bounce | Destiny::Reject => p.bounced.push(v.recipient.clone()),
             Destiny::Tempfail => {
-                let (_, why) = refusal(v.category);
+                let (_, why) = refusal(v.category, &v.reason);
                 p.failure = Some(Failure::tempfail(
                     "4.7.1",
                     format!("{why}: policy says try again later"),
@@ -99,8 +107,8 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
     }
     if p.failure.is_none() && p.groups.is_empty() && p.discarded.is_empty() && !p.bounced.is_empty()
     {
-        let (status, why) = refusal(category);
-        p.failure = Some(Failure::bounce(status, format!("{why} ({})", category)));
+        let (status, why) = refusal(category, &reason);
+        p.failure = Some(Failure::bounce(status, why));
     }
     p
 }
@@ -114,6 +122,7 @@ mod tests {
             recipient: r.into(),
             category: c,
             destiny: d,
+            reason: "EICAR".into(),
             edits: Edits {
                 subject_tag: tag.map(str::to_string),
                 ..Edits::default()
@@ -150,6 +159,11 @@ mod tests {
         let p = plan(&[v("a", o, Bounce, None)]);
         let f = p.failure.unwrap();
         assert_eq!(f.status, "5.3.4");
+        let p = plan(&[v("a", Category::Virus, Bounce, None)]);
+        assert_eq!(
+            p.failure.unwrap().line(),
+            "5.7.0 message rejected: virus EICAR"
+        );
     }
 
     #[test]

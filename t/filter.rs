@@ -448,7 +448,7 @@ fn log_line_is_amavisd_style() {
         .unwrap_or("");
     assert!(
         line.contains(&format!(
-            "Passed CLEAN {{Relayed}}, <alice@example.org> -> <bob@example.com>, Message-ID: <plain-1@example.org>, size: {}, ",
+            "Passed CLEAN {{Relayed}}, <alice@example.org> -> <bob@example.com>, Message-ID: <plain-1@example.org>, Hits: -, size: {}, ",
             PLAIN.len()
         )),
         "{}",
