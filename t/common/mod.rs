@@ -210,3 +210,64 @@ pub fn signal(pid: u32, sig: &str) {
         .success();
     assert!(ok, "kill -{sig} {pid} failed");
 }
+
+/// CRC-32 (IEEE), for building zip files in tests.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A zip archive holding one file, stored (not compressed): what a mail attachment may carry.
+pub fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
+    let crc = crc32(data);
+    let (n, len) = (name.len() as u16, data.len() as u32);
+    let mut z = Vec::new();
+    // Local file header.
+    z.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    for v in [20u16, 0, 0, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes()); // version, flags, method (stored), time, date
+    }
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&len.to_le_bytes());
+    z.extend_from_slice(&len.to_le_bytes());
+    z.extend_from_slice(&n.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z.extend_from_slice(name.as_bytes());
+    z.extend_from_slice(data);
+    let central = z.len() as u32;
+    // Central directory entry.
+    z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    for v in [20u16, 20, 0, 0, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes()); // made by, needed, flags, method, time, date
+    }
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&len.to_le_bytes());
+    z.extend_from_slice(&len.to_le_bytes());
+    z.extend_from_slice(&n.to_le_bytes());
+    for v in [0u16, 0, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes()); // extra, comment, disk, internal attrs
+    }
+    z.extend_from_slice(&0u32.to_le_bytes()); // external attrs
+    z.extend_from_slice(&0u32.to_le_bytes()); // offset of the local header
+    z.extend_from_slice(name.as_bytes());
+    let central_len = z.len() as u32 - central;
+    // End of central directory.
+    z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, 1, 1] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    z.extend_from_slice(&central_len.to_le_bytes());
+    z.extend_from_slice(&central.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}

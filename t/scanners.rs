@@ -1,0 +1,535 @@
+//! Scanners through the built binary: the real spamd and clamd started by scripts/mailstack for
+//! behaviour, small fake servers only for faults (refused, hang, garbage, close mid-reply, slow
+//! drip, size limit) and failover.
+//!
+//! Needs PIPESCAN_SPAMD and PIPESCAN_CLAMD (scripts/test sets them); a test fails, it does not
+//! skip, when they are missing.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+fn spamd() -> String {
+    std::env::var("PIPESCAN_SPAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_SPAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    })
+}
+
+fn clamd() -> String {
+    std::env::var("PIPESCAN_CLAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_CLAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    })
+}
+
+/// A filter with the real spamd and clamd, plus `extra` config.
+fn real(extra: &str) -> Filter {
+    Filter::new(&format!(
+        "[spamd]\nservers = [\"{}\"]\n[clamd]\nservers = [\"{}\"]\n{extra}",
+        spamd(),
+        clamd()
+    ))
+}
+
+const GTUBE: &str = concat!(
+    "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+    "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+);
+
+/// The 68-byte EICAR test file, built from hex so this source is not itself a test virus.
+fn eicar() -> Vec<u8> {
+    let hex = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn gtube_msg() -> Vec<u8> {
+    format!(
+        "From: promo@example.net\nTo: bob@example.com\nSubject: you won\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <gtube@example.net>\n\n{GTUBE}\n"
+    )
+    .into_bytes()
+}
+
+fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
+    let b64 = base64(data);
+    format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <att@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n--b1\nContent-Type: application/octet-stream; name=\"{name}\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"{name}\"\n\n{b64}\n--b1--\n"
+    )
+    .into_bytes()
+}
+
+fn argv() -> [&'static str; 4] {
+    ["-f", "sender@example.net", "--", "bob@example.com"]
+}
+
+/// Unfolded header fields of a delivered copy, in order.
+fn fields(msg: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(msg);
+    let head = text.split("\n\n").next().unwrap_or("");
+    let mut out: Vec<String> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn gtube_gets_amavisd_spam_fields_and_a_tagged_subject() {
+    let f = real("");
+    let msg = gtube_msg();
+    let r = f.run(&argv(), &msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = f.call_msg(0);
+    let h = fields(&out);
+    assert_eq!(h[0], "X-Virus-Scanned: pipescan at mx.test");
+    assert_eq!(h[1], "X-Spam-Flag: YES");
+    let score: f64 = h[2]
+        .strip_prefix("X-Spam-Score: ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(score >= 1000.0, "{}", h[2]);
+    assert_eq!(h[3], format!("X-Spam-Level: {}", "*".repeat(64)));
+    let status = &h[4];
+    let want = format!(
+        "X-Spam-Status: Yes, score={} tagged_above=2 required=6.2 tests=[",
+        h[2].trim_start_matches("X-Spam-Score: ")
+    );
+    assert!(status.starts_with(&want), "{status}");
+    assert!(status.contains("GTUBE=1000"), "{status}");
+    assert!(status.ends_with(']'), "{status}");
+    assert!(
+        h.contains(&"Subject: ***SPAM*** you won".to_string()),
+        "{h:?}"
+    );
+    // Every line of the raw added header is at most 78 characters, and 7-bit.
+    let added = &out[..out.len() - msg.len()];
+    assert!(added.is_ascii());
+    // The rest is the original with only the Subject tagged.
+    let original = String::from_utf8(msg)
+        .unwrap()
+        .replace("Subject: you won", "Subject: ***SPAM*** you won");
+    assert!(out.ends_with(original.as_bytes()));
+    assert!(
+        r.stderr.is_empty() || !r.stderr.contains("FAILED"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ham_stays_below_tag2_and_passes_clean() {
+    let f = real("");
+    let r = f.run(
+        &["-v", "-f", "alice@example.org", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+    let h = fields(&f.call_msg(0));
+    assert!(
+        !h.iter().any(|l| l.starts_with("X-Spam-Flag: YES")),
+        "{h:?}"
+    );
+    assert!(h.contains(&"Subject: lunch".to_string()));
+}
+
+#[test]
+fn eicar_attachment_is_infected_and_discarded_by_default() {
+    let f = real("");
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_attachment("invoice.com", &eicar()),
+    );
+    assert_eq!(
+        r.code, 0,
+        "a discard is a successful, logged delivery: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0, "nothing reinjected");
+}
+
+#[test]
+fn eicar_with_virus_destiny_bounce_is_refused_with_its_name() {
+    let f = real("[destiny]\nvirus = \"bounce\"\n");
+    let r = f.run(&argv(), &with_attachment("invoice.com", &eicar()));
+    assert_eq!(r.code, 69);
+    assert_eq!(
+        r.stdout,
+        "5.7.0 message rejected: virus Test.EICAR-NDB.UNOFFICIAL\n"
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn eicar_inside_a_zip_is_infected() {
+    let zip = stored_zip("docs/readme.com", &eicar());
+    let f = real("[destiny]\nvirus = \"pass\"\n");
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_attachment("docs.zip", &zip),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Passed INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Relayed}"),
+        "{}",
+        r.stderr
+    );
+    // Passed to the recipient (virus destiny pass) with an alert and the tag.
+    let h = fields(&f.call_msg(0));
+    assert!(
+        h.contains(
+            &"X-Pipescan-Alert: INFECTED, message contains virus: Test.EICAR-NDB.UNOFFICIAL"
+                .to_string()
+        ),
+        "{h:?}"
+    );
+    assert!(
+        h.contains(&"Subject: ***INFECTED*** invoice".to_string()),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn clean_attachment_is_clean() {
+    let f = real("");
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_attachment("notes.txt", b"just notes\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+}
+
+#[test]
+fn spamd_max_size_skips_the_spam_scan_and_says_so() {
+    let f = Filter::new(&format!(
+        "[spamd]\nservers = [\"{}\"]\nmax_size = \"1K\"\n[clamd]\nservers = [\"{}\"]\n",
+        spamd(),
+        clamd()
+    ));
+    let mut big = gtube_msg();
+    big.extend(std::iter::repeat_n(b'x', 2000));
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &big);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("spamd: not spam-checked"), "{}", r.stderr);
+    assert!(r.stderr.contains("Hits: -"), "{}", r.stderr);
+    let h = fields(&f.call_msg(0));
+    assert!(!h.iter().any(|l| l.starts_with("X-Spam-")), "{h:?}");
+}
+
+/// How a fake server misbehaves.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Accept, read, never answer.
+    Hang,
+    /// Answer bytes that are not the protocol.
+    Garbage,
+    /// Start a valid answer and close.
+    CloseMidReply(&'static [u8]),
+    /// Answer one byte every 300 ms.
+    Drip(&'static [u8]),
+    /// Answer this, then close (a valid but special reply).
+    Reply(&'static [u8]),
+}
+
+/// A fake server on 127.0.0.1:0 for faults only. Returns "127.0.0.1:PORT".
+fn fake(fault: Fault) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            std::thread::spawn(move || {
+                // Read whatever comes until the client pauses.
+                c.set_read_timeout(Some(Duration::from_millis(300))).ok();
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                match fault {
+                    Fault::Hang => std::thread::sleep(Duration::from_secs(30)),
+                    Fault::Garbage => {
+                        let _ = c.write_all(b"HTTP/1.0 400 what is this\r\n\r\n\0");
+                    }
+                    Fault::CloseMidReply(b) | Fault::Reply(b) => {
+                        let _ = c.write_all(b);
+                    }
+                    Fault::Drip(b) => {
+                        for byte in b {
+                            if c.write_all(&[*byte]).is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(300));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A TCP port nothing listens on.
+fn refused() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap().to_string();
+    drop(l);
+    a
+}
+
+fn clamd_with(servers: &[String], extra: &str) -> Filter {
+    let list = servers
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Filter::new(&format!(
+        "[clamd]\nservers = [{list}]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n{extra}"
+    ))
+}
+
+fn spamd_with(servers: &[String], extra: &str) -> Filter {
+    let list = servers
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Filter::new(&format!(
+        "[spamd]\nservers = [{list}]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n{extra}"
+    ))
+}
+
+#[test]
+fn clamd_faults_keep_the_message_for_retry() {
+    let faults: Vec<(&str, String)> = vec![
+        ("refused", refused()),
+        ("missing socket", "/nonexistent/clamd.sock".into()),
+        ("hang", fake(Fault::Hang)),
+        ("garbage", fake(Fault::Garbage)),
+        ("close mid-reply", fake(Fault::CloseMidReply(b"stream: Te"))),
+        ("slow drip", fake(Fault::Drip(b"stream: OK\0"))),
+    ];
+    for (what, server) in faults {
+        let f = clamd_with(std::slice::from_ref(&server), "");
+        let t = Instant::now();
+        let r = f.run(&argv(), PLAIN);
+        assert_eq!(r.code, 75, "clamd {what}: {}", r.stderr);
+        assert!(
+            r.stdout
+                .starts_with("4.3.0 virus scan failed, message kept for retry: clamd "),
+            "clamd {what}: {}",
+            r.stdout
+        );
+        assert_eq!(r.stdout.lines().count(), 1);
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "clamd {what}: took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(f.calls(), 0, "clamd {what}");
+    }
+}
+
+#[test]
+fn clamd_failure_as_unchecked_passes_tagged() {
+    let f = clamd_with(&[refused()], "[virus]\non_failure = \"unchecked\"\n");
+    let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Passed UNCHECKED {Relayed}"),
+        "{}",
+        r.stderr
+    );
+    let h = fields(&f.call_msg(0));
+    assert!(
+        h.contains(&"Subject: ***UNCHECKED*** lunch".to_string()),
+        "{h:?}"
+    );
+    assert!(
+        h.contains(&"X-Pipescan-Alert: UNCHECKED, message could not be virus-checked".to_string()),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn clamd_size_limit_is_unchecked_never_clean() {
+    let f = clamd_with(
+        &[fake(Fault::Reply(b"INSTREAM size limit exceeded. ERROR\0"))],
+        "",
+    );
+    let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Passed UNCHECKED {Relayed}"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("clamd: larger than clamd's StreamMaxLength"),
+        "{}",
+        r.stderr
+    );
+    let f = clamd_with(
+        &[fake(Fault::Reply(b"INSTREAM size limit exceeded. ERROR\0"))],
+        "[destiny]\nunchecked = \"tempfail\"\n",
+    );
+    assert_eq!(f.run(&argv(), PLAIN).code, 75);
+}
+
+#[test]
+fn clamd_failover_from_dead_servers_to_the_real_one() {
+    let f = clamd_with(
+        &[refused(), fake(Fault::Garbage), clamd()],
+        "[destiny]\nvirus = \"bounce\"\n",
+    );
+    let r = f.run(&argv(), &with_attachment("x.com", &eicar()));
+    assert_eq!(r.code, 69, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("virus Test.EICAR-NDB.UNOFFICIAL"),
+        "{}",
+        r.stdout
+    );
+    let r = f.run(&argv(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn spamd_faults_pass_with_an_alert_by_default() {
+    let faults: Vec<(&str, String)> = vec![
+        ("refused", refused()),
+        ("hang", fake(Fault::Hang)),
+        ("garbage", fake(Fault::Garbage)),
+        (
+            "close mid-reply",
+            fake(Fault::CloseMidReply(b"SPAMD/1.1 0 EX_OK\r\nContent-len")),
+        ),
+        ("slow drip", fake(Fault::Drip(b"SPAMD/1.1 0 EX_OK\r\n"))),
+    ];
+    for (what, server) in faults {
+        let f = spamd_with(std::slice::from_ref(&server), "");
+        let t = Instant::now();
+        let r = f.run(&[&["-v"][..], &argv()].concat(), &gtube_msg());
+        assert_eq!(r.code, 0, "spamd {what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("spamd FAILED"),
+            "spamd {what}: {}",
+            r.stderr
+        );
+        let h = fields(&f.call_msg(0));
+        assert!(
+            h.contains(&"X-Pipescan-Alert: not spam-checked: spam scanner unavailable".to_string()),
+            "spamd {what}: {h:?}"
+        );
+        assert!(
+            !h.iter().any(|l| l.starts_with("X-Spam-")),
+            "spamd {what}: {h:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "spamd {what}: took {:?}",
+            t.elapsed()
+        );
+    }
+    let f = spamd_with(&[refused()], "[spam]\non_failure = \"tempfail\"\n");
+    let r = f.run(&argv(), PLAIN);
+    assert_eq!(r.code, 75);
+    assert!(
+        r.stdout
+            .starts_with("4.3.0 spam scan failed, message kept for retry: spamd 127.0.0.1:"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn spamd_failover_from_a_hung_server_to_the_real_one() {
+    let f = spamd_with(&[fake(Fault::Hang), spamd()], "");
+    let r = f.run(&argv(), &gtube_msg());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = fields(&f.call_msg(0));
+    assert!(h.contains(&"X-Spam-Flag: YES".to_string()), "{h:?}");
+}
+
+/// Both scanners at once: two servers that each hang for their whole 1 s timeout cost about 1 s,
+/// not 2, because the scanners run in parallel.
+#[test]
+fn scanners_run_in_parallel() {
+    let f = Filter::new(&format!(
+        "[spamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n[clamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n[virus]\non_failure = \"pass\"\n",
+        fake(Fault::Hang),
+        fake(Fault::Hang)
+    ));
+    let t = Instant::now();
+    let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
+    let took = t.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("spamd FAILED") && r.stderr.contains("clamd FAILED"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        took < Duration::from_millis(1800),
+        "took {took:?}: scanners did not overlap"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "took {took:?}: timeouts not honoured"
+    );
+}
+
+#[test]
+fn dry_run_shows_each_scanner() {
+    let f = real("");
+    let r = f.run(
+        &["--dry-run", "-f", "a@example.org", "--", "bob@example.com"],
+        &gtube_msg(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("scan clamd: clean ("), "{}", r.stdout);
+    assert!(r.stdout.contains("scan spamd: score "), "{}", r.stdout);
+    assert!(r.stdout.contains("recipient <bob@example.com>: category SPAM, destiny pass, group 1, subject tag \"***SPAM*** \""), "{}", r.stdout);
+    assert_eq!(f.calls(), 0);
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for (i, c) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            s.push('\n');
+        }
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            s.push(if k <= c.len() {
+                T[((n >> (18 - 6 * k)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    s
+}
