@@ -68,12 +68,26 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         };
         return fail(&f, env, Some(&spool), started);
     }
+    let lists = match policy::Lists::compile(cfg) {
+        Ok(l) => l,
+        Err((key, msg)) => {
+            let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
+            return fail(&f, env, Some(&spool), started);
+        }
+    };
+    let authors = header
+        .fields
+        .iter()
+        .filter(|f| f.is("From"))
+        .flat_map(|f| crate::message::addresses(&f.text(&spool.head)))
+        .collect::<Vec<_>>();
+    let needed = policy::needed(&lists, &env.sender, &authors, &env.recipients);
     let reports = if spool.oversized() {
         Vec::new()
     } else {
         let wanted = scan::Wanted {
-            virus: true,
-            spam: true,
+            virus: needed.virus,
+            spam: needed.spam,
         };
         scan::run_all(cfg, &spool.head, &env.recipients, wanted)
     };
@@ -82,18 +96,21 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             crate::log::warn(&format!("{} failed: {why}", r.scanner));
         }
     }
-    let facts = Facts::from_reports(spool.oversized(), &reports);
-    let verdicts = match policy::decide(cfg, &hostname, &facts, &env.recipients) {
-        Ok(v) => v,
-        Err(hold) => {
-            let f = Failure::tempfail(hold.status, hold.reason);
-            if mode == Mode::DryRun {
-                let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
-                return Exit::TempFail;
+    let mut facts = Facts::from_reports(spool.oversized(), &reports);
+    facts.authors = authors;
+    facts.bulk = is_bulk(&header, &spool.head);
+    let verdicts =
+        match policy::decide(cfg, &lists, &hostname, &facts, &env.sender, &env.recipients) {
+            Ok(v) => v,
+            Err(hold) => {
+                let f = Failure::tempfail(hold.status, hold.reason);
+                if mode == Mode::DryRun {
+                    let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
+                    return Exit::TempFail;
+                }
+                return fail(&f, env, Some(&spool), started);
             }
-            return fail(&f, env, Some(&spool), started);
-        }
-    };
+        };
     let plan = plan::plan(&verdicts);
     let scans = Scans {
         reports: &reports,
@@ -142,6 +159,31 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
                 continue;
             }
             return fail_with(&f, env, Some(&spool), &plan, &scans, started);
+        }
+    }
+    if !plan.dsn.is_empty() && mode == Mode::Reinject {
+        let head_end = header.body_start.min(spool.head.len());
+        let dsn =
+            crate::act::dsn::build(&hostname, &env.sender, &plan.dsn, &spool.head[..head_end]);
+        let argv = reinject::argv(&cfg.reinject.command, "", std::slice::from_ref(&env.sender));
+        let sent = reinject::run(&argv, cfg.reinject.on_hard_failure, &mut |w| {
+            w.write_all(&dsn)?;
+            Ok(dsn.len() as u64)
+        });
+        match sent {
+            Ok(()) => {}
+            Err(f) if control::is_delivered() => crate::log::warn(&format!(
+                "DSN to <{}> for {} FAILED after delivery to the others: {}",
+                env.sender,
+                plan.dsn
+                    .iter()
+                    .map(|r| r.recipient.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                f.line()
+            )),
+            // Nothing delivered yet: the whole message is retried, DSN included.
+            Err(f) => return fail_with(&f, env, Some(&spool), &plan, &scans, started),
         }
     }
     log_line(&plan, env, Some(&spool), &scans, started, None);
@@ -227,10 +269,23 @@ fn dry_run(
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "recipient {}: category {}, destiny {}, group {}{}",
+            "recipient {}: category {}, score {}, destiny {}{}, group {}{}",
             Angle(&v.recipient),
             v.category,
+            v.score.map_or("-".to_string(), policy::num),
             v.destiny,
+            if matches!(
+                v.destiny,
+                crate::config::Destiny::Bounce | crate::config::Destiny::Reject
+            ) {
+                if v.dsn_allowed {
+                    " (DSN)"
+                } else {
+                    " (no DSN: discarded)"
+                }
+            } else {
+                ""
+            },
             group,
             v.edits
                 .subject_tag
@@ -263,10 +318,34 @@ fn dry_run(
             }
             let _ = writeln!(out, "\n---- end of group {} message", i + 1);
         }
+        for r in &plan.dsn {
+            let _ = writeln!(
+                out,
+                "DSN to {} for {}: {} {}",
+                Angle(&env.sender),
+                Angle(&r.recipient),
+                r.status,
+                r.text
+            );
+        }
         let _ = writeln!(out, "result: exit 0");
     }
     log_line(plan, env, Some(spool), scans, started, Some("dry run"));
     exit
+}
+
+/// Bulk or list mail gets no DSN: Precedence bulk/list/junk, List-Id, or Auto-Submitted other
+/// than "no".
+fn is_bulk(header: &Header, raw: &[u8]) -> bool {
+    header.fields.iter().any(|f| {
+        (f.is("Precedence")
+            && matches!(
+                f.text(raw).to_ascii_lowercase().as_str(),
+                "bulk" | "list" | "junk"
+            ))
+            || f.is("List-Id")
+            || (f.is("Auto-Submitted") && !f.text(raw).eq_ignore_ascii_case("no"))
+    })
 }
 
 /// What the scanners said, for the log line and the dry run.

@@ -12,6 +12,7 @@ mod control;
 mod envelope;
 mod filter;
 mod log;
+mod lookup;
 mod message;
 mod plan;
 mod policy;

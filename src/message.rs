@@ -166,6 +166,47 @@ fn is_name(b: &[u8]) -> bool {
     !b.is_empty() && b[0] != b' ' && b.iter().all(|&c| (33..=126).contains(&c) || c == b' ')
 }
 
+/// The addresses in an address-list field value (From:, To:), lowercased: the contents of
+/// `<...>` where present, otherwise the words containing `@`. Good enough for list lookups;
+/// not a validator.
+pub fn addresses(value: &str) -> Vec<String> {
+    // Split at commas outside quotes, comments and angle brackets.
+    let mut items = Vec::new();
+    let (mut quoted, mut depth, mut angle, mut start) = (false, 0usize, false, 0);
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            '<' if !quoted && depth == 0 => angle = true,
+            '>' if !quoted && depth == 0 => angle = false,
+            ',' | ';' | ':' if !quoted && depth == 0 && !angle => {
+                items.push(&value[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let a = match (item.rfind('<'), item.rfind('>')) {
+                (Some(o), Some(c)) if o < c => item[o + 1..c].trim().to_string(),
+                _ => item
+                    .split_whitespace()
+                    .find(|w| w.contains('@'))?
+                    .trim_matches(|c| c == '"' || c == '(' || c == ')')
+                    .to_string(),
+            };
+            a.contains('@').then(|| a.to_lowercase())
+        })
+        .collect()
+}
+
 /// The edits to apply to one copy of a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Edits {
@@ -525,6 +566,27 @@ mod tests {
         assert!(f.lines().all(|l| l.len() <= 78), "{f}");
         let unfolded: String = f.replace("\n\t", " ");
         assert_eq!(unfolded, format!("X-Spam-Status: {v}\n"));
+    }
+
+    #[test]
+    fn author_addresses() {
+        assert_eq!(
+            addresses("Alice <Alice@Example.org>"),
+            ["alice@example.org"]
+        );
+        assert_eq!(
+            addresses("a@b.example, \"C, D\" <c@d.example>"),
+            ["a@b.example", "c@d.example"]
+        );
+        assert_eq!(
+            addresses("Team: x@y.example, z@w.example;"),
+            ["x@y.example", "z@w.example"]
+        );
+        assert_eq!(
+            addresses("a@b.example, c@d.example"),
+            ["a@b.example", "c@d.example"]
+        );
+        assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
     }
 
     #[test]

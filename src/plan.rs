@@ -2,7 +2,10 @@
 //!
 //! Contract: pure. Recipients whose copies need the same header edits share one reinjection
 //! group; the exit code of the run follows from the destinies (DESIGN.md §1): any tempfail → 75;
-//! all recipients bounced/rejected → 69; otherwise 0 once the groups are delivered.
+//! all recipients bounced/rejected → 69 (the MTA writes the bounce); otherwise 0 once the groups
+//! are delivered. Recipients refused while others get the message are reported to the sender in
+//! our own DSN; where a DSN is not allowed (null sender, viruses, bulk mail, spam above the
+//! cutoff) a refusal becomes a logged discard, as amavisd's bounce killer does.
 
 use crate::config::Destiny;
 use crate::control::{Exit, Failure};
@@ -16,11 +19,23 @@ pub struct Group {
     pub edits: Edits,
 }
 
+/// A recipient refused while others get the message: reported in our DSN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub recipient: String,
+    pub status: &'static str,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub groups: Vec<Group>,
     pub discarded: Vec<String>,
+    /// Refused recipients whose refusal may not be reported (counted as discarded too).
+    pub no_dsn: Vec<String>,
     pub bounced: Vec<String>,
+    /// Refused recipients for our own DSN (set only when others are delivered or discarded).
+    pub dsn: Vec<Refused>,
     /// The most severe deciding category among all recipients (for the log line).
     pub category: Category,
     /// Its reason (virus names, score), shown in parentheses for blocked viruses.
@@ -44,6 +59,9 @@ impl Plan {
         if !self.groups.is_empty() {
             a.push("Relayed");
         }
+        if self.groups.iter().any(|g| g.edits.subject_tag.is_some()) {
+            a.push("Tagged");
+        }
         if !self.discarded.is_empty() {
             a.push("Discarded");
         }
@@ -63,6 +81,11 @@ impl Plan {
 fn refusal(category: Category, reason: &str) -> (&'static str, String) {
     match category {
         Category::Virus => ("5.7.0", format!("message rejected: virus {reason}")),
+        Category::Banned => (
+            "5.7.0",
+            format!("message rejected: banned content: {reason}"),
+        ),
+        Category::BadHeader => ("5.7.0", format!("message rejected: bad header: {reason}")),
         Category::Unchecked => (
             "5.7.0",
             "message rejected: it could not be virus-checked".into(),
@@ -80,7 +103,9 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
     let mut p = Plan {
         groups: Vec::new(),
         discarded: Vec::new(),
+        no_dsn: Vec::new(),
         bounced: Vec::new(),
+        dsn: Vec::new(),
         category,
         reason: reason.clone(),
         failure: None,
@@ -95,7 +120,19 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
                 }),
             },
             Destiny::Discard => p.discarded.push(v.recipient.clone()),
-            Destiny::Bounce | Destiny::Reject => p.bounced.push(v.recipient.clone()),
+            Destiny::Bounce | Destiny::Reject if v.dsn_allowed => {
+                p.bounced.push(v.recipient.clone());
+                let (status, text) = refusal(v.category, &v.reason);
+                p.dsn.push(Refused {
+                    recipient: v.recipient.clone(),
+                    status,
+                    text,
+                });
+            }
+            Destiny::Bounce | Destiny::Reject => {
+                p.discarded.push(v.recipient.clone());
+                p.no_dsn.push(v.recipient.clone());
+            }
             Destiny::Tempfail => {
                 let (_, why) = refusal(v.category, &v.reason);
                 p.failure = Some(Failure::tempfail(
@@ -107,8 +144,13 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
     }
     if p.failure.is_none() && p.groups.is_empty() && p.discarded.is_empty() && !p.bounced.is_empty()
     {
+        // Everyone refused: the MTA writes the bounce from our status line.
         let (status, why) = refusal(category, &reason);
         p.failure = Some(Failure::bounce(status, why));
+        p.dsn.clear();
+    }
+    if p.failure.is_some() {
+        p.dsn.clear();
     }
     p
 }
@@ -123,6 +165,8 @@ mod tests {
             category: c,
             destiny: d,
             reason: "EICAR".into(),
+            score: None,
+            dsn_allowed: true,
             edits: Edits {
                 subject_tag: tag.map(str::to_string),
                 ..Edits::default()
@@ -141,7 +185,7 @@ mod tests {
         assert_eq!(p.groups[0].recipients, ["a", "c"]);
         assert_eq!(p.groups[1].recipients, ["b"]);
         assert!(p.passed());
-        assert_eq!(p.actions(), ["Relayed"]);
+        assert_eq!(p.actions(), ["Relayed", "Tagged"]);
     }
 
     #[test]
@@ -174,5 +218,33 @@ mod tests {
         ]);
         assert_eq!(p.failure.unwrap().exit, Exit::TempFail);
         assert_eq!(p.category, Category::Oversized);
+    }
+
+    #[test]
+    fn mixed_refusal_goes_into_our_dsn_and_suppressed_ones_are_discards() {
+        let mut refused = v("b", Category::Spam, Destiny::Bounce, None);
+        let p = plan(&[
+            v("a", Category::Spam, Destiny::Pass, Some("T ")),
+            refused.clone(),
+        ]);
+        assert_eq!(p.failure, None);
+        assert_eq!(p.groups[0].recipients, ["a"]);
+        assert_eq!(p.dsn.len(), 1);
+        assert_eq!(
+            (p.dsn[0].recipient.as_str(), p.dsn[0].status),
+            ("b", "5.7.0")
+        );
+        assert_eq!(p.actions(), ["Relayed", "Tagged", "Bounced"]);
+        refused.dsn_allowed = false;
+        let p = plan(&[v("a", Category::Spam, Destiny::Pass, None), refused.clone()]);
+        assert!(p.dsn.is_empty());
+        assert_eq!(
+            (p.discarded.clone(), p.no_dsn.clone()),
+            (vec!["b".to_string()], vec!["b".to_string()])
+        );
+        // Everyone refused without a DSN allowed: a logged discard, exit 0, no backscatter.
+        let p = plan(&[refused]);
+        assert_eq!(p.failure, None);
+        assert_eq!(p.actions(), ["Discarded"]);
     }
 }

@@ -1,12 +1,15 @@
 //! Per-recipient decisions: from what the scanners found to a category, a destiny and the header
 //! edits for each recipient.
 //!
-//! Contract: pure functions of (facts about the message, recipients, settings); no I/O. The
+//! Contract: pure functions of (facts about the message, envelope, settings); no I/O. The
 //! categories follow amavisd-new's order (see [`Category`]): the most severe category whose
 //! destiny is not pass decides; when every category present passes, the most severe one names
-//! the message ("Passed SPAMMY").
+//! the message ("Passed SPAMMY"). Lovers of a category (and recipients bypassing its check when
+//! it ran anyway for others) get it passed, with its header fields and tag. White/blacklisting
+//! moves the spam score by -100/+100, as amavisd's soft lists do.
 
 use crate::config::{Config, Destiny, OnFailure};
+use crate::lookup::Table;
 use crate::message::Edits;
 use crate::scan::{Kind, Outcome, ScanReport, spamd::SpamReport};
 use std::fmt;
@@ -15,9 +18,11 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Category {
     Virus,
+    Banned,
     Unchecked,
     Spam,
     Spammy,
+    BadHeader,
     Oversized,
     Clean,
 }
@@ -27,9 +32,11 @@ impl Category {
     pub fn name(self) -> &'static str {
         match self {
             Category::Virus => "INFECTED",
+            Category::Banned => "BANNED",
             Category::Unchecked => "UNCHECKED",
             Category::Spam => "SPAM",
             Category::Spammy => "SPAMMY",
+            Category::BadHeader => "BAD-HEADER",
             Category::Oversized => "OVERSIZED",
             Category::Clean => "CLEAN",
         }
@@ -59,6 +66,14 @@ pub struct Facts {
     pub spam_failed: Option<String>,
     /// The spam scan was skipped on purpose: why.
     pub spam_skipped: Option<String>,
+    /// Banned parts, one reason each.
+    pub banned: Vec<String>,
+    /// Bad header findings.
+    pub bad_header: Vec<String>,
+    /// The author addresses (From:), for white/blacklists.
+    pub authors: Vec<String>,
+    /// Bulk or list mail (no DSN): Precedence bulk/list/junk, List-Id, Auto-Submitted.
+    pub bulk: bool,
 }
 
 impl Facts {
@@ -88,8 +103,12 @@ pub struct Verdict {
     pub recipient: String,
     pub category: Category,
     pub destiny: Destiny,
-    /// What the category is about, for logs and refusals: virus names, "score=…", a failure.
+    /// What the category is about, for logs and refusals: virus names, "score=…", a reason.
     pub reason: String,
+    /// The spam score as it applies to this recipient (after white/blacklisting).
+    pub score: Option<f64>,
+    /// A refusal for this recipient may be reported to the sender with a DSN.
+    pub dsn_allowed: bool,
     pub edits: Edits,
 }
 
@@ -98,6 +117,112 @@ pub const FORGEABLE: &[&str] = &["X-Spam-*", "X-Quarantine-ID", ALERT];
 
 /// Our alert field: what a recipient should know about a message we passed anyway.
 pub const ALERT: &str = "X-Pipescan-Alert";
+
+/// The configuration's lookup tables, compiled once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Lists {
+    pub local_domains: Table,
+    pub bypass_virus: Table,
+    pub bypass_spam: Table,
+    pub bypass_banned: Table,
+    pub bypass_header: Table,
+    pub virus_lovers: Table,
+    pub spam_lovers: Table,
+    pub banned_lovers: Table,
+    pub bad_header_lovers: Table,
+    pub whitelist: Table,
+    pub blacklist: Table,
+    /// (recipients, whitelist, blacklist) of each [[per_recipient]] entry.
+    pub per_recipient: Vec<(Table, Table, Table)>,
+}
+
+impl Lists {
+    /// Compiles every table; Err names the config key.
+    pub fn compile(cfg: &Config) -> Result<Lists, (String, String)> {
+        let t = |key: &str, v: &[String]| Table::new(v).map_err(|e| (key.to_string(), e.0));
+        let l = &cfg.lists;
+        let mut per = Vec::new();
+        for p in &cfg.per_recipient {
+            per.push((
+                t("per_recipient.recipients", &p.recipients)?,
+                t("per_recipient.whitelist_sender", &p.whitelist_sender)?,
+                t("per_recipient.blacklist_sender", &p.blacklist_sender)?,
+            ));
+        }
+        Ok(Lists {
+            local_domains: t("general.local_domains", &cfg.general.local_domains)?,
+            bypass_virus: t("lists.bypass_virus_checks", &l.bypass_virus_checks)?,
+            bypass_spam: t("lists.bypass_spam_checks", &l.bypass_spam_checks)?,
+            bypass_banned: t("lists.bypass_banned_checks", &l.bypass_banned_checks)?,
+            bypass_header: t("lists.bypass_header_checks", &l.bypass_header_checks)?,
+            virus_lovers: t("lists.virus_lovers", &l.virus_lovers)?,
+            spam_lovers: t("lists.spam_lovers", &l.spam_lovers)?,
+            banned_lovers: t("lists.banned_files_lovers", &l.banned_files_lovers)?,
+            bad_header_lovers: t("lists.bad_header_lovers", &l.bad_header_lovers)?,
+            whitelist: t("lists.whitelist_sender", &l.whitelist_sender)?,
+            blacklist: t("lists.blacklist_sender", &l.blacklist_sender)?,
+            per_recipient: per,
+        })
+    }
+
+    /// Is `rcpt` local? An empty local_domains makes every recipient local (so spam headers
+    /// are never silently missing, amavisd's classic trap).
+    pub fn is_local(&self, rcpt: &str) -> bool {
+        self.local_domains.is_empty() || self.local_domains.contains(rcpt)
+    }
+}
+
+/// Which checks must run: a check is skipped only when every recipient bypasses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needed {
+    pub virus: bool,
+    pub spam: bool,
+    pub banned: bool,
+    pub header: bool,
+}
+
+pub fn needed(lists: &Lists, sender: &str, authors: &[String], recipients: &[String]) -> Needed {
+    let all = |t: &Table| !recipients.is_empty() && recipients.iter().all(|r| t.contains(r));
+    // Spam checks are also pointless when the sender is whitelisted for everyone.
+    let all_whitelisted = !recipients.is_empty()
+        && recipients
+            .iter()
+            .all(|r| listed(lists, r, sender, authors) == Some(Listed::White));
+    Needed {
+        virus: !all(&lists.bypass_virus),
+        spam: !all(&lists.bypass_spam) && !all_whitelisted,
+        banned: !all(&lists.bypass_banned),
+        header: !all(&lists.bypass_header),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    White,
+    Black,
+}
+
+/// The recipient's own lists first, then the global ones; whitelist before blacklist.
+fn listed(lists: &Lists, rcpt: &str, sender: &str, authors: &[String]) -> Option<Listed> {
+    let hit = |t: &Table| t.contains(sender) || authors.iter().any(|a| t.contains(a));
+    for (who, white, black) in &lists.per_recipient {
+        if who.contains(rcpt) {
+            if hit(white) {
+                return Some(Listed::White);
+            }
+            if hit(black) {
+                return Some(Listed::Black);
+            }
+        }
+    }
+    if hit(&lists.whitelist) {
+        Some(Listed::White)
+    } else if hit(&lists.blacklist) {
+        Some(Listed::Black)
+    } else {
+        None
+    }
+}
 
 /// The edits every copy we pass on gets: forged fields out, our scanned tag in.
 pub fn base_edits(cfg: &Config, hostname: &str) -> Edits {
@@ -114,27 +239,6 @@ pub fn base_edits(cfg: &Config, hostname: &str) -> Edits {
     e
 }
 
-/// Is `rcpt` in local_domains? An empty list makes every recipient local (so spam headers are
-/// never silently missing, amavisd's classic trap). "example.com" matches that domain,
-/// ".example.com" the domain and its subdomains.
-pub fn is_local(cfg: &Config, rcpt: &str) -> bool {
-    let domains = &cfg.general.local_domains;
-    if domains.is_empty() {
-        return true;
-    }
-    let domain = rcpt
-        .rsplit_once('@')
-        .map_or("", |(_, d)| d)
-        .to_ascii_lowercase();
-    domains.iter().any(|d| {
-        let d = d.to_ascii_lowercase();
-        match d.strip_prefix('.') {
-            Some(parent) => domain == parent || domain.ends_with(&d),
-            None => domain == d,
-        }
-    })
-}
-
 /// A whole-message answer that overrides per-recipient verdicts (a failed scan under a
 /// fail-closed policy).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,8 +251,10 @@ pub struct Hold {
 /// recipient stands for the message.
 pub fn decide(
     cfg: &Config,
+    lists: &Lists,
     hostname: &str,
     facts: &Facts,
+    sender: &str,
     recipients: &[String],
 ) -> Result<Vec<Verdict>, Hold> {
     if let (Some(why), OnFailure::Tempfail) = (&facts.virus_failed, cfg.virus.on_failure) {
@@ -163,7 +269,7 @@ pub fn decide(
             reason: format!("spam scan failed, message kept for retry: {why}"),
         });
     }
-    let one = |r: &str| verdict(cfg, hostname, facts, r);
+    let one = |r: &str| verdict(cfg, lists, hostname, facts, sender, r);
     Ok(if recipients.is_empty() {
         vec![one("")]
     } else {
@@ -171,39 +277,130 @@ pub fn decide(
     })
 }
 
-fn verdict(cfg: &Config, hostname: &str, facts: &Facts, rcpt: &str) -> Verdict {
+/// The spam levels (and tag) that apply to one recipient.
+struct Levels {
+    tag: f64,
+    tag2: f64,
+    kill: f64,
+    dsn_cutoff: f64,
+    subject_tag: String,
+}
+
+fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Levels {
     let sp = &cfg.spam;
-    let score = facts.spam.as_ref().map(|s| s.score);
+    let mut l = Levels {
+        tag: sp.tag_level,
+        tag2: sp.tag2_level,
+        kill: sp.kill_level,
+        dsn_cutoff: sp.dsn_cutoff_level,
+        subject_tag: cfg.headers.spam_subject_tag.clone(),
+    };
+    let (mut tag, mut tag2, mut kill, mut cut, mut subj) = (None, None, None, None, None);
+    for (p, (who, _, _)) in cfg.per_recipient.iter().zip(&lists.per_recipient) {
+        if who.contains(rcpt) {
+            tag = tag.or(p.tag_level);
+            tag2 = tag2.or(p.tag2_level);
+            kill = kill.or(p.kill_level);
+            cut = cut.or(p.dsn_cutoff_level);
+            subj = subj.or(p.spam_subject_tag.clone());
+        }
+    }
+    l.tag = tag.unwrap_or(l.tag);
+    l.tag2 = tag2.unwrap_or(l.tag2);
+    l.kill = kill.unwrap_or(l.kill);
+    l.dsn_cutoff = cut.unwrap_or(l.dsn_cutoff);
+    l.subject_tag = subj.unwrap_or(l.subject_tag);
+    l
+}
+
+fn verdict(
+    cfg: &Config,
+    lists: &Lists,
+    hostname: &str,
+    facts: &Facts,
+    sender: &str,
+    rcpt: &str,
+) -> Verdict {
+    let lv = levels(cfg, lists, rcpt);
+    let list = listed(lists, rcpt, sender, &facts.authors);
+    // White/blacklisting moves the score; a blacklisted sender is spam even unscanned.
+    let mut report = facts.spam.clone();
+    match list {
+        Some(Listed::White) => {
+            if let Some(r) = report.as_mut() {
+                r.score -= 100.0;
+                r.tests.push(("WHITELISTED".into(), -100.0));
+            }
+        }
+        Some(Listed::Black) => {
+            let r = report.get_or_insert(SpamReport {
+                is_spam: true,
+                score: 0.0,
+                required: lv.tag2,
+                tests: Vec::new(),
+            });
+            r.score += 100.0;
+            r.tests.push(("BLACKLISTED".into(), 100.0));
+        }
+        None => {}
+    }
+    let score = report.as_ref().map(|r| r.score);
     let unchecked = facts.virus_unchecked.clone().or_else(|| {
         (cfg.virus.on_failure == OnFailure::Unchecked)
             .then(|| facts.virus_failed.clone())
             .flatten()
     });
+    let loves = |lovers: &Table, bypass: &Table| lovers.contains(rcpt) || bypass.contains(rcpt);
+    let d = &cfg.destiny;
+    let pick = |love: bool, destiny: Destiny| if love { Destiny::Pass } else { destiny };
+
     // Every category that applies, most severe first, with its destiny and reason.
     let mut present: Vec<(Category, Destiny, String)> = Vec::new();
+    let virus_love = loves(&lists.virus_lovers, &lists.bypass_virus);
     if !facts.viruses.is_empty() {
-        present.push((Category::Virus, cfg.destiny.virus, facts.viruses.join(", ")));
+        present.push((
+            Category::Virus,
+            pick(virus_love, d.virus),
+            facts.viruses.join(", "),
+        ));
+    }
+    if !facts.banned.is_empty() {
+        let love = loves(&lists.banned_lovers, &lists.bypass_banned);
+        present.push((
+            Category::Banned,
+            pick(love, d.banned),
+            facts.banned.join("; "),
+        ));
     }
     if let Some(why) = &unchecked {
-        present.push((Category::Unchecked, cfg.destiny.unchecked, why.clone()));
+        present.push((
+            Category::Unchecked,
+            pick(virus_love, d.unchecked),
+            why.clone(),
+        ));
     }
+    let spam_love = loves(&lists.spam_lovers, &lists.bypass_spam);
     if let Some(s) = score {
-        if s >= sp.kill_level {
+        if s >= lv.kill {
             present.push((
                 Category::Spam,
-                cfg.destiny.spam,
+                pick(spam_love, d.spam),
                 format!("score={}", num(s)),
             ));
-        } else if s >= sp.tag2_level {
+        } else if s >= lv.tag2 {
             present.push((Category::Spammy, Destiny::Pass, format!("score={}", num(s))));
         }
     }
-    if facts.oversized {
+    if !facts.bad_header.is_empty() {
+        let love = loves(&lists.bad_header_lovers, &lists.bypass_header);
         present.push((
-            Category::Oversized,
-            cfg.destiny.oversized,
-            "not scanned".into(),
+            Category::BadHeader,
+            pick(love, d.bad_header),
+            facts.bad_header.join("; "),
         ));
+    }
+    if facts.oversized {
+        present.push((Category::Oversized, d.oversized, "not scanned".into()));
     }
     let (category, destiny, reason) = present
         .iter()
@@ -213,55 +410,78 @@ fn verdict(cfg: &Config, hostname: &str, facts: &Facts, rcpt: &str) -> Verdict {
         .unwrap_or((Category::Clean, Destiny::Pass, String::new()));
     let worst = present.first().map_or(Category::Clean, |p| p.0);
 
-    let local = is_local(cfg, rcpt);
+    let local = lists.is_local(rcpt);
     let mut edits = base_edits(cfg, hostname);
+    let alert = |e: &mut Edits, text: String| e.add.push((ALERT.into(), text));
     if !facts.viruses.is_empty() {
-        edits.add.push((
-            ALERT.into(),
+        alert(
+            &mut edits,
             format!(
                 "INFECTED, message contains virus: {}",
                 facts.viruses.join(", ")
             ),
-        ));
+        );
+    }
+    if !facts.banned.is_empty() {
+        alert(
+            &mut edits,
+            format!("BANNED, message contains {}", facts.banned.join("; ")),
+        );
     }
     if unchecked.is_some() {
-        edits.add.push((
-            ALERT.into(),
+        alert(
+            &mut edits,
             "UNCHECKED, message could not be virus-checked".into(),
-        ));
+        );
     } else if facts.virus_failed.is_some() {
-        edits.add.push((
-            ALERT.into(),
+        alert(
+            &mut edits,
             "not virus-checked: virus scanner unavailable".into(),
-        ));
+        );
     }
     if facts.spam_failed.is_some() {
-        edits.add.push((
-            ALERT.into(),
+        alert(
+            &mut edits,
             "not spam-checked: spam scanner unavailable".into(),
-        ));
+        );
     }
-    if let (Some(report), true) = (&facts.spam, local)
-        && report.score >= sp.tag_level
+    if !facts.bad_header.is_empty() {
+        alert(
+            &mut edits,
+            format!("BAD HEADER SECTION, {}", facts.bad_header.join("; ")),
+        );
+    }
+    if let (Some(r), true) = (&report, local)
+        && r.score >= lv.tag
     {
-        edits
-            .add
-            .extend(spam_fields(report, sp.tag_level, sp.tag2_level));
+        edits.add.extend(spam_fields(r, lv.tag, lv.tag2));
     }
     let tag = match worst {
-        Category::Virus => &cfg.headers.virus_subject_tag,
-        Category::Unchecked => &cfg.headers.unchecked_subject_tag,
-        Category::Spam | Category::Spammy if local => &cfg.headers.spam_subject_tag,
+        Category::Virus => cfg.headers.virus_subject_tag.as_str(),
+        Category::Unchecked => cfg.headers.unchecked_subject_tag.as_str(),
         _ => "",
+    };
+    let tag = match (tag, score) {
+        ("", Some(s)) if local && s >= lv.tag2 => lv.subject_tag.as_str(),
+        (t, _) => t,
     };
     if !tag.is_empty() {
         edits.subject_tag = Some(tag.to_string());
     }
+    // `bounce` follows amavisd's rules against backscatter: no DSN for bulk mail, for viruses
+    // (they fake senders) or for spam above the cutoff; such a refusal becomes a discard.
+    // `reject` is the admin's explicit "refuse it": only the null sender never gets a DSN.
+    let backscatter = (cfg.dsn.suppress_for_bulk && facts.bulk)
+        || (cfg.dsn.suppress_for_viruses && !facts.viruses.is_empty())
+        || score.is_some_and(|s| s >= lv.dsn_cutoff);
+    let dsn_allowed = !sender.is_empty() && (destiny == Destiny::Reject || !backscatter);
     Verdict {
         recipient: rcpt.to_string(),
         category,
         destiny,
         reason,
+        score,
+        dsn_allowed,
         edits,
     }
 }
@@ -336,8 +556,25 @@ mod tests {
         }
     }
 
+    fn lists(c: &Config) -> Lists {
+        Lists::compile(c).unwrap()
+    }
+
     fn one(c: &Config, f: &Facts, r: &str) -> Verdict {
-        decide(c, "mx.test", f, &[r.to_string()]).unwrap().remove(0)
+        decide(
+            c,
+            &lists(c),
+            "mx.test",
+            f,
+            "sender@example.org",
+            &[r.to_string()],
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    fn from_toml(t: &str) -> Config {
+        crate::config::parse(t, "t", None).unwrap()
     }
 
     #[test]
@@ -369,7 +606,15 @@ mod tests {
                 oversized: true,
                 ..Facts::default()
             };
-            let v = decide(&c, "h", &f, &["a@b".into(), "c@d".into()]).unwrap();
+            let v = decide(
+                &c,
+                &lists(&c),
+                "h",
+                &f,
+                "s@x",
+                &["a@b".into(), "c@d".into()],
+            )
+            .unwrap();
             assert!(
                 v.iter()
                     .all(|v| v.category == Category::Oversized && v.destiny == d)
@@ -381,7 +626,7 @@ mod tests {
     fn scanned_tag_can_be_disabled() {
         let mut c = cfg();
         c.headers.x_header_tag.clear();
-        let v = decide(&c, "h", &Facts::default(), &[]).unwrap();
+        let v = decide(&c, &lists(&c), "h", &Facts::default(), "s@x", &[]).unwrap();
         assert!(v[0].edits.add.is_empty());
         assert_eq!(v[0].recipient, "");
     }
@@ -448,7 +693,7 @@ mod tests {
             ("a@badexample.net", false),
             ("a@other.org", false),
         ] {
-            assert_eq!(is_local(&c, r), local, "{r}");
+            assert_eq!(lists(&c).is_local(r), local, "{r}");
             let v = one(&c, &spam(1000.0), r);
             assert_eq!(
                 v.category,
@@ -500,7 +745,7 @@ mod tests {
             ..Facts::default()
         };
         let c = cfg();
-        let hold = decide(&c, "h", &f, &["a@b".into()]).unwrap_err();
+        let hold = decide(&c, &lists(&c), "h", &f, "s@x", &["a@b".into()]).unwrap_err();
         assert!(
             hold.reason.contains("connection refused"),
             "{}",
@@ -539,7 +784,7 @@ mod tests {
         )));
         let mut c = cfg();
         c.spam.on_failure = OnFailure::Tempfail;
-        assert!(decide(&c, "h", &f, &["a@b".into()]).is_err());
+        assert!(decide(&c, &lists(&c), "h", &f, "s@x", &["a@b".into()]).is_err());
     }
 
     #[test]
@@ -561,5 +806,240 @@ mod tests {
         assert_eq!(num(-0.0), "0");
         assert_eq!(num(3.3456), "3.346");
         assert_eq!(num(2.0), "2");
+    }
+
+    fn infected() -> Facts {
+        Facts {
+            viruses: vec!["V".into()],
+            ..Facts::default()
+        }
+    }
+
+    fn banned() -> Facts {
+        Facts {
+            banned: vec!["a.exe (executable)".into()],
+            ..Facts::default()
+        }
+    }
+
+    fn bad_header() -> Facts {
+        Facts {
+            bad_header: vec!["duplicate header field From".into()],
+            ..Facts::default()
+        }
+    }
+
+    /// Every category × destiny × (plain, lover, bypass) recipient: the category's destiny
+    /// applies to plain recipients; lovers and bypassers get the message passed.
+    #[test]
+    fn every_category_destiny_and_lover_combination() {
+        use Destiny::*;
+        let cats: Vec<(&str, &str, Category, Facts)> = vec![
+            ("virus", "virus_lovers", Category::Virus, infected()),
+            ("banned", "banned_files_lovers", Category::Banned, banned()),
+            ("spam", "spam_lovers", Category::Spam, spam(50.0)),
+            (
+                "bad_header",
+                "bad_header_lovers",
+                Category::BadHeader,
+                bad_header(),
+            ),
+            (
+                "unchecked",
+                "virus_lovers",
+                Category::Unchecked,
+                Facts {
+                    virus_unchecked: Some("size".into()),
+                    ..Facts::default()
+                },
+            ),
+        ];
+        let bypass = |lover: &str| match lover {
+            "virus_lovers" => "bypass_virus_checks",
+            "banned_files_lovers" => "bypass_banned_checks",
+            "spam_lovers" => "bypass_spam_checks",
+            _ => "bypass_header_checks",
+        };
+        for (key, lover, cat, facts) in &cats {
+            for d in [Pass, Discard, Bounce, Reject, Tempfail] {
+                let c = from_toml(&format!(
+                    "[destiny]\n{key} = \"{d}\"\n[lists]\n{lover} = [\"lover@example.com\"]\n{} = [\"bypass@example.com\"]\n",
+                    bypass(lover)
+                ));
+                let v = decide(
+                    &c,
+                    &lists(&c),
+                    "h",
+                    facts,
+                    "s@example.org",
+                    &[
+                        "plain@example.com".into(),
+                        "lover@example.com".into(),
+                        "bypass@example.com".into(),
+                    ],
+                )
+                .unwrap();
+                assert_eq!((v[0].category, v[0].destiny), (*cat, d), "{key}={d} plain");
+                for v in &v[1..] {
+                    assert_eq!(v.category, *cat, "{key}={d} {}", v.recipient);
+                    assert_eq!(v.destiny, Pass, "{key}={d} {}", v.recipient);
+                }
+                // Lovers get the same header edits as plain recipients when passed.
+                assert_eq!(v[1].edits, v[2].edits);
+            }
+        }
+    }
+
+    #[test]
+    fn most_severe_blocking_category_decides() {
+        let mut f = spam(50.0);
+        f.viruses = vec!["V".into()];
+        f.banned = vec!["x.exe".into()];
+        f.bad_header = vec!["8-bit".into()];
+        let c = from_toml("[destiny]\nvirus = \"pass\"\nbanned = \"bounce\"\nspam = \"discard\"\n");
+        let v = one(&c, &f, "a@b");
+        assert_eq!((v.category, v.destiny), (Category::Banned, Destiny::Bounce));
+        let c = from_toml("[destiny]\nvirus = \"pass\"\nbanned = \"pass\"\nspam = \"discard\"\n");
+        assert_eq!(one(&c, &f, "a@b").category, Category::Spam);
+        let c =
+            from_toml("[destiny]\nvirus = \"pass\"\nbanned = \"pass\"\nbad_header = \"reject\"\n");
+        let v = one(&c, &f, "a@b");
+        assert_eq!(
+            (v.category, v.destiny),
+            (Category::BadHeader, Destiny::Reject)
+        );
+    }
+
+    #[test]
+    fn white_and_blacklists_move_the_score() {
+        let c = from_toml(
+            "[lists]\nwhitelist_sender = [\"@friends.example\"]\nblacklist_sender = [\"@spammer.example\", \"boss@corp.example\"]\n",
+        );
+        let l = lists(&c);
+        let f = spam(50.0);
+        let v = decide(&c, &l, "h", &f, "x@friends.example", &["r@b".into()]).unwrap();
+        assert_eq!(v[0].category, Category::Clean);
+        assert_eq!(v[0].score, Some(-50.0));
+        // Blacklisted sender: spam even when the message scored nothing or was not scanned.
+        let v = decide(
+            &c,
+            &l,
+            "h",
+            &Facts::default(),
+            "x@spammer.example",
+            &["r@b".into()],
+        )
+        .unwrap();
+        assert_eq!((v[0].category, v[0].score), (Category::Spam, Some(100.0)));
+        assert!(
+            v[0].edits
+                .add
+                .iter()
+                .any(|(n, v)| n == "X-Spam-Status" && v.contains("BLACKLISTED=100"))
+        );
+        // The author (From:) counts too.
+        let f = Facts {
+            authors: vec!["boss@corp.example".into()],
+            ..Facts::default()
+        };
+        let v = decide(
+            &c,
+            &l,
+            "h",
+            &f,
+            "bounce-handler@corp.example",
+            &["r@b".into()],
+        )
+        .unwrap();
+        assert_eq!(v[0].category, Category::Spam);
+    }
+
+    #[test]
+    fn per_recipient_lists_and_levels() {
+        let c = from_toml(
+            "[[per_recipient]]\nrecipients = [\"@strict.example\"]\ntag2_level = 3.0\nkill_level = 4.0\nspam_subject_tag = \"[SPAM] \"\n\n[[per_recipient]]\nrecipients = [\"alice@example.com\"]\nwhitelist_sender = [\"@newsletter.example\"]\n",
+        );
+        let l = lists(&c);
+        let f = spam(4.5);
+        let v = decide(
+            &c,
+            &l,
+            "h",
+            &f,
+            "x@newsletter.example",
+            &[
+                "a@strict.example".into(),
+                "alice@example.com".into(),
+                "bob@example.com".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v[0].category, Category::Spam, "strict levels");
+        assert_eq!(v[0].edits.subject_tag.as_deref(), Some("[SPAM] "));
+        assert_eq!(
+            v[1].category,
+            Category::Clean,
+            "alice whitelists the sender"
+        );
+        assert_eq!(
+            v[2].category,
+            Category::Clean,
+            "4.5 is below the global tag2 6.2"
+        );
+        assert!(
+            v[2].edits
+                .add
+                .iter()
+                .any(|(n, v)| n == "X-Spam-Flag" && v == "NO")
+        );
+    }
+
+    #[test]
+    fn checks_are_skipped_only_when_every_recipient_bypasses_them() {
+        let c = from_toml(
+            "[lists]\nbypass_spam_checks = [\"@a.example\"]\nbypass_virus_checks = [\".\"]\nwhitelist_sender = [\"friend@x.example\"]\n",
+        );
+        let l = lists(&c);
+        let n = needed(
+            &l,
+            "s@x",
+            &[],
+            &["1@a.example".into(), "2@a.example".into()],
+        );
+        assert_eq!(
+            (n.virus, n.spam, n.banned, n.header),
+            (false, false, true, true)
+        );
+        let n = needed(
+            &l,
+            "s@x",
+            &[],
+            &["1@a.example".into(), "2@b.example".into()],
+        );
+        assert!(n.spam);
+        let n = needed(&l, "friend@x.example", &[], &["2@b.example".into()]);
+        assert!(!n.spam, "whitelisted for everyone: no spam scan");
+    }
+
+    #[test]
+    fn dsn_rules_against_backscatter() {
+        let c = cfg();
+        let l = lists(&c);
+        let dsn = |f: &Facts, sender: &str| {
+            decide(&c, &l, "h", f, sender, &["r@b".into()]).unwrap()[0].dsn_allowed
+        };
+        assert!(dsn(&banned(), "s@x"));
+        assert!(!dsn(&banned(), ""), "null sender");
+        assert!(!dsn(&infected(), "s@x"), "viruses fake senders");
+        let c2 = from_toml("[destiny]\nvirus = \"reject\"\n");
+        let v = decide(&c2, &lists(&c2), "h", &infected(), "s@x", &["r@b".into()]).unwrap();
+        assert!(v[0].dsn_allowed, "reject is explicit");
+        let v = decide(&c2, &lists(&c2), "h", &infected(), "", &["r@b".into()]).unwrap();
+        assert!(!v[0].dsn_allowed, "but never to the null sender");
+        assert!(dsn(&spam(9.0), "s@x"));
+        assert!(!dsn(&spam(10.0), "s@x"), "at dsn_cutoff_level");
+        let mut bulk = banned();
+        bulk.bulk = true;
+        assert!(!dsn(&bulk, "s@x"), "list mail");
     }
 }

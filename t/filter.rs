@@ -416,7 +416,7 @@ fn dry_run_shows_verdict_argv_and_message_and_delivers_nothing() {
     );
     assert!(
         r.stdout
-            .contains("recipient <b@example.com>: category CLEAN, destiny pass, group 1")
+            .contains("recipient <b@example.com>: category CLEAN, score -, destiny pass, group 1")
     );
     assert!(
         r.stdout.contains(&format!(

@@ -167,13 +167,33 @@ fn eicar_attachment_is_infected_and_discarded_by_default() {
 }
 
 #[test]
-fn eicar_with_virus_destiny_bounce_is_refused_with_its_name() {
-    let f = real("[destiny]\nvirus = \"bounce\"\n");
+fn eicar_with_virus_destiny_reject_is_refused_with_its_name() {
+    let f = real("[destiny]\nvirus = \"reject\"\n");
     let r = f.run(&argv(), &with_attachment("invoice.com", &eicar()));
     assert_eq!(r.code, 69);
     assert_eq!(
         r.stdout,
         "5.7.0 message rejected: virus Test.EICAR-NDB.UNOFFICIAL\n"
+    );
+    assert_eq!(f.calls(), 0);
+}
+
+/// `bounce` follows amavisd's bounce killer: viruses fake their senders, so no bounce is
+/// generated (that would be backscatter); the message is discarded and the log says so.
+#[test]
+fn eicar_with_virus_destiny_bounce_is_discarded_without_backscatter() {
+    let f = real("[destiny]\nvirus = \"bounce\"\n");
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_attachment("invoice.com", &eicar()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}"),
+        "{}",
+        r.stderr
     );
     assert_eq!(f.calls(), 0);
 }
@@ -189,7 +209,7 @@ fn eicar_inside_a_zip_is_infected() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("Passed INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Relayed}"),
+            .contains("Passed INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Relayed,Tagged}"),
         "{}",
         r.stderr
     );
@@ -357,7 +377,7 @@ fn clamd_failure_as_unchecked_passes_tagged() {
     let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("Passed UNCHECKED {Relayed}"),
+        r.stderr.contains("Passed UNCHECKED {Relayed,Tagged}"),
         "{}",
         r.stderr
     );
@@ -381,7 +401,7 @@ fn clamd_size_limit_is_unchecked_never_clean() {
     let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("Passed UNCHECKED {Relayed}"),
+        r.stderr.contains("Passed UNCHECKED {Relayed,Tagged}"),
         "{}",
         r.stderr
     );
@@ -402,7 +422,7 @@ fn clamd_size_limit_is_unchecked_never_clean() {
 fn clamd_failover_from_dead_servers_to_the_real_one() {
     let f = clamd_with(
         &[refused(), fake(Fault::Garbage), clamd()],
-        "[destiny]\nvirus = \"bounce\"\n",
+        "[destiny]\nvirus = \"reject\"\n",
     );
     let r = f.run(&argv(), &with_attachment("x.com", &eicar()));
     assert_eq!(r.code, 69, "{}", r.stderr);
@@ -510,7 +530,7 @@ fn dry_run_shows_each_scanner() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("scan clamd: clean ("), "{}", r.stdout);
     assert!(r.stdout.contains("scan spamd: score "), "{}", r.stdout);
-    assert!(r.stdout.contains("recipient <bob@example.com>: category SPAM, destiny pass, group 1, subject tag \"***SPAM*** \""), "{}", r.stdout);
+    assert!(r.stdout.contains("recipient <bob@example.com>: category SPAM, score 1000, destiny pass, group 1, subject tag \"***SPAM*** \""), "{}", r.stdout);
     assert_eq!(f.calls(), 0);
 }
 

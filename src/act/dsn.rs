@@ -1,0 +1,100 @@
+//! Our own delivery status notification (RFC 3464) for recipients refused while others got the
+//! message (one exit status cannot say "delivered to some, bounced for others").
+//!
+//! Contract: built with mail-builder (a message we create, never the one we pass on), sent
+//! through the reinjection command with the null sender so it can never bounce back or loop,
+//! and marked Auto-Submitted. The refused recipients, their status and reason, and the original
+//! header section (text/rfc822-headers) are included; the original body is not.
+
+use crate::plan::Refused;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::text::Text;
+use mail_builder::mime::{BodyPart, MimePart};
+
+/// The DSN for `refused`, to `sender`, with the original `header` bytes attached.
+pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -> Vec<u8> {
+    let mut human = format!(
+        "This is the content filter (pipescan) at host {hostname}.\r\n\r\n\
+         Your message could not be delivered to the following recipients:\r\n\r\n"
+    );
+    let mut status = format!("Reporting-MTA: dns; {hostname}\r\n");
+    for r in refused {
+        human.push_str(&format!(
+            "<{}>: 554 {} {}\r\n",
+            r.recipient, r.status, r.text
+        ));
+        status.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; 554 {} {}\r\n",
+            r.recipient, r.status, r.status, r.text
+        ));
+    }
+    human.push_str("\r\nIt was delivered to its other recipients, if it had any.\r\n");
+    let encoding = if header.is_ascii() { "7bit" } else { "8bit" };
+    let report = MimePart::new(
+        ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+        BodyPart::Multipart(vec![
+            MimePart::new("text/plain", human).transfer_encoding("7bit"),
+            MimePart::new(
+                ContentType::new("message/delivery-status"),
+                BodyPart::Binary(status.into_bytes().into()),
+            )
+            .transfer_encoding("7bit"),
+            MimePart::new(
+                ContentType::new("text/rfc822-headers"),
+                BodyPart::Binary(header.to_vec().into()),
+            )
+            .transfer_encoding(encoding),
+        ]),
+    );
+    MessageBuilder::new()
+        .from((
+            format!("Content-filter at {hostname}"),
+            format!("postmaster@{hostname}"),
+        ))
+        .to(sender.to_string())
+        .subject("Undelivered mail: message refused by the content filter")
+        .header("Auto-Submitted", Text::new("auto-replied"))
+        .body(report)
+        .write_to_vec()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_has_the_rfc3464_parts() {
+        let refused = [Refused {
+            recipient: "bob@example.com".into(),
+            status: "5.7.0",
+            text: "message rejected as spam".into(),
+        }];
+        let dsn = build(
+            "mx.test",
+            "alice@example.org",
+            &refused,
+            b"Subject: hi\r\nFrom: alice@example.org\r\n\r\n",
+        );
+        let text = String::from_utf8(dsn).unwrap();
+        for want in [
+            "From: \"Content-filter at mx.test\" <postmaster@mx.test>",
+            "To: <alice@example.org>",
+            "Auto-Submitted: auto-replied",
+            "Content-Type: multipart/report; report-type=\"delivery-status\"",
+            "Content-Type: message/delivery-status",
+            "Reporting-MTA: dns; mx.test",
+            "Final-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.7.0\r\nDiagnostic-Code: smtp; 554 5.7.0 message rejected as spam",
+            "Content-Type: text/rfc822-headers",
+            "Subject: hi\r\nFrom: alice@example.org",
+            "<bob@example.com>: 554 5.7.0 message rejected as spam",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        let parsed = mail_parser::MessageParser::default()
+            .parse(text.as_bytes())
+            .unwrap();
+        assert_eq!(parsed.parts.len(), 4, "multipart/report with three parts");
+    }
+}
