@@ -18,7 +18,8 @@ prog mailer. Reads one message on stdin, scans it, applies the policy and reinje
     after_help = "Forms:\n  pipescan [OPTIONS] -f SENDER -- RECIPIENT...   (Postfix pipe, preferred)\n  \
 pipescan [OPTIONS] SENDER RECIPIENT...         (positional form)\n  \
 pipescan --stdout [OPTIONS] [-f SENDER] [-- RECIPIENT...]   (procmail :0 fw)\n  \
-pipescan check-config [-c FILE]\n\nSee pipescan(1) and pipescan.toml(5).",
+pipescan check-config [-c FILE]\n  pipescan release ID [--to ADDRESS]... [--format resend|attach]\n  \
+pipescan quarantine list [--since DURATION] [--category C]\n\nSee pipescan(1) and pipescan.toml(5).",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -79,6 +80,41 @@ pub enum Command {
         /// Also contact every configured spamd and clamd server (exit 69 if one does not answer)
         #[arg(long)]
         ping: bool,
+    },
+    /// Reinject a quarantined message to its original recipients (or --to)
+    Release {
+        /// The quarantine id (X-Quarantine-ID, 12 characters)
+        id: String,
+        /// Release to these addresses instead of the original recipients
+        #[arg(long = "to", value_name = "ADDRESS")]
+        to: Vec<String>,
+        /// resend: the original message; attach: a notice with the original attached
+        #[arg(long, value_enum, default_value = "resend")]
+        format: crate::admin::Format,
+        /// Configuration file [default: /etc/pipescan/pipescan.toml]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Look at the quarantine
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// One line per quarantined message: id, date, category, sender, subject
+    List {
+        /// Only messages quarantined within this time, e.g. 24h, 7d is written 168h
+        #[arg(long, value_name = "DURATION")]
+        since: Option<crate::config::Dur>,
+        /// Only this category (virus, banned, spam, badh, unchecked)
+        #[arg(long, value_name = "CATEGORY")]
+        category: Option<String>,
+        /// Configuration file [default: /etc/pipescan/pipescan.toml]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 

@@ -31,6 +31,7 @@ pub struct Config {
     /// Per-recipient overrides, first matching entry wins for each setting it sets.
     pub per_recipient: Vec<PerRecipient>,
     pub dsn: Dsn,
+    pub quarantine: Quarantine,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
@@ -50,6 +51,7 @@ impl Default for Config {
             lists: Lists::default(),
             per_recipient: Vec::new(),
             dsn: Dsn::default(),
+            quarantine: Quarantine::default(),
             policy: toml::Table::new(),
         }
     }
@@ -360,6 +362,42 @@ impl Default for Dsn {
         Dsn {
             suppress_for_viruses: true,
             suppress_for_bulk: true,
+        }
+    }
+}
+
+/// Where blocked mail is kept (see pipescan.toml(5) for the templates).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quarantine {
+    /// The quarantine directory; "" = no quarantine files.
+    pub directory: PathBuf,
+    /// File name template; must contain %m. A name ending in .gz is gzip-compressed.
+    pub filename: String,
+    /// Subdirectory template for sharding (e.g. "%P" or "%s"); "" = none.
+    pub subdirectory: String,
+    /// Also (or instead) send the quarantined copy to this mailbox, from the null sender.
+    pub address: String,
+    /// Which categories are quarantined.
+    pub virus: bool,
+    pub banned: bool,
+    pub unchecked: bool,
+    pub spam: bool,
+    pub bad_header: bool,
+}
+
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine {
+            directory: PathBuf::from("/var/lib/pipescan/quarantine"),
+            filename: "%c-%m".into(),
+            subdirectory: String::new(),
+            address: String::new(),
+            virus: true,
+            banned: true,
+            unchecked: false,
+            spam: false,
+            bad_header: false,
         }
     }
 }
@@ -766,6 +804,13 @@ impl Config {
         }
         if let Err((key, msg)) = crate::policy::Lists::compile(self) {
             return Err((key, msg));
+        }
+        crate::act::quarantine::validate(&self.quarantine)?;
+        if self.quarantine.address.chars().any(char::is_control) {
+            return Err((
+                "quarantine.address".into(),
+                "must not contain control characters".into(),
+            ));
         }
         for (i, p) in self.per_recipient.iter().enumerate() {
             if p.recipients.is_empty() {

@@ -20,6 +20,8 @@ pub enum Exit {
     Ok = 0,
     Usage = 64,
     DataErr = 65,
+    /// Interactive commands only (release: no such quarantined message).
+    NoInput = 66,
     Unavailable = 69,
     TempFail = 75,
     Config = 78,
@@ -34,6 +36,7 @@ impl Exit {
             Exit::Ok => sysexits::ExitCode::Ok,
             Exit::Usage => sysexits::ExitCode::Usage,
             Exit::DataErr => sysexits::ExitCode::DataErr,
+            Exit::NoInput => sysexits::ExitCode::NoInput,
             Exit::Unavailable => sysexits::ExitCode::Unavailable,
             Exit::TempFail => sysexits::ExitCode::TempFail,
             Exit::Config => sysexits::ExitCode::Config,
@@ -164,9 +167,11 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// SIGTERM, SIGINT and SIGHUP end the run with 75 (or 0 once delivered).
+/// SIGTERM, SIGINT and SIGHUP end the run with 75 (or 0 once delivered). SIGXFSZ (a file-size
+/// limit) is caught so that the write fails with an I/O error (exit 75) instead of killing us.
 pub fn install_signal_handlers() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+    signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(AtomicBool::new(false)))?;
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())

@@ -111,16 +111,44 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
                 return fail(&f, env, Some(&spool), started);
             }
         };
-    let plan = plan::plan(&verdicts);
+    let mut plan = plan::plan(&verdicts);
+    let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
+    let quarantine = policy::quarantine_as(cfg, plan.category, best_score);
     let scans = Scans {
         reports: &reports,
         facts: &facts,
         verdicts: &verdicts,
+        quarantine: None,
     };
 
     if mode == Mode::DryRun {
         return dry_run(cfg, env, &mut spool, &header, &plan, &scans, started);
     }
+    // Quarantine first: it is the riskiest step, and nothing is delivered or discarded unless
+    // the copy is safe. A message held for retry (75) is not quarantined (it comes back).
+    let mut quarantine_id = None;
+    if let (Some(cat), false) = (
+        quarantine,
+        plan.failure
+            .as_ref()
+            .is_some_and(|f| f.exit == Exit::TempFail),
+    ) {
+        match quarantine_message(cfg, env, &mut spool, &header, cat, &plan, best_score) {
+            Ok(id) => {
+                for g in &mut plan.groups {
+                    g.edits
+                        .add
+                        .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+                }
+                quarantine_id = Some(id);
+            }
+            Err(f) => return fail_with(&f, env, Some(&spool), &plan, &scans, started),
+        }
+    }
+    let scans = Scans {
+        quarantine: quarantine_id.as_deref(),
+        ..scans
+    };
     if let Some(f) = &plan.failure {
         return fail_with(f, env, Some(&spool), &plan, &scans, started);
     }
@@ -353,6 +381,88 @@ pub struct Scans<'a> {
     pub reports: &'a [scan::ScanReport],
     pub facts: &'a Facts,
     pub verdicts: &'a [policy::Verdict],
+    pub quarantine: Option<&'a str>,
+}
+
+/// Stores the original message in the quarantine (directory and/or mailbox); its id.
+fn quarantine_message(
+    cfg: &Config,
+    env: &Envelope,
+    spool: &mut Spool,
+    header: &Header,
+    category: &'static str,
+    plan: &Plan,
+    score: Option<f64>,
+) -> Result<String, Failure> {
+    use crate::act::quarantine;
+    let q = &cfg.quarantine;
+    let failed =
+        |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
+    let id = quarantine::new_mail_id().map_err(|e| failed(e.to_string()))?;
+    let eol = header.eol.as_str();
+    let mut fields = String::new();
+    let rcpts: Vec<String> = env
+        .recipients
+        .iter()
+        .map(|r| Angle(r).to_string())
+        .collect();
+    for (name, value) in [
+        ("X-Envelope-From", Angle(&env.sender).to_string()),
+        ("X-Envelope-To", rcpts.join(", ")),
+        ("X-Quarantine-ID", format!("<{id}>")),
+        (
+            "X-Pipescan-Category",
+            format!("{} ({})", plan.category, plan.reason),
+        ),
+    ] {
+        fields.push_str(&crate::message::fold(name, &value, eol));
+    }
+    if let Some(s) = score {
+        fields.push_str(&crate::message::fold("X-Spam-Score", &policy::num(s), eol));
+    }
+    let (head, _) = spool.parts().map_err(|e| failed(e.to_string()))?;
+    let body = &head[header.body_start.min(head.len())..];
+    let names = quarantine::Names {
+        mail_id: &id,
+        category,
+        body_digest: &body_digest(body),
+        now: std::time::SystemTime::now(),
+    };
+    if !q.directory.as_os_str().is_empty() {
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let path = quarantine::store(q, &names, fields.as_bytes(), &mut reader)
+            .map_err(|e| failed(format!("{}: {e}", q.directory.display())))?;
+        crate::log::info(&format!("quarantined {} as {}", id, path.display()));
+    }
+    if !q.address.is_empty() {
+        let argv = reinject::argv(&cfg.reinject.command, "", std::slice::from_ref(&q.address));
+        let (head, mut rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        reinject::run_as(&argv, cfg.reinject.on_hard_failure, false, &mut |w| {
+            w.write_all(fields.as_bytes())?;
+            w.write_all(head)?;
+            let mut n = (fields.len() + head.len()) as u64;
+            if let Some(r) = rest.as_mut() {
+                n += io::copy(r, w)?;
+            }
+            Ok(n)
+        })
+        .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
+    }
+    Ok(id)
+}
+
+/// A short digest of the body for %b: FNV-1a 64, hex (a name part, not a security measure).
+fn body_digest(body: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in body {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 fn describe(o: &scan::Outcome) -> String {
@@ -429,6 +539,9 @@ fn log_line(
             }
             _ => {}
         }
+    }
+    if let Some(id) = scans.quarantine {
+        line.push_str(&format!(", quarantine: {id}"));
     }
     if let Some(f) = &plan.failure {
         line.push_str(&format!(", {}", f.line()));

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod act;
+mod admin;
 mod cli;
 mod config;
 mod control;
@@ -33,6 +34,24 @@ fn main() -> std::process::ExitCode {
                 policy,
                 ping,
             }) => check_config(config.as_deref(), policy.as_deref(), ping),
+            Some(cli::Command::Release {
+                id,
+                to,
+                format,
+                config,
+            }) => with_config(config.as_deref(), |cfg| {
+                admin::release(cfg, &id, &to, format)
+            }),
+            Some(cli::Command::Quarantine {
+                command:
+                    cli::QuarantineCommand::List {
+                        since,
+                        category,
+                        config,
+                    },
+            }) => with_config(config.as_deref(), |cfg| {
+                admin::list(cfg, since.map(|d| d.0), category.as_deref())
+            }),
             None => filter_mode(&cli.filter),
         },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -53,6 +72,25 @@ fn main() -> std::process::ExitCode {
         }
     };
     exit.sysexits().into()
+}
+
+/// Runs an admin command with the loaded configuration (78 when it is broken).
+fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -> Exit) -> Exit {
+    match config::load(path, None) {
+        Ok(loaded) => {
+            let c = &loaded.config;
+            log::init(
+                &c.general.syslog_ident,
+                c.general.syslog.then(|| c.general.syslog_socket.clone()),
+                false,
+            );
+            f(c)
+        }
+        Err(e) => {
+            eprintln!("pipescan: configuration error: {e}");
+            Exit::Config
+        }
+    }
 }
 
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {

@@ -486,6 +486,27 @@ fn verdict(
     }
 }
 
+/// The quarantine name (%c) of `category` when its quarantine is enabled, amavisd style.
+pub fn quarantine_as(cfg: &Config, category: Category, score: Option<f64>) -> Option<&'static str> {
+    let q = &cfg.quarantine;
+    match category {
+        Category::Virus if q.virus => Some("virus"),
+        Category::Banned if q.banned => Some("banned"),
+        Category::Unchecked if q.unchecked => Some("unchecked"),
+        Category::Spam
+            if q.spam
+                && cfg
+                    .spam
+                    .quarantine_cutoff_level
+                    .is_none_or(|cut| score.is_none_or(|s| s < cut)) =>
+        {
+            Some("spam")
+        }
+        Category::BadHeader if q.bad_header => Some("badh"),
+        _ => None,
+    }
+}
+
 /// amavisd's X-Spam-* fields, in its order and formats:
 /// `X-Spam-Flag: YES`, `X-Spam-Score: 1000.1`, `X-Spam-Level: ***…` (one star per whole point,
 /// at most 64), `X-Spam-Status: Yes, score=1000.1 tagged_above=2 required=6.2 tests=[GTUBE=1000,

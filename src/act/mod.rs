@@ -1,4 +1,5 @@
-//! Side effects of a plan: reinjection (and, later, quarantine and notifications).
+//! Side effects of a plan: quarantine, reinjection, DSNs.
 
 pub mod dsn;
+pub mod quarantine;
 pub mod reinject;

@@ -30,6 +30,18 @@ pub fn run(
     on_hard_failure: HardFailure,
     write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
 ) -> Result<(), Failure> {
+    run_as(argv, on_hard_failure, true, write)
+}
+
+/// Like [`run`]; `commits` says whether success delivers the message (the point of no return).
+/// A quarantine copy sent to a mailbox does not: a retry after a later failure only duplicates
+/// that copy.
+pub fn run_as(
+    argv: &[String],
+    on_hard_failure: HardFailure,
+    commits: bool,
+    write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
+) -> Result<(), Failure> {
     let prog = &argv[0];
     let mut child = Command::new(prog)
         .args(&argv[1..])
@@ -73,8 +85,8 @@ pub fn run(
     };
     let result = classify(prog, status, &written, &said, on_hard_failure);
     match &result {
-        Ok(()) => control::delivered(),
-        Err(_) => control::reinjection_failed(),
+        Ok(()) if commits => control::delivered(),
+        _ => control::reinjection_failed(),
     }
     result
 }

@@ -47,19 +47,21 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// `extra` is TOML appended to the base config (tables may repeat keys of the base: the base
-    /// only sets [general] hostname/syslog and [reinject] command, so add other keys there).
+    /// `extra` is TOML merged into the base config: the base sets [general] hostname/syslog,
+    /// [reinject] command and [quarantine] directory (a per-test directory); keys the caller
+    /// gives for those tables are added to them.
     pub fn new(extra: &str) -> Filter {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("pipescan.toml");
         let mut text = String::new();
         let (mut general, mut reinject, mut rest) = (String::new(), String::new(), String::new());
+        let mut quarantine = String::new();
         // Merge the base keys into the caller's tables so no table is defined twice.
         let mut current = String::new();
         for line in extra.lines() {
             if line.trim_start().starts_with('[') {
                 current = line.trim().to_string();
-                if current != "[general]" && current != "[reinject]" {
+                if current != "[general]" && current != "[reinject]" && current != "[quarantine]" {
                     rest.push_str(line);
                     rest.push('\n');
                 }
@@ -68,6 +70,7 @@ impl Filter {
             match current.as_str() {
                 "[general]" => general.push_str(&format!("{line}\n")),
                 "[reinject]" => reinject.push_str(&format!("{line}\n")),
+                "[quarantine]" => quarantine.push_str(&format!("{line}\n")),
                 _ => rest.push_str(&format!("{line}\n")),
             }
         }
@@ -78,6 +81,18 @@ impl Filter {
             fake_sendmail()
         ));
         text.push_str(&reinject);
+        if !quarantine
+            .lines()
+            .any(|l| l.trim_start().starts_with("directory"))
+        {
+            text.push_str(&format!(
+                "[quarantine]\ndirectory = \"{}\"\n",
+                dir.path().join("quarantine").display()
+            ));
+        } else {
+            text.push_str("[quarantine]\n");
+        }
+        text.push_str(&quarantine);
         text.push_str(&rest);
         std::fs::write(&config, text).unwrap();
         Filter {
@@ -135,6 +150,30 @@ impl Filter {
             .split_last()
             .map(|(_, v)| v.to_vec())
             .unwrap_or_default()
+    }
+
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.dir.path().join("quarantine")
+    }
+
+    /// Every file under the quarantine directory.
+    pub fn quarantined(&self) -> Vec<PathBuf> {
+        fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p, out);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(&self.quarantine_dir(), &mut v);
+        v.sort();
+        v
     }
 
     pub fn call_msg(&self, n: usize) -> Vec<u8> {
