@@ -84,6 +84,7 @@ pub enum Command {
     /// Reinject a quarantined message to its original recipients (or --to)
     Release {
         /// The quarantine id (X-Quarantine-ID, 12 characters)
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Release to these addresses instead of the original recipients
         #[arg(long = "to", value_name = "ADDRESS")]

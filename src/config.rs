@@ -32,6 +32,7 @@ pub struct Config {
     pub per_recipient: Vec<PerRecipient>,
     pub dsn: Dsn,
     pub quarantine: Quarantine,
+    pub notify: Notify,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
@@ -52,6 +53,7 @@ impl Default for Config {
             per_recipient: Vec::new(),
             dsn: Dsn::default(),
             quarantine: Quarantine::default(),
+            notify: Notify::default(),
             policy: toml::Table::new(),
         }
     }
@@ -400,6 +402,27 @@ impl Default for Quarantine {
             bad_header: false,
         }
     }
+}
+
+/// Notifications about blocked mail (all off by default but the admin ones you set).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// Admin addresses per category; "" = no notice.
+    pub virus_admin: String,
+    pub banned_admin: String,
+    pub spam_admin: String,
+    pub bad_header_admin: String,
+    /// Tell recipients who did not get a virus / banned message (amavisd's warn*recip).
+    pub warn_virus_recipient: bool,
+    pub warn_banned_recipient: bool,
+    /// Tell the sender that the message was blocked (never for viruses, bulk mail or the null
+    /// sender; off by default: backscatter).
+    pub warn_sender: bool,
+    /// Template files replacing the built-in texts; "" = built-in.
+    pub admin_template: String,
+    pub recipient_template: String,
+    pub sender_template: String,
 }
 
 /// A byte size written "50M", "500K", "1G" or a bare number of bytes. K, M and G are binary
@@ -811,6 +834,26 @@ impl Config {
                 "quarantine.address".into(),
                 "must not contain control characters".into(),
             ));
+        }
+        let n = &self.notify;
+        for (key, addr) in [
+            ("notify.virus_admin", &n.virus_admin),
+            ("notify.banned_admin", &n.banned_admin),
+            ("notify.spam_admin", &n.spam_admin),
+            ("notify.bad_header_admin", &n.bad_header_admin),
+        ] {
+            if addr.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err((key.into(), "must be one address without spaces".into()));
+            }
+        }
+        for (key, path) in [
+            ("notify.admin_template", &n.admin_template),
+            ("notify.recipient_template", &n.recipient_template),
+            ("notify.sender_template", &n.sender_template),
+        ] {
+            if !path.is_empty() && std::fs::metadata(path).is_err() {
+                return Err((key.into(), format!("cannot read template file {path:?}")));
+            }
         }
         for (i, p) in self.per_recipient.iter().enumerate() {
             if p.recipients.is_empty() {

@@ -214,6 +214,9 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             Err(f) => return fail_with(&f, env, Some(&spool), &plan, &scans, started),
         }
     }
+    if mode == Mode::Reinject {
+        notify(cfg, &hostname, env, &spool, &header, &plan, &scans);
+    }
     log_line(&plan, env, Some(&spool), &scans, started, None);
     if !problems.is_empty() && !control::is_delivered() {
         // Nothing was delivered and something failed: retry the whole message.
@@ -453,6 +456,103 @@ fn quarantine_message(
         .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
     Ok(id)
+}
+
+/// Sends the notices the config asks for. Failures are logged, never fatal: the message itself
+/// has been handled by now.
+fn notify(
+    cfg: &Config,
+    hostname: &str,
+    env: &Envelope,
+    spool: &Spool,
+    header: &Header,
+    plan: &Plan,
+    scans: &Scans,
+) {
+    use crate::act::notify as n;
+    use policy::Category;
+    if plan.passed() && !matches!(plan.category, Category::Virus | Category::Banned) {
+        return;
+    }
+    let raw = &spool.head;
+    let orig_header = &raw[..header.body_start.min(raw.len())];
+    let category = plan.category.name();
+    let subject = header.first_text(raw, "Subject").unwrap_or_default();
+    let message_id = header.first_text(raw, "Message-ID").unwrap_or_default();
+    let facts = n::Facts {
+        hostname,
+        sender: &env.sender,
+        recipients: &env.recipients,
+        category,
+        reason: &plan.reason,
+        quarantine_id: scans.quarantine,
+        subject: &subject,
+        message_id: &message_id,
+    };
+    let c = &cfg.notify;
+    let mut notices: Vec<(Vec<String>, String, &str, &'static str)> = Vec::new();
+    if let Some(admin) = n::admin_for(c, category) {
+        notices.push((
+            vec![admin.to_string()],
+            format!("{category} from <{}>", env.sender),
+            &c.admin_template,
+            n::ADMIN_TEMPLATE,
+        ));
+    }
+    let blocked: Vec<String> = scans
+        .verdicts
+        .iter()
+        .filter(|v| v.destiny != crate::config::Destiny::Pass && !v.recipient.is_empty())
+        .map(|v| v.recipient.clone())
+        .collect();
+    let warn_rcpt = match plan.category {
+        Category::Virus => c.warn_virus_recipient,
+        Category::Banned => c.warn_banned_recipient,
+        _ => false,
+    };
+    if warn_rcpt && !blocked.is_empty() {
+        notices.push((
+            blocked.clone(),
+            format!("{category} message to you was blocked"),
+            &c.recipient_template,
+            n::RECIPIENT_TEMPLATE,
+        ));
+    }
+    let sender_ok = c.warn_sender
+        && !env.sender.is_empty()
+        && !scans.facts.bulk
+        && plan.category != Category::Virus
+        && !blocked.is_empty();
+    if sender_ok {
+        notices.push((
+            vec![env.sender.clone()],
+            "Your message was blocked".into(),
+            &c.sender_template,
+            n::SENDER_TEMPLATE,
+        ));
+    }
+    for (to, subject, path, builtin) in notices {
+        let text = match n::template(path, builtin) {
+            Ok(t) => n::expand(&t, &facts),
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "notice to {}: cannot read template {path}: {e}",
+                    to.join(",")
+                ));
+                n::expand(builtin, &facts)
+            }
+        };
+        let msg = n::build(hostname, &to, &subject, &text, orig_header);
+        let argv = reinject::argv(&cfg.reinject.command, "", &to);
+        let sent = reinject::run_as(&argv, cfg.reinject.on_hard_failure, false, &mut |w| {
+            w.write_all(&msg)?;
+            Ok(msg.len() as u64)
+        });
+        match sent {
+            Ok(()) => crate::log::info(&format!("notified {} ({subject})", to.join(","))),
+            Err(f) => crate::log::warn(&format!("notice to {} FAILED: {}", to.join(","), f.line())),
+        }
+    }
 }
 
 /// A short digest of the body for %b: FNV-1a 64, hex (a name part, not a security measure).

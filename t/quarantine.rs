@@ -341,3 +341,82 @@ fn quarantine_to_a_mailbox_from_the_null_sender() {
     assert!(copy.ends_with(&msg));
     assert!(f.quarantined().is_empty());
 }
+
+/// Replaces what changes from run to run (quarantine id, Date, Message-ID, MIME boundaries).
+fn normalize(notice: &[u8], id: &str) -> String {
+    let t = String::from_utf8_lossy(notice).replace(id, "QUARANTINE-ID");
+    let mut boundaries: Vec<String> = Vec::new();
+    for l in t.lines() {
+        if let Some(b) = l.split("boundary=\"").nth(1) {
+            boundaries.push(b.trim_end_matches('"').to_string());
+        }
+    }
+    let mut out = String::new();
+    for l in t.split_inclusive('\n') {
+        let l = if l.starts_with("Date: ") {
+            "Date: DATE\r\n".to_string()
+        } else if l.starts_with("Message-ID: <") && !l.contains("@example.net") {
+            "Message-ID: <NOTICE-ID>\r\n".to_string()
+        } else {
+            l.to_string()
+        };
+        out.push_str(&l);
+    }
+    for (i, b) in boundaries.iter().enumerate() {
+        out = out.replace(b.as_str(), &format!("BOUNDARY{i}"));
+    }
+    out
+}
+
+#[test]
+fn admin_notification_matches_the_golden_file() {
+    let f = virus_filter("[notify]\nvirus_admin = \"virusalert@example.com\"\n");
+    let r = f.run(
+        &["-v", "-f", "mallory@example.net", "--", "bob@example.com"],
+        &eicar_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = quarantine_id(&r.stderr);
+    assert_eq!(
+        f.calls(),
+        1,
+        "only the notice: the message itself was discarded"
+    );
+    assert_eq!(
+        f.call_argv(0),
+        ["-i", "-f", "", "--", "virusalert@example.com"]
+    );
+    let got = normalize(&f.call_msg(0), &id);
+    let golden = repo().join("t/golden/admin-notice-virus.txt");
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    if got != want {
+        std::fs::write(golden.with_extension("txt.failed"), &got).unwrap();
+        panic!(
+            "admin notice differs from {}; see the .failed file beside it",
+            golden.display()
+        );
+    }
+    assert!(
+        r.stderr.contains("notified virusalert@example.com"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn recipient_warning_and_sender_notice_are_opt_in() {
+    let f = virus_filter("[notify]\nwarn_virus_recipient = true\nwarn_sender = true\n");
+    let r = f.run(
+        &["-v", "-f", "mallory@example.net", "--", "bob@example.com"],
+        &eicar_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The recipient is warned; the sender of a virus never is (viruses fake senders).
+    assert_eq!(f.calls(), 1, "{}", r.stderr);
+    assert_eq!(f.call_argv(0), ["-i", "-f", "", "--", "bob@example.com"]);
+    let t = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(
+        t.contains("was blocked by the content filter on mx.test"),
+        "{t}"
+    );
+}
