@@ -93,7 +93,9 @@ pub fn run_as(
 
 /// Waits for the child, killing it if a stop is requested. Err carries the stop reason.
 fn wait(child: &mut Child) -> Result<ExitStatus, String> {
-    let mut nap = Duration::from_micros(200);
+    // try_wait is one waitpid(WNOHANG): poll finely at first (most children finish within a few
+    // ms), then back off to at most 5 ms.
+    let mut nap = Duration::from_micros(50);
     loop {
         match child.try_wait() {
             Ok(Some(s)) => return Ok(s),
@@ -113,7 +115,7 @@ fn wait(child: &mut Child) -> Result<ExitStatus, String> {
             control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
         }
         std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(20));
+        nap = (nap * 3 / 2).min(Duration::from_millis(5));
     }
 }
 
