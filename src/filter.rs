@@ -89,7 +89,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             virus: needed.virus,
             spam: needed.spam,
         };
-        scan::run_all(cfg, &spool.head, &env.recipients, wanted)
+        scan::run_all(cfg, &spool.head, &env.sender, &env.recipients, wanted)
     };
     for r in &reports {
         if let scan::Outcome::Failed(why) = &r.outcome {

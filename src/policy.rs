@@ -87,11 +87,25 @@ impl Facts {
                 (Outcome::Infected(names), _) => f.viruses.extend(names.iter().cloned()),
                 (Outcome::Unchecked(why), _) => f.virus_unchecked = Some(why.clone()),
                 (Outcome::Failed(why), Kind::Virus) => f.virus_failed = Some(why.clone()),
-                (Outcome::Failed(why), Kind::Spam) => f.spam_failed = Some(why.clone()),
-                (Outcome::Spam(report), _) => f.spam = Some(report.clone()),
+                (Outcome::Failed(why), Kind::Spam) => {
+                    f.spam_failed = Some(match f.spam_failed.take() {
+                        Some(prev) => format!("{prev}; {why}"),
+                        None => why.clone(),
+                    })
+                }
+                // spamd and rspamd both ran: the higher score counts.
+                (Outcome::Spam(report), _) => {
+                    if f.spam.as_ref().is_none_or(|s| report.score > s.score) {
+                        f.spam = Some(report.clone());
+                    }
+                }
                 (Outcome::Skipped(why), _) => f.spam_skipped = Some(why.clone()),
                 (Outcome::Clean, _) => {}
             }
+        }
+        // One spam scanner answered: the spam check did not fail.
+        if f.spam.is_some() {
+            f.spam_failed = None;
         }
         f
     }

@@ -553,3 +553,86 @@ fn base64(data: &[u8]) -> String {
     }
     s
 }
+
+fn rspamd_addr() -> String {
+    std::env::var("PIPESCAN_RSPAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_RSPAMD is not set: run scripts/test, or MAILSTACK_RSPAMD=1 scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    })
+}
+
+#[test]
+fn rspamd_instead_of_spamd_tags_gtube() {
+    let f = Filter::new(&format!("[rspamd]\nservers = [\"{}\"]\n", rspamd_addr()));
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &gtube_msg());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = fields(&f.call_msg(0));
+    assert!(h.contains(&"X-Spam-Flag: YES".to_string()), "{h:?}");
+    assert!(
+        h.iter()
+            .any(|l| l.starts_with("X-Spam-Status: Yes, score=15 ") && l.contains("GTUBE=0")),
+        "{h:?}"
+    );
+    assert!(
+        r.stderr.contains("Passed SPAM {Relayed,Tagged}"),
+        "{}",
+        r.stderr
+    );
+    // Ham stays clean.
+    let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+}
+
+#[test]
+fn rspamd_down_but_spamd_up_is_still_spam_checked() {
+    let f = Filter::new(&format!(
+        "[rspamd]\nservers = [\"{}\"]\n[spamd]\nservers = [\"{}\"]\n",
+        refused(),
+        spamd()
+    ));
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &gtube_msg());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = fields(&f.call_msg(0));
+    assert!(h.contains(&"X-Spam-Flag: YES".to_string()), "{h:?}");
+    assert!(
+        !h.iter().any(|l| l.starts_with("X-Pipescan-Alert")),
+        "{h:?}"
+    );
+}
+
+fn clamdb() -> String {
+    let dir = std::env::var("PIPESCAN_STACK_DIR").unwrap_or_else(|_| {
+        panic!("PIPESCAN_STACK_DIR is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    });
+    format!("{dir}/clamdb")
+}
+
+/// clamscan as amavisd's backup scanner: used when every clamd server failed.
+#[test]
+fn av_command_backs_up_a_dead_clamd() {
+    let f = Filter::new(&format!(
+        "[clamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\n[[av_command]]\nname = \"clamscan\"\ncommand = [\"clamscan\", \"--no-summary\", \"-d\", \"{}\", \"{{}}\"]\nclean_exit = [0]\ninfected_exit = [1]\ninfected_pattern = \"(?m)^.*?: (.+) FOUND$\"\n[destiny]\nvirus = \"reject\"\n",
+        refused(),
+        clamdb()
+    ));
+    let r = f.run(&argv(), &with_attachment("invoice.com", &eicar()));
+    assert_eq!(r.code, 69, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "5.7.0 message rejected: virus Test.EICAR-NDB.UNOFFICIAL\n"
+    );
+    let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+    // A broken backup too: the virus check failed, the message waits (75).
+    let f = Filter::new(&format!(
+        "[clamd]\nservers = [\"{}\"]\n[[av_command]]\nname = \"broken\"\ncommand = [\"/bin/sh\", \"-c\", \"exit 2\", \"sh\", \"{{}}\"]\nclean_exit = [0]\ninfected_exit = [1]\n",
+        refused()
+    ));
+    let r = f.run(&argv(), PLAIN);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("clamd 127.0.0.1:") && r.stdout.contains("broken"),
+        "{}",
+        r.stdout
+    );
+}

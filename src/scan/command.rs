@@ -26,7 +26,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,13 @@ pub struct AvCommand {
     /// "unknown (NAME exit N)").
     #[serde(default)]
     pub infected_pattern: String,
+    /// Time limit for one run of the command.
+    #[serde(default = "default_timeout")]
+    pub timeout: crate::config::Dur,
+}
+
+fn default_timeout() -> crate::config::Dur {
+    crate::config::Dur(std::time::Duration::from_secs(60))
 }
 
 /// What a command-line scanner said.
@@ -70,6 +77,11 @@ pub enum CmdVerdict {
 /// from 0 to 255 with no code both clean and infected and at least one list non-empty, and a
 /// pattern that compiles with exactly one capture group.
 pub fn validate(cmd: &AvCommand) -> Result<(), String> {
+    checked(cmd).map(|_| ())
+}
+
+/// [`validate`], giving back the compiled pattern.
+fn checked(cmd: &AvCommand) -> Result<Option<Regex>, String> {
     if cmd.name.is_empty() || cmd.name.chars().any(|c| c.is_control()) {
         return Err(format!(
             "av_command name {} must be a non-empty word for the logs",
@@ -127,10 +139,12 @@ pub fn validate(cmd: &AvCommand) -> Result<(), String> {
             "exit code {code} is in both clean_exit and infected_exit"
         )));
     }
-    if !cmd.infected_pattern.is_empty() {
-        compile_pattern(&cmd.infected_pattern).map_err(what)?;
+    if cmd.infected_pattern.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    compile_pattern(&cmd.infected_pattern)
+        .map(Some)
+        .map_err(what)
 }
 
 fn compile_pattern(pattern: &str) -> Result<Regex, String> {
@@ -156,13 +170,8 @@ fn compile_pattern(pattern: &str) -> Result<Regex, String> {
 pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdict, String> {
     // What "timed out after …" reports: the whole time this call was given.
     let budget = deadline.saturating_duration_since(Instant::now());
-    validate(cmd)?;
+    let pattern = checked(cmd)?;
     let fail = |text: String| format!("{}: {text}", cmd.name);
-    let pattern = if cmd.infected_pattern.is_empty() {
-        None
-    } else {
-        Some(compile_pattern(&cmd.infected_pattern).map_err(fail)?)
-    };
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Err(fail(format!("{} is not a file", path.display()))),
@@ -186,30 +195,26 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
         .spawn()
         .map_err(|e| fail(format!("cannot start {}: {e}", cmd.command[0])))?;
 
-    // Each reader sends (which stream, kept bytes) when its stream ends.
-    let (tx, rx) = mpsc::channel();
-    for (which, stream) in [
-        (
-            0usize,
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ),
-        (
-            1usize,
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let Some(stream) = stream else { continue };
-        let tx = tx.clone();
+    // One reader thread per stream; what they keep is readable at any time, so a timeout can
+    // still quote what the scanner printed before it hung.
+    let (done_tx, done_rx) = mpsc::channel();
+    let stdout = Captured::default();
+    let stderr = Captured::default();
+    let streams: [(Option<Box<dyn Read + Send>>, &Captured); 2] = [
+        (child.stdout.take().map(|s| Box::new(s) as _), &stdout),
+        (child.stderr.take().map(|s| Box::new(s) as _), &stderr),
+    ];
+    for (stream, captured) in streams {
+        let Some(stream) = stream else {
+            let _ = done_tx.send(());
+            continue;
+        };
+        let (captured, done) = (captured.clone(), done_tx.clone());
         let spawned = thread::Builder::new()
             .name("scan-cmd-output".into())
             .spawn(move || {
-                let _ = tx.send((which, read_capped(stream)));
+                read_capped(stream, &captured);
+                let _ = done.send(());
             });
         if let Err(e) = spawned {
             kill_group(&mut child);
@@ -218,7 +223,12 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
             )));
         }
     }
-    drop(tx);
+    drop(done_tx);
+    let output = |complete| Output {
+        stdout: stdout.get(),
+        stderr: stderr.get(),
+        complete,
+    };
 
     let timed_out = || {
         fail(format!(
@@ -228,10 +238,11 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
     };
     let Some(status) = wait_until(&mut child, deadline) else {
         kill_group(&mut child);
-        let output = collect(&rx, Instant::now() + Duration::from_millis(100));
-        return Err(with_first_line(timed_out(), &output));
+        // Give the readers a moment to take in the last bytes.
+        let complete = both_ended(&done_rx, Instant::now() + Duration::from_millis(100));
+        return Err(with_first_line(timed_out(), &output(complete)));
     };
-    let output = collect(&rx, deadline);
+    let output = output(both_ended(&done_rx, deadline));
     if !output.complete {
         // It exited, but something it started still holds its stdout or stderr.
         kill_group(&mut child);
@@ -285,19 +296,30 @@ fn substitute(arg: &str, path: &Path) -> OsString {
     std::ffi::OsStr::from_bytes(&out).to_owned()
 }
 
-/// Reads a stream to its end, keeping the first [`MAX_OUTPUT`] bytes.
-fn read_capped(mut stream: Box<dyn Read + Send>) -> Vec<u8> {
-    let mut kept = Vec::new();
+/// The first [`MAX_OUTPUT`] bytes of one stream, shared with its reader thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn get(&self) -> Vec<u8> {
+        // A poisoned lock only means a reader panicked; what it kept is still good.
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Reads a stream to its end, keeping the first [`MAX_OUTPUT`] bytes and dropping the rest.
+fn read_capped(mut stream: Box<dyn Read + Send>, captured: &Captured) {
     let mut buf = [0u8; 8192];
     loop {
         match stream.read(&mut buf) {
-            Ok(0) => return kept,
+            Ok(0) => return,
             Ok(n) => {
-                let room = MAX_OUTPUT - kept.len();
+                let mut kept = captured.0.lock().unwrap_or_else(|p| p.into_inner());
+                let room = MAX_OUTPUT.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return kept,
+            Err(_) => return,
         }
     }
 }
@@ -324,7 +346,10 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
 /// Kills the child's whole process group, then the child itself (in case `kill` is missing),
 /// and reaps it.
 fn kill_group(child: &mut Child) {
-    // process_group(0) made the child a group leader: its pid is the group id.
+    // process_group(0) made the child a group leader: its pid is the group id. Linux does not
+    // hand out a pid again while a process group still uses it, so when the child is already
+    // reaped (it exited, but a process of its group holds its output) this still hits only that
+    // group; what left the group (setsid) is out of reach, as for any supervisor.
     let group = format!("-{}", child.id());
     for kill in ["/usr/bin/kill", "/bin/kill"] {
         let done = Command::new(kill)
@@ -349,30 +374,19 @@ struct Output {
     complete: bool,
 }
 
-/// Collects both readers' results, waiting at most until `until`.
-fn collect(rx: &mpsc::Receiver<(usize, Vec<u8>)>, until: Instant) -> Output {
-    let mut out = Output {
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        complete: false,
-    };
-    let mut ended = 0;
-    while ended < 2 {
+/// Waits until both readers saw end-of-file (true), or `until` passes (false).
+fn both_ended(done: &mpsc::Receiver<()>, until: Instant) -> bool {
+    for _ in 0..2 {
         let left = until.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((0, bytes)) => out.stdout = bytes,
-            Ok((_, bytes)) => out.stderr = bytes,
-            // Disconnected: both readers are done (or one never started).
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                out.complete = true;
-                return out;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => return out,
+        match done.recv_timeout(left) {
+            Ok(()) => {}
+            // Every reader has finished (a reader that panicked sent nothing, but its stream
+            // is closed all the same).
+            Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+            Err(mpsc::RecvTimeoutError::Timeout) => return false,
         }
-        ended += 1;
     }
-    out.complete = true;
-    out
+    true
 }
 
 /// Every capture of the name group, in stdout then in stderr, trimmed, without duplicates, made
@@ -500,6 +514,7 @@ mod tests {
             clean_exit: vec![0],
             infected_exit: vec![1],
             infected_pattern: "(?m)^.*?: (.+) FOUND$".into(),
+            timeout: default_timeout(),
         }
     }
 
@@ -526,10 +541,16 @@ mod tests {
             (0, "")
         );
         let e = serde_json::from_str::<AvCommand>(
-            r#"{"name":"x","command":["x","{}"],"clean_exit":[0],"timeout":"5s"}"#,
+            r#"{"name":"x","command":["x","{}"],"clean_exit":[0],"bogus":"5s"}"#,
         )
         .expect_err("unknown field");
-        assert!(e.to_string().contains("unknown field `timeout`"), "{e}");
+        assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+        let timed: AvCommand = serde_json::from_str(
+            r#"{"name":"x","command":["x","{}"],"clean_exit":[0],"timeout":"5s"}"#,
+        )
+        .expect("timeout is a field");
+        assert_eq!(timed.timeout.0, Duration::from_secs(5));
+        assert_eq!(minimal.timeout.0, Duration::from_secs(60));
     }
 
     #[test]
@@ -768,10 +789,14 @@ mod tests {
             late < Duration::from_millis(200),
             "returned {late:?} after the deadline"
         );
-        assert_eq!(
-            e,
-            "fake: timed out after 500ms; killed: \"loading signatures\""
+        // (The budget prints as 500ms, or 499ms on a busy machine.)
+        assert!(
+            ["500ms", "499ms"]
+                .iter()
+                .any(|b| e.starts_with(&format!("fake: timed out after {b}; killed"))),
+            "{e}"
         );
+        assert!(e.ends_with("; killed: \"loading signatures\""), "{e}");
         let pid: u32 = fs::read_to_string(&pidfile)
             .expect("pid file")
             .trim()
@@ -961,6 +986,7 @@ mod tests {
                 clean_exit: vec![0],
                 infected_exit: vec![1],
                 infected_pattern: "(?m)^.*?: (.+) FOUND$".into(),
+                timeout: default_timeout(),
             }
         }
 
@@ -977,6 +1003,7 @@ mod tests {
                 clean_exit: vec![0],
                 infected_exit: vec![1],
                 infected_pattern: "(?m)^.*?: (.+) FOUND$".into(),
+                timeout: default_timeout(),
             }
         }
 

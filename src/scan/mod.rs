@@ -7,7 +7,9 @@
 //! (`[virus] on_failure`, `[spam] on_failure`). A scanner never turns a failure into "clean".
 
 pub mod clamd;
+pub mod command;
 pub mod net;
+pub mod rspamd;
 pub mod spamd;
 
 use crate::config::Config;
@@ -55,14 +57,23 @@ pub struct Wanted {
 }
 
 /// Runs every configured and wanted scanner on `msg` in parallel.
-pub fn run_all(cfg: &Config, msg: &[u8], recipients: &[String], wanted: Wanted) -> Vec<ScanReport> {
+pub fn run_all(
+    cfg: &Config,
+    msg: &[u8],
+    sender: &str,
+    recipients: &[String],
+    wanted: Wanted,
+) -> Vec<ScanReport> {
     std::thread::scope(|s| {
         let mut jobs = Vec::new();
-        if wanted.virus && !cfg.clamd.servers.is_empty() {
-            jobs.push(s.spawn(|| run_clamd(cfg, msg)));
+        if wanted.virus && (!cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()) {
+            jobs.push(s.spawn(|| run_virus(cfg, msg)));
         }
         if wanted.spam && !cfg.spamd.servers.is_empty() {
             jobs.push(s.spawn(|| run_spamd(cfg, msg, recipients)));
+        }
+        if wanted.spam && !cfg.rspamd.servers.is_empty() {
+            jobs.push(s.spawn(|| run_rspamd(cfg, msg, sender, recipients)));
         }
         jobs.into_iter()
             .map(|j| {
@@ -76,6 +87,119 @@ pub fn run_all(cfg: &Config, msg: &[u8], recipients: &[String], wanted: Wanted) 
             })
             .collect()
     })
+}
+
+/// clamd first; the command-line scanners (in order) only when clamd is not configured or
+/// failed, as amavisd's backup scanners.
+fn run_virus(cfg: &Config, msg: &[u8]) -> ScanReport {
+    let mut errors = Vec::new();
+    if !cfg.clamd.servers.is_empty() {
+        let r = run_clamd(cfg, msg);
+        match &r.outcome {
+            Outcome::Failed(e) => errors.push(e.clone()),
+            _ => return r,
+        }
+    }
+    let started = Instant::now();
+    if !cfg.av_command.is_empty() {
+        // The commands read the message from a private temp file.
+        let file = tempfile::Builder::new()
+            .prefix("pipescan-scan-")
+            .tempfile_in(&cfg.general.tempdir)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, msg)?;
+                Ok(f)
+            });
+        match file {
+            Err(e) => errors.push(format!(
+                "cannot write the message for the command scanners in {}: {e}",
+                cfg.general.tempdir.display()
+            )),
+            Ok(f) => {
+                for c in &cfg.av_command {
+                    match command::scan(c, f.path(), Instant::now() + c.timeout.0) {
+                        Ok(v) => {
+                            return ScanReport {
+                                scanner: "av_command",
+                                kind: Kind::Virus,
+                                outcome: match v {
+                                    command::CmdVerdict::Clean => Outcome::Clean,
+                                    command::CmdVerdict::Infected(n) => Outcome::Infected(n),
+                                },
+                                server: Some(c.name.clone()),
+                                elapsed: started.elapsed(),
+                            };
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+        }
+    }
+    ScanReport {
+        scanner: if cfg.av_command.is_empty() {
+            "clamd"
+        } else {
+            "virus scanners"
+        },
+        kind: Kind::Virus,
+        outcome: Outcome::Failed(errors.join("; ")),
+        server: None,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn run_rspamd(cfg: &Config, msg: &[u8], sender: &str, recipients: &[String]) -> ScanReport {
+    let c = &cfg.rspamd;
+    let started = Instant::now();
+    let report = |outcome, server| ScanReport {
+        scanner: "rspamd",
+        kind: Kind::Spam,
+        outcome,
+        server,
+        elapsed: started.elapsed(),
+    };
+    if msg.len() as u64 > c.max_size.0 {
+        return report(
+            Outcome::Skipped(format!(
+                "not spam-checked by rspamd: {} bytes is above rspamd.max_size ({})",
+                msg.len(),
+                c.max_size
+            )),
+            None,
+        );
+    }
+    let env = rspamd::Envelope {
+        from: sender,
+        rcpts: recipients,
+        hostname: "",
+        queue_id: None,
+        user: None,
+    };
+    let password = (!c.password.is_empty()).then_some(c.password.as_str());
+    let (result, server) = walk_pool(&c.servers, c.load_balance, |addr| {
+        rspamd::check(
+            addr,
+            msg,
+            &env,
+            password,
+            c.connect_timeout.0,
+            Instant::now() + c.timeout.0,
+        )
+    });
+    match result {
+        // Our own levels apply to rspamd's score, as they do to spamd's.
+        Ok(r) => report(
+            Outcome::Spam(spamd::SpamReport {
+                is_spam: r.action != "no action",
+                score: r.score,
+                required: r.required,
+                tests: r.symbols,
+            }),
+            server,
+        ),
+        Err(e) => report(Outcome::Failed(e), None),
+    }
 }
 
 fn run_clamd(cfg: &Config, msg: &[u8]) -> ScanReport {
@@ -169,10 +293,10 @@ pub fn ping_all(cfg: &Config) -> bool {
             let started = Instant::now();
             let result = s.parse::<ServerAddr>().and_then(|a| {
                 let deadline = Instant::now() + timeout;
-                if name == "spamd" {
-                    spamd::ping(&a, connect, deadline)
-                } else {
-                    clamd::ping(&a, connect, deadline)
+                match name {
+                    "spamd" => spamd::ping(&a, connect, deadline),
+                    "clamd" => clamd::ping(&a, connect, deadline),
+                    _ => rspamd::ping(&a, connect, deadline),
                 }
             });
             match result {
