@@ -180,8 +180,11 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
     let dir = &cfg.quarantine.directory;
     let mut rows = Vec::new();
     let walked = quarantine::walk(dir, 0, &mut |p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with(".incoming-") {
+        if p.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .starts_with(".incoming-")
+        {
             return;
         }
         let Ok(meta) = std::fs::metadata(p) else {
@@ -201,13 +204,17 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
         let get = |n: &str| h.first_text(&head, n).unwrap_or_default();
         let id = get("X-Quarantine-ID").trim_matches(['<', '>']).to_string();
         let cat = get("X-Pipescan-Category");
-        if let Some(c) = category
-            && !cat
-                .to_ascii_lowercase()
-                .starts_with(&c.to_ascii_lowercase())
-            && !name.starts_with(c)
-        {
-            return;
+        if let Some(c) = category {
+            // Accept the quarantine names (virus, badh) and the log names (INFECTED, BAD-HEADER).
+            let want = match c.to_ascii_lowercase().as_str() {
+                "virus" => "infected".to_string(),
+                "badh" | "bad_header" => "bad-header".to_string(),
+                other => other.to_string(),
+            };
+            let have = cat.split(' ').next().unwrap_or("").to_ascii_lowercase();
+            if have != want {
+                return;
+            }
         }
         let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         rows.push((

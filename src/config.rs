@@ -376,7 +376,6 @@ pub struct PerRecipient {
     pub tag2_level: Option<f64>,
     pub kill_level: Option<f64>,
     pub dsn_cutoff_level: Option<f64>,
-    pub quarantine_cutoff_level: Option<f64>,
     pub spam_subject_tag: Option<String>,
     pub whitelist_sender: Vec<String>,
     pub blacklist_sender: Vec<String>,
@@ -817,6 +816,12 @@ impl Config {
                 self.clamd.timeout,
                 self.clamd.connect_timeout,
             ),
+            (
+                "rspamd",
+                &self.rspamd.servers,
+                self.rspamd.timeout,
+                self.rspamd.connect_timeout,
+            ),
         ];
         for (name, servers, timeout, connect) in pools {
             for s in servers {
@@ -866,8 +871,7 @@ impl Config {
         }
         crate::act::quarantine::validate(&self.quarantine)?;
         for c in &self.av_command {
-            crate::scan::command::validate(c)
-                .map_err(|e| ("av_command".to_string(), format!("{}: {e}", c.name)))?;
+            crate::scan::command::validate(c).map_err(|e| ("av_command".to_string(), e))?;
         }
         if self.rspamd.password.chars().any(char::is_control) {
             return Err((

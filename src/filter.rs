@@ -113,7 +113,13 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         };
     let mut plan = plan::plan(&verdicts);
     let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
-    let quarantine = policy::quarantine_as(cfg, plan.category, best_score);
+    // Only blocked mail is quarantined (someone did not get it), and only with somewhere to
+    // put it; lovers' copies then carry its X-Quarantine-ID.
+    let has_store =
+        !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
+    let quarantine = (!plan.passed() && has_store)
+        .then(|| policy::quarantine_as(cfg, plan.category, best_score))
+        .flatten();
     let scans = Scans {
         reports: &reports,
         facts: &facts,
@@ -149,7 +155,41 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         quarantine: quarantine_id.as_deref(),
         ..scans
     };
+    // A filter (procmail) cannot discard or refuse: it hands back the message with the
+    // category's alert fields and tags, for the recipe to file; only a retry stays a retry.
+    if mode == Mode::Stdout
+        && plan.groups.is_empty()
+        && plan
+            .failure
+            .as_ref()
+            .is_none_or(|f| f.exit != Exit::TempFail)
+        && let Some(v) = verdicts.first()
+    {
+        let mut edits = v.edits.clone();
+        if let Some(id) = &quarantine_id {
+            edits
+                .add
+                .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+        }
+        let rewrite = Rewrite::new(&spool.head, &header, &edits);
+        if let Err(f) = write_stdout(&rewrite, &mut spool) {
+            return fail_with(&f, env, Some(&spool), &plan, &scans, started);
+        }
+        log_line(
+            &plan,
+            env,
+            Some(&spool),
+            &scans,
+            started,
+            Some("written to stdout"),
+        );
+        return Exit::Ok;
+    }
     if let Some(f) = &plan.failure {
+        if f.exit == Exit::Unavailable && mode == Mode::Reinject {
+            // Everyone refused: the admin still hears of it.
+            notify(cfg, &hostname, env, &spool, &header, &plan, &scans);
+        }
         return fail_with(f, env, Some(&spool), &plan, &scans, started);
     }
     let mut problems = Vec::new();

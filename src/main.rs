@@ -58,6 +58,11 @@ fn main() -> std::process::ExitCode {
             let _ = e.print();
             Exit::Ok
         }
+        Err(e) if is_admin_command() => {
+            // release, quarantine, check-config: a person at a shell, not an MTA.
+            let _ = e.print();
+            Exit::Usage
+        }
         Err(e) => {
             // An MTA-facing run with bad arguments (a master.cf typo) must defer, not bounce.
             let msg = e.to_string();
@@ -91,6 +96,14 @@ fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -
             Exit::Config
         }
     }
+}
+
+/// Does argv name an admin subcommand (before any `--`)?
+fn is_admin_command() -> bool {
+    std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| matches!(a.as_str(), "release" | "quarantine" | "check-config"))
 }
 
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {

@@ -182,7 +182,8 @@ impl Lists {
     /// Is `rcpt` local? An empty local_domains makes every recipient local (so spam headers
     /// are never silently missing, amavisd's classic trap).
     pub fn is_local(&self, rcpt: &str) -> bool {
-        self.local_domains.is_empty() || self.local_domains.contains(rcpt)
+        // No envelope (a procmail filter): the mailbox owner is local by definition.
+        self.local_domains.is_empty() || rcpt.is_empty() || self.local_domains.contains(rcpt)
     }
 }
 
@@ -274,13 +275,13 @@ pub fn decide(
     if let (Some(why), OnFailure::Tempfail) = (&facts.virus_failed, cfg.virus.on_failure) {
         return Err(Hold {
             status: "4.3.0",
-            reason: format!("virus scan failed, message kept for retry: {why}"),
+            reason: format!("pipescan: virus scan failed, message kept for retry: {why}"),
         });
     }
     if let (Some(why), OnFailure::Tempfail) = (&facts.spam_failed, cfg.spam.on_failure) {
         return Err(Hold {
             status: "4.3.0",
-            reason: format!("spam scan failed, message kept for retry: {why}"),
+            reason: format!("pipescan: spam scan failed, message kept for retry: {why}"),
         });
     }
     let one = |r: &str| verdict(cfg, lists, hostname, facts, sender, r);

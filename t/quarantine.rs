@@ -420,3 +420,57 @@ fn recipient_warning_and_sender_notice_are_opt_in() {
         "{t}"
     );
 }
+
+/// procmail's `:0 fw` cannot discard: a virus comes back tagged for the recipe to file, and it
+/// is quarantined all the same.
+#[test]
+fn stdout_mode_hands_back_a_blocked_message_tagged() {
+    let f = virus_filter("[quarantine]\nfilename = \"%m\"\n");
+    let msg = eicar_mail();
+    let r = f.run_bytes(&["--stdout"], &msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = String::from_utf8_lossy(&r.stdout_bytes).into_owned();
+    assert!(
+        out.contains(
+            "X-Pipescan-Alert: INFECTED, message contains virus: Test.EICAR-NDB.UNOFFICIAL\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("X-Quarantine-ID: <"), "{out}");
+    assert!(out.contains("Subject: ***INFECTED*** caf"), "{out}");
+    assert_eq!(f.quarantined().len(), 1);
+    // And the category filter works whatever the file name template.
+    let l = run_bin(
+        &[
+            "quarantine",
+            "list",
+            "-c",
+            f.config.to_str().unwrap(),
+            "--category",
+            "virus",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(l.stdout.lines().count(), 2, "{}", l.stdout);
+}
+
+#[test]
+fn admin_command_typos_are_usage_errors_not_mta_deferrals() {
+    let r = run_bin(&["quarantine", "list", "--since", "7d"], b"", &[]);
+    assert_eq!(r.code, 64, "{} {}", r.stdout, r.stderr);
+    assert!(!r.stdout.starts_with("4.3.5"), "{}", r.stdout);
+}
+
+#[test]
+fn passed_mail_is_not_quarantined() {
+    // Everyone loves viruses here: nothing is blocked, so nothing is kept.
+    let f = virus_filter("[lists]\nvirus_lovers = [\".\"]\n");
+    let r = f.run(
+        &["-v", "-f", "m@example.net", "--", "bob@example.com"],
+        &eicar_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(f.quarantined().is_empty());
+    assert!(!r.stderr.contains("quarantine:"), "{}", r.stderr);
+}

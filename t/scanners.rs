@@ -357,7 +357,7 @@ fn clamd_faults_keep_the_message_for_retry() {
         assert_eq!(r.code, 75, "clamd {what}: {}", r.stderr);
         assert!(
             r.stdout
-                .starts_with("4.3.0 virus scan failed, message kept for retry: clamd "),
+                .starts_with("4.3.0 pipescan: virus scan failed, message kept for retry: clamd "),
             "clamd {what}: {}",
             r.stdout
         );
@@ -476,8 +476,9 @@ fn spamd_faults_pass_with_an_alert_by_default() {
     let r = f.run(&argv(), PLAIN);
     assert_eq!(r.code, 75);
     assert!(
-        r.stdout
-            .starts_with("4.3.0 spam scan failed, message kept for retry: spamd 127.0.0.1:"),
+        r.stdout.starts_with(
+            "4.3.0 pipescan: spam scan failed, message kept for retry: spamd 127.0.0.1:"
+        ),
         "{}",
         r.stdout
     );

@@ -90,10 +90,11 @@ pub fn validate(q: &Quarantine) -> Result<(), (String, String)> {
     if !known(&q.filename) {
         return Err(("quarantine.filename".into(), "unknown % placeholder".into()));
     }
-    if !known(&q.subdirectory) || q.subdirectory.contains("..") {
+    if !known(&q.subdirectory) || q.subdirectory.contains("..") || q.subdirectory.starts_with('/') {
         return Err((
             "quarantine.subdirectory".into(),
-            "unknown % placeholder or '..'".into(),
+            "must be relative to the directory: no leading '/', no '..', known placeholders only"
+                .into(),
         ));
     }
     Ok(())
@@ -358,6 +359,9 @@ mod tests {
         q.filename = "a/%m".into();
         assert!(validate(&q).is_err());
         q.filename = "%m-%z".into();
+        assert!(validate(&q).is_err());
+        q.filename = "%m".into();
+        q.subdirectory = "/etc".into();
         assert!(validate(&q).is_err());
     }
 }

@@ -119,6 +119,13 @@ fn run_virus(cfg: &Config, msg: &[u8]) -> ScanReport {
                 for c in &cfg.av_command {
                     match command::scan(c, f.path(), Instant::now() + c.timeout.0) {
                         Ok(v) => {
+                            if !errors.is_empty() {
+                                crate::log::warn(&format!(
+                                    "{}; backup scanner {} answered",
+                                    errors.join("; "),
+                                    c.name
+                                ));
+                            }
                             return ScanReport {
                                 scanner: "av_command",
                                 kind: Kind::Virus,
@@ -287,6 +294,12 @@ pub fn ping_all(cfg: &Config) -> bool {
             cfg.clamd.connect_timeout.0,
             cfg.clamd.timeout.0,
         ),
+        (
+            "rspamd",
+            &cfg.rspamd.servers,
+            cfg.rspamd.connect_timeout.0,
+            cfg.rspamd.timeout.0,
+        ),
     ];
     for (name, servers, connect, timeout) in pools {
         for s in servers {
@@ -336,7 +349,12 @@ fn walk_pool<T>(
             }
         };
         match f(&addr) {
-            Ok(v) => return (Ok(v), Some(name.clone())),
+            Ok(v) => {
+                if !errors.is_empty() {
+                    crate::log::warn(&format!("{}; failed over to {name}", errors.join("; ")));
+                }
+                return (Ok(v), Some(name.clone()));
+            }
             Err(e) => errors.push(e),
         }
     }

@@ -1,0 +1,2217 @@
+//! Banned files, as amavisd-new's `$banned_filename_re` sees them: every part of a message (MIME
+//! leaves, attached messages, zip members, zips inside zips) is listed with its declared name, its
+//! declared type and what its first bytes say it is, and an ordered rule list decides per part.
+//!
+//! Contract: [`inventory`] never fails on odd input; it returns `Err` only when a parser panicked
+//! (the panic is caught, see [`in_guarded_parse`]). Structure that is abusive or too deep to look
+//! through (the nesting, part, member and expansion limits of [`BannedConfig`], or MIME that
+//! parsers would read in different ways) is itself a ban reason, as amavisd treats undecipherable
+//! structure as suspicious. [`check`] is pure: one reason per banned part, first matching rule
+//! wins. [`scan`] is both.
+//!
+//! The MIME structure is walked here, not by `MessageParser::parse`: mail-parser 0.11.9 ends a
+//! multipart at a boundary string in the middle of a line (`hello --XX--` hides every later
+//! attachment, which MUAs still show), recurses without limit when it copies a base64-encoded
+//! attached message (a 600 KB message of 10,000 nested messages overflows the stack, which aborts
+//! the process: no `catch_unwind` can help), copies the whole buffer once per nesting level, and
+//! drops deeply nested messages recursively (100,000 levels overflow the stack too). So part
+//! boundaries follow RFC 2046 (a delimiter is a whole line), transfer encodings are decoded here
+//! (leniently, like MUAs: a bad base64 character does not stop decoding), every nesting level is
+//! counted against `max_depth`, and mail-parser is used for what it is good at: the
+//! Content-Type / Content-Disposition parameters, with RFC 2231 continuations and charsets and
+//! RFC 2047 encoded words in file names. Header sections are split by our own `Header::parse`.
+//!
+//! Zip archives are listed from their central directory (names, sizes, method) without
+//! decompressing; a stored member's bytes are sniffed, and a stored member that is itself a zip is
+//! listed too. Members stored deflated are judged by name and declared size only.
+
+use crate::message::Header;
+use mail_parser::HeaderValue;
+use mail_parser::parsers::MessageStream;
+use regex::Regex;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+
+/// One leaf of the message as the banned rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// Decoded file name (RFC 2231 incl. continuations, RFC 2047), or the zip member name. A part
+    /// with several names (Content-Type `name` and Content-Disposition `filename` differ, a zip
+    /// member's local header disagrees with the central directory) is listed once per name, all
+    /// with the same `path`.
+    pub name: Option<String>,
+    /// Lowercased `type/subtype` without parameters (RFC 2045 default when absent; zip members: "").
+    pub declared_type: String,
+    /// From the first bytes: "exe" (MZ), "elf", "zip", "pdf", "rar", "7z", "gzip", "ole"
+    /// (doc/xls/msi), "script" (#!), or None.
+    pub sniffed: Option<&'static str>,
+    /// Where it is, for reasons: "part 3 > message/rfc822 > part 2 > invoice.zip > a/b.exe".
+    /// Names in paths are made printable (control and bidi characters escaped).
+    pub path: String,
+    /// How many containers (multiparts, attached messages, archives) enclose it.
+    pub depth: usize,
+    /// Decoded size in bytes; for zip members the declared uncompressed size.
+    pub size: u64,
+}
+
+/// The `[banned]` configuration.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BannedConfig {
+    /// Check for banned parts at all.
+    pub enabled: bool,
+    /// MIME + archive nesting limit: deeper parts are not looked at, and that is a ban reason.
+    pub max_depth: usize,
+    /// MIME parts (multipart containers included) + archive members, over the whole message.
+    pub max_parts: usize,
+    /// Members listed per archive.
+    pub max_archive_members: usize,
+    /// Sum of the declared uncompressed sizes inside archives, plus the decoded size of base64 or
+    /// quoted-printable attached messages (which are decoded to look inside): the zip-bomb guard.
+    pub max_expanded_size: u64,
+    /// Ordered; the first rule that matches a part decides (ban or allow); no match allows.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for BannedConfig {
+    fn default() -> Self {
+        BannedConfig {
+            enabled: true,
+            max_depth: 20,
+            max_parts: 1000,
+            max_archive_members: 1000,
+            max_expanded_size: 200 * 1024 * 1024,
+            rules: default_rules(),
+        }
+    }
+}
+
+/// The upper bound for `max_depth`: the walk recurses once per level, so the stack it needs is
+/// bounded by this, whatever the message.
+pub const MAX_DEPTH_LIMIT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Ban,
+    Allow,
+}
+
+/// One banned-files rule. Every matcher given must match (a missing name or sniffed kind is
+/// matched as the empty string); a rule needs at least one. The regexes are used as written:
+/// put `(?i)` in front for case-insensitive matching.
+///
+/// The description is the ban reason. `${1}`..`${9}` expand to the name regex's capture groups,
+/// `${name}`, `${declared}` and `${sniffed}` to the part's values.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub action: Action,
+    /// Regex on the file name.
+    pub name: Option<String>,
+    /// Regex on the declared type.
+    pub declared: Option<String>,
+    /// Regex on the sniffed kind.
+    pub sniffed: Option<String>,
+    pub description: String,
+}
+
+/// Executable file name extensions, by family; each family is one default rule, and the double
+/// extension rule uses them all. Case-insensitive; Windows ignores trailing dots and spaces
+/// ("x.exe. "), so the rules do too.
+const EXECUTABLE: &[(&str, &str)] = &[
+    // Programs and libraries Windows runs or loads: .xll is an Excel add-in (a DLL), .pif and .scr
+    // are programs whatever their name suggests.
+    ("exe|com|scr|pif|cpl|dll|ocx|sys|xll", "Windows program"),
+    // Installers and app packages: they run code with the user's (or an administrator's) rights.
+    (
+        "msi|msp|mst|msu|msix|msixbundle|appx|appxbundle|application|appref-ms|gadget",
+        "Windows installer or app package",
+    ),
+    // Scripts Windows runs on a double click: batch files, Windows Script Host, HTML applications,
+    // PowerShell and Monad (its old name).
+    (
+        "bat|cmd|vb|vbs|vbe|js|jse|ws|wsf|wsh|wsc|sct|hta|ps1|ps1xml|ps2|ps2xml|psc1|psc2|psd1|psm1|msh|msh1|msh2|mshxml|msh1xml|msh2xml",
+        "Windows script",
+    ),
+    // Files that point at or change something else: shortcuts (.lnk, .url, .website, .scf,
+    // .settingcontent-ms), registry imports, setup information, MMC consoles, shell scraps.
+    (
+        "lnk|url|website|scf|settingcontent-ms|reg|inf|ins|isp|msc|shb|shs",
+        "Windows shortcut, registry or setup file",
+    ),
+    ("jar|jnlp", "Java program"),
+    // Compiled HTML help runs scripts when opened.
+    ("chm|hlp", "Windows help file (can run scripts)"),
+];
+
+/// The built-in rule list, in order. No `allow` rule comes first: each candidate (archives
+/// "known to be safe", attached messages named after a `.com` subject) would let a sniffed
+/// executable through, because the first matching rule wins.
+pub fn default_rules() -> Vec<Rule> {
+    let ban = |name: Option<String>, declared: Option<&str>, sniffed: Option<&str>, d: &str| Rule {
+        action: Action::Ban,
+        name,
+        declared: declared.map(str::to_string),
+        sniffed: sniffed.map(str::to_string),
+        description: d.to_string(),
+    };
+    let all: Vec<&str> = EXECUTABLE.iter().map(|(exts, _)| *exts).collect();
+    let all = all.join("|");
+    let mut rules = vec![
+        // Unicode bidi embedding/override/isolate controls (U+202A..U+202E, U+2066..U+2069) make
+        // "invoice\u{202E}fdp.exe" display as "invoiceexe.pdf": there is no honest use in a name.
+        ban(
+            Some(r"[\x{202A}-\x{202E}\x{2066}-\x{2069}]".into()),
+            None,
+            None,
+            "bidirectional control character in the file name (hides the real extension)",
+        ),
+        // Control characters (NUL, CR, LF, ESC ...; tab excepted, folding leaves it in long
+        // names) in a name truncate or split it in some programs: "evil.exe\0.txt".
+        ban(
+            Some(r"[\x00-\x08\x0A-\x1F\x7F]".into()),
+            None,
+            None,
+            "control character in the file name",
+        ),
+        // A harmless-looking extension followed by an executable one ("invoice.pdf.exe",
+        // "photo.jpg   .scr"), amavisd's double-extension rule: the first extension must contain
+        // a letter, so "setup-1.2.exe" is reported by the plain extension rule below instead.
+        ban(
+            Some(format!(
+                r"(?i)\.([^./\\]*\p{{L}}[^./\\]*)\.\s*({all})[.\s]*$"
+            )),
+            None,
+            None,
+            "double extension .${1}.${2}",
+        ),
+        // "name.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}": Explorer hides a class ID extension and
+        // opens the file with that class (here: as an HTML application).
+        ban(
+            Some(
+                r"(?i)\.\s*\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}[.\s]*$"
+                    .into(),
+            ),
+            None,
+            None,
+            "Windows class ID as the file name extension",
+        ),
+    ];
+    // One rule per family of executable extensions (see EXECUTABLE).
+    for (exts, what) in EXECUTABLE {
+        rules.push(ban(
+            Some(format!(r"(?i)\.({exts})[.\s]*$")),
+            None,
+            None,
+            &format!("executable file name extension .${{1}} ({what})"),
+        ));
+    }
+    rules.extend([
+        // Declared executable types: amavisd's defaults (x-msdownload, x-msdos-program, hta) and
+        // their other spellings, including the IANA-registered one for PE files.
+        ban(
+            None,
+            Some(
+                r"(?i)^application/(x-msdownload|x-msdos-program|x-dosexec|x-ms-dos-executable|x-executable|vnd\.microsoft\.portable-executable|hta|x-ms-shortcut|x-ms-installer|x-msi)$",
+            ),
+            None,
+            "executable declared type ${declared}",
+        ),
+        // RFC 2046 fragments are reassembled only by the reader's program: no scanner sees the
+        // whole. amavisd ships this rule commented out; nobody sends message/partial any more.
+        ban(
+            None,
+            Some(r"(?i)^message/partial$"),
+            None,
+            "message fragment (message/partial) that cannot be checked",
+        ),
+        // A program declared as text: a disguise (the sniffed rules below would ban it anyway;
+        // these say why).
+        ban(
+            None,
+            Some(r"(?i)^text/"),
+            Some("^(exe|elf)$"),
+            "executable content (${sniffed}) declared as ${declared}",
+        ),
+        // A program under a document's name ("report.txt" that starts with MZ).
+        ban(
+            Some(r"\.([^./\\]+)$".into()),
+            None,
+            Some("^(exe|elf)$"),
+            "executable content (${sniffed}) named .${1}",
+        ),
+        // Programs whatever their name and type say, the "exe-ms" file(1) type of amavisd; ELF
+        // too: a mail attachment is no way to ship Unix programs either.
+        ban(
+            None,
+            None,
+            Some("^exe$"),
+            "Windows/DOS program content (MZ header)",
+        ),
+        ban(
+            None,
+            None,
+            Some("^elf$"),
+            "Unix program content (ELF header)",
+        ),
+    ]);
+    rules
+}
+
+/// Checks limits and rules: every regex compiles, every rule has a matcher and a description.
+/// Errors are (key, message) with keys under `banned.`.
+pub fn validate(cfg: &BannedConfig) -> Result<(), (String, String)> {
+    let key = |k: &str| format!("banned.{k}");
+    if cfg.max_depth == 0 || cfg.max_depth > MAX_DEPTH_LIMIT {
+        return Err((
+            key("max_depth"),
+            format!("must be between 1 and {MAX_DEPTH_LIMIT}"),
+        ));
+    }
+    for (k, v) in [
+        ("max_parts", cfg.max_parts as u64),
+        ("max_archive_members", cfg.max_archive_members as u64),
+        ("max_expanded_size", cfg.max_expanded_size),
+    ] {
+        if v == 0 {
+            return Err((key(k), "must be above 0".into()));
+        }
+    }
+    for (i, r) in cfg.rules.iter().enumerate() {
+        let what = |text: String| {
+            (
+                key("rules"),
+                format!("rule {} ({:?}): {text}", i + 1, r.description),
+            )
+        };
+        if r.name.is_none() && r.declared.is_none() && r.sniffed.is_none() {
+            return Err(what(
+                "needs at least one of name, declared, sniffed (a regex each)".into(),
+            ));
+        }
+        if r.description.trim().is_empty() {
+            return Err(what("needs a description: it is the ban reason".into()));
+        }
+        for (field, re) in [
+            ("name", &r.name),
+            ("declared", &r.declared),
+            ("sniffed", &r.sniffed),
+        ] {
+            if let Some(re) = re
+                && let Err(e) = Regex::new(re)
+            {
+                let e = e.to_string().replace('\n', " ");
+                return Err(what(format!("{field}: invalid regex: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`survey`] found: the parts, and the ban reasons the structure itself gave (a limit
+/// exceeded, MIME that parsers would read differently).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    pub parts: Vec<Part>,
+    pub problems: Vec<String>,
+}
+
+/// Lists every part of `msg` within the limits; the parts past a limit are left out (see
+/// [`survey`] for the reasons). `Err` only when a parser panicked.
+pub fn inventory(msg: &[u8], cfg: &BannedConfig) -> Result<Vec<Part>, String> {
+    survey(msg, cfg).map(|inv| inv.parts)
+}
+
+/// [`inventory`] with the structural ban reasons.
+pub fn survey(msg: &[u8], cfg: &BannedConfig) -> Result<Inventory, String> {
+    guarded(|| {
+        let mut walk = Walk {
+            cfg,
+            max_depth: cfg.max_depth.clamp(1, MAX_DEPTH_LIMIT),
+            inv: Inventory::default(),
+            seen: 0,
+            expanded: 0,
+            stopped: false,
+            flagged: HashSet::new(),
+        };
+        walk.entity(msg, Loc::Message(""), 0, "text/plain");
+        walk.inv
+    })
+}
+
+/// The ban reasons for `parts`: one per banned part (a part listed under several names is one
+/// part), as "invoice.pdf.exe (part 2: double extension .pdf.exe)". Rules whose regexes do not
+/// compile are skipped ([`validate`] rejects them when the configuration is loaded).
+pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
+    if !cfg.enabled {
+        return Vec::new();
+    }
+    let rules: Vec<Compiled> = cfg.rules.iter().filter_map(Compiled::new).collect();
+    let mut banned: HashSet<&str> = HashSet::new();
+    let mut reasons = Vec::new();
+    for part in parts {
+        if banned.contains(part.path.as_str()) {
+            continue;
+        }
+        for rule in &rules {
+            let Some(description) = rule.matches(part) else {
+                continue;
+            };
+            if rule.action == Action::Ban {
+                banned.insert(&part.path);
+                reasons.push(reason(part, &description));
+            }
+            break;
+        }
+    }
+    reasons
+}
+
+/// Inventory and check in one: the ban reasons of the structure first, then of the parts.
+/// Disabled, it looks at nothing.
+pub fn scan(msg: &[u8], cfg: &BannedConfig) -> Result<Vec<String>, String> {
+    if !cfg.enabled {
+        return Ok(Vec::new());
+    }
+    let inv = survey(msg, cfg)?;
+    let mut reasons = inv.problems;
+    reasons.extend(check(&inv.parts, cfg));
+    Ok(reasons)
+}
+
+thread_local! {
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while this thread is inside the guarded parse. A process-wide panic hook that exits
+/// (pipescan's exits 75) runs before unwinding starts, so `catch_unwind` here only helps if the
+/// hook returns early when this is true.
+pub fn in_guarded_parse() -> bool {
+    GUARDED.with(Cell::get)
+}
+
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("MIME parser panicked: {}", printable(&what, 200))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+
+struct Compiled {
+    action: Action,
+    name: Option<Regex>,
+    declared: Option<Regex>,
+    sniffed: Option<Regex>,
+    description: String,
+}
+
+impl Compiled {
+    fn new(r: &Rule) -> Option<Compiled> {
+        let re = |s: &Option<String>| -> Option<Option<Regex>> {
+            match s {
+                None => Some(None),
+                Some(s) => Regex::new(s).ok().map(Some),
+            }
+        };
+        let c = Compiled {
+            action: r.action,
+            name: re(&r.name)?,
+            declared: re(&r.declared)?,
+            sniffed: re(&r.sniffed)?,
+            description: r.description.clone(),
+        };
+        (c.name.is_some() || c.declared.is_some() || c.sniffed.is_some()).then_some(c)
+    }
+
+    /// The expanded description when every matcher matches.
+    fn matches(&self, part: &Part) -> Option<String> {
+        let name = part.name.as_deref().unwrap_or("");
+        let captures = match &self.name {
+            Some(re) => Some(re.captures(name)?),
+            None => None,
+        };
+        if let Some(re) = &self.declared
+            && !re.is_match(&part.declared_type)
+        {
+            return None;
+        }
+        if let Some(re) = &self.sniffed
+            && !re.is_match(part.sniffed.unwrap_or(""))
+        {
+            return None;
+        }
+        Some(expand(&self.description, part, captures.as_ref()))
+    }
+}
+
+/// `${1}`..`${9}`, `${name}`, `${declared}`, `${sniffed}`; anything else is literal.
+fn expand(template: &str, part: &Part, caps: Option<&regex::Captures<'_>>) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let key = &after[..close];
+        let value = match key {
+            "name" => Some(part.name.clone().unwrap_or_default()),
+            "declared" => Some(part.declared_type.clone()),
+            "sniffed" => Some(part.sniffed.unwrap_or("unknown").to_string()),
+            _ => match key.parse::<usize>() {
+                Ok(n) => Some(
+                    caps.and_then(|c| c.get(n))
+                        .map_or(String::new(), |m| m.as_str().to_string()),
+                ),
+                Err(_) => None,
+            },
+        };
+        match value {
+            Some(v) => out.push_str(&printable(&v, 80)),
+            None => out.push_str(&rest[at..at + 2 + close + 1]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn reason(part: &Part, description: &str) -> String {
+    let name = match &part.name {
+        Some(n) => printable(n, 120),
+        None => format!("[unnamed {}]", display_type(part)),
+    };
+    // A member's path ends in its own name: say where it is, not the name twice.
+    let suffix = format!(" > {name}");
+    let location = part.path.strip_suffix(&suffix).unwrap_or(&part.path);
+    format!("{name} ({location}: {description})")
+}
+
+fn display_type(part: &Part) -> &str {
+    if part.declared_type.is_empty() {
+        "archive member"
+    } else {
+        &part.declared_type
+    }
+}
+
+/// A name made safe for logs and reasons: control, bidi and other invisible format characters
+/// are escaped (`\u{202e}`), and long names are cut.
+pub fn printable(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars * 2));
+    for (n, c) in s.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        let hidden = c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk
+
+/// Where an entity (a header section and its body) sits.
+#[derive(Clone, Copy)]
+enum Loc<'p> {
+    /// A whole message: the top one (prefix "") or an attached one ("part 3 > message/rfc822").
+    Message(&'p str),
+    /// A body part of a multipart, at this path.
+    Part(&'p str),
+}
+
+fn join(base: &str, element: &str) -> String {
+    if base.is_empty() {
+        element.to_string()
+    } else {
+        format!("{base} > {element}")
+    }
+}
+
+struct Walk<'c> {
+    cfg: &'c BannedConfig,
+    max_depth: usize,
+    inv: Inventory,
+    /// MIME entities and archive members looked at so far.
+    seen: usize,
+    /// Declared uncompressed archive sizes plus decoded attached messages, in bytes.
+    expanded: u64,
+    /// max_parts was exceeded: look at nothing more.
+    stopped: bool,
+    /// Limits already reported (each is reported once).
+    flagged: HashSet<&'static str>,
+}
+
+impl Walk<'_> {
+    fn problem(&mut self, once: &'static str, text: String) {
+        if self.flagged.insert(once) {
+            self.inv.problems.push(text);
+        }
+    }
+
+    /// Counts one more entity or member; false (and the walk stops) past max_parts.
+    fn count(&mut self) -> bool {
+        if self.stopped {
+            return false;
+        }
+        self.seen += 1;
+        if self.seen > self.cfg.max_parts {
+            self.stopped = true;
+            let max = self.cfg.max_parts;
+            self.problem(
+                "parts",
+                format!("too many parts: over {max} MIME parts and archive members"),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Adds to the expansion budget; false once it is exceeded.
+    fn expand_by(&mut self, bytes: u64, what: &str) -> bool {
+        self.expanded = self.expanded.saturating_add(bytes);
+        if self.expanded > self.cfg.max_expanded_size {
+            let (total, max) = (size(self.expanded), size(self.cfg.max_expanded_size));
+            self.problem(
+                "expanded",
+                format!(
+                    "zip bomb guard: archives and encoded attached messages expand to {total}, over max_expanded_size ({max}), at {what}"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn too_deep(&mut self, archive: bool, at: &str) {
+        let max = self.max_depth;
+        if archive {
+            self.problem(
+                "depth",
+                format!("too deeply nested archives at {at} (over {max} levels)"),
+            );
+        } else {
+            self.problem(
+                "depth",
+                format!("too deeply nested MIME (over {max} levels)"),
+            );
+        }
+    }
+
+    /// One MIME entity: its header section and body. Recursion is bounded by max_depth (each
+    /// call is one level deeper), whatever the input.
+    fn entity(&mut self, bytes: &[u8], loc: Loc<'_>, depth: usize, default_type: &str) {
+        if !self.count() {
+            return;
+        }
+        let header = Header::parse(bytes);
+        let body = bytes.get(header.body_start..).unwrap_or_default();
+        let here = match loc {
+            Loc::Message(prefix) => join(prefix, "part 1"),
+            Loc::Part(path) => path.to_string(),
+        };
+        let info = MimeInfo::read(bytes, &header, default_type);
+        if let Some(what) = info.conflict {
+            let text = format!("ambiguous MIME structure: conflicting {what} fields ({here})");
+            self.inv.problems.push(text);
+        }
+        if info.declared.starts_with("multipart/")
+            && let Some(boundary) = info.boundary.as_deref()
+            && let Some(parts) = Multipart::new(body, boundary)
+        {
+            if depth + 1 > self.max_depth {
+                self.too_deep(false, &here);
+                return;
+            }
+            let base = match loc {
+                Loc::Message(prefix) => prefix,
+                Loc::Part(path) => path,
+            };
+            let child_type = if info.declared == "multipart/digest" {
+                "message/rfc822"
+            } else {
+                "text/plain"
+            };
+            for (k, child) in parts.enumerate() {
+                if self.stopped {
+                    break;
+                }
+                let path = join(base, &format!("part {}", k + 1));
+                self.entity(child, Loc::Part(&path), depth + 1, child_type);
+            }
+            return;
+        }
+        let data = decode(body, info.encoding);
+        let sniffed = sniff(&data);
+        self.push(
+            &info.names,
+            &info.declared,
+            sniffed,
+            &here,
+            depth,
+            data.len(),
+        );
+        if matches!(info.declared.as_str(), "message/rfc822" | "message/global") {
+            if depth + 1 > self.max_depth {
+                self.too_deep(false, &here);
+                return;
+            }
+            if matches!(data, Cow::Owned(_)) && !self.expand_by(data.len() as u64, &here) {
+                return;
+            }
+            let prefix = join(&here, &info.declared);
+            self.entity(&data, Loc::Message(&prefix), depth + 1, "text/plain");
+        } else if sniffed == Some("zip") || info.names.iter().any(|n| has_zip_extension(n)) {
+            let label = match info.names.first() {
+                Some(n) => printable(n, 120),
+                None => "[unnamed zip]".into(),
+            };
+            self.archive(&data, &join(&here, &label), depth);
+        }
+    }
+
+    /// Lists a zip's members under `prefix` (the path ending in the archive's name); `depth` is
+    /// the archive's own depth.
+    fn archive(&mut self, data: &[u8], prefix: &str, depth: usize) {
+        let Some(dir) = zip::Directory::find(data) else {
+            return;
+        };
+        if depth + 1 > self.max_depth {
+            self.too_deep(true, prefix);
+            return;
+        }
+        let max = self.cfg.max_archive_members;
+        for (i, member) in dir.members(data).enumerate() {
+            if i == max {
+                self.inv.problems.push(format!(
+                    "too many members in archive {prefix} (over max_archive_members, {max})"
+                ));
+                break;
+            }
+            if !self.count() {
+                break;
+            }
+            let within = self.expand_by(member.size, prefix);
+            if member.is_dir {
+                continue;
+            }
+            let Some(first) = member.names.first() else {
+                continue;
+            };
+            let path = join(prefix, &printable(first, 120));
+            let sniffed = member.stored.and_then(sniff);
+            for name in &member.names {
+                self.inv.parts.push(Part {
+                    name: Some(name.clone()),
+                    declared_type: String::new(),
+                    sniffed,
+                    path: path.clone(),
+                    depth: depth + 1,
+                    size: member.size,
+                });
+            }
+            if within
+                && let Some(stored) = member.stored
+                && sniffed == Some("zip")
+            {
+                self.archive(stored, &path, depth + 1);
+            }
+            if self.stopped {
+                break;
+            }
+        }
+    }
+
+    fn push(
+        &mut self,
+        names: &[String],
+        declared: &str,
+        sniffed: Option<&'static str>,
+        path: &str,
+        depth: usize,
+        size: usize,
+    ) {
+        let part = |name: Option<String>| Part {
+            name,
+            declared_type: declared.to_string(),
+            sniffed,
+            path: path.to_string(),
+            depth,
+            size: size as u64,
+        };
+        if names.is_empty() {
+            self.inv.parts.push(part(None));
+        }
+        for n in names {
+            self.inv.parts.push(part(Some(n.clone())));
+        }
+    }
+}
+
+fn has_zip_extension(name: &str) -> bool {
+    let n = name.trim_end_matches(['.', ' ', '\t']);
+    n.len() >= 4 && n.is_char_boundary(n.len() - 4) && n[n.len() - 4..].eq_ignore_ascii_case(".zip")
+}
+
+fn size(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= 1024 * MIB {
+        format!("{:.1} GiB", n as f64 / (1024 * MIB) as f64)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MIME header parameters
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Base64,
+    QuotedPrintable,
+}
+
+/// What a part's header says about its body.
+struct MimeInfo {
+    declared: String,
+    boundary: Option<Vec<u8>>,
+    encoding: Encoding,
+    /// Distinct names: Content-Disposition filename first (what MUAs prefer), then the
+    /// Content-Type name; every field counts when a header repeats them.
+    names: Vec<String>,
+    /// Which fields repeat with different values, so that parsers would disagree.
+    conflict: Option<&'static str>,
+}
+
+impl MimeInfo {
+    fn read(bytes: &[u8], header: &Header, default_type: &str) -> MimeInfo {
+        let params = |name: &str| -> Vec<mail_parser::ContentType<'_>> {
+            header
+                .fields
+                .iter()
+                .filter(|f| f.is(name))
+                .filter_map(|f| {
+                    match MessageStream::new(bytes.get(f.value_start..f.end)?).parse_content_type()
+                    {
+                        HeaderValue::ContentType(ct) => Some(ct),
+                        _ => None,
+                    }
+                })
+                .collect()
+        };
+        let types = params("Content-Type");
+        let dispositions = params("Content-Disposition");
+        let type_of = |ct: &mail_parser::ContentType<'_>| {
+            let t = ct.ctype().trim().to_ascii_lowercase();
+            match ct.subtype() {
+                Some(s) => format!("{t}/{}", s.trim().to_ascii_lowercase()),
+                None => t,
+            }
+        };
+        let declared = match types.first() {
+            Some(ct) if !ct.ctype().trim().is_empty() => type_of(ct),
+            _ => default_type.to_string(),
+        };
+        let boundary = types
+            .first()
+            .and_then(|ct| ct.attribute("boundary"))
+            .filter(|b| !b.is_empty())
+            .map(|b| b.as_bytes().to_vec());
+        let mut conflict = None;
+        if types.iter().skip(1).any(|ct| {
+            type_of(ct) != declared
+                || ct.attribute("boundary").map(str::as_bytes) != boundary.as_deref()
+        }) {
+            conflict = Some("Content-Type");
+        }
+        let encodings: Vec<Encoding> = header
+            .fields
+            .iter()
+            .filter(|f| f.is("Content-Transfer-Encoding"))
+            .map(|f| encoding(&f.text(bytes)))
+            .collect();
+        if encodings.windows(2).any(|w| w[0] != w[1]) {
+            conflict = Some("Content-Transfer-Encoding");
+        }
+        let mut names: Vec<String> = Vec::new();
+        let found = dispositions
+            .iter()
+            .flat_map(|cd| [cd.attribute("filename"), cd.attribute("name")])
+            .chain(types.iter().map(|ct| ct.attribute("name")))
+            .flatten();
+        for n in found {
+            if !n.is_empty() && !names.iter().any(|m| m == n) {
+                names.push(n.to_string());
+            }
+        }
+        MimeInfo {
+            declared,
+            boundary,
+            encoding: encodings.first().copied().unwrap_or(Encoding::Identity),
+            names,
+            conflict,
+        }
+    }
+}
+
+/// The transfer encoding named by a Content-Transfer-Encoding value; unknown ones ("7bit",
+/// "binary", "x-uuencode") are left as they are.
+fn encoding(value: &str) -> Encoding {
+    let token: String = value
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    if token.eq_ignore_ascii_case("base64") {
+        Encoding::Base64
+    } else if token.eq_ignore_ascii_case("quoted-printable") {
+        Encoding::QuotedPrintable
+    } else {
+        Encoding::Identity
+    }
+}
+
+fn decode(body: &[u8], encoding: Encoding) -> Cow<'_, [u8]> {
+    match encoding {
+        Encoding::Identity => Cow::Borrowed(body),
+        Encoding::Base64 => Cow::Owned(decode_base64(body)),
+        Encoding::QuotedPrintable => Cow::Owned(decode_qp(body)),
+    }
+}
+
+/// Base64 as MUAs decode it: characters outside the alphabet are skipped, and `=` ends a
+/// quantum but not the data (so neither a stray character nor early padding hides the rest).
+fn decode_base64(input: &[u8]) -> Vec<u8> {
+    const SKIP: u8 = 0xFF;
+    const PAD: u8 = 0xFE;
+    const TABLE: [u8; 256] = {
+        let mut t = [SKIP; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut i = 0;
+        while i < 64 {
+            t[alphabet[i] as usize] = i as u8;
+            i += 1;
+        }
+        t[b'=' as usize] = PAD;
+        t
+    };
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let (mut acc, mut n) = (0u32, 0u8);
+    let flush = |out: &mut Vec<u8>, acc: u32, n: u8| match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
+    };
+    for &c in input {
+        match TABLE[usize::from(c)] {
+            SKIP => {}
+            PAD => {
+                flush(&mut out, acc, n);
+                (acc, n) = (0, 0);
+            }
+            v => {
+                acc = (acc << 6) | u32::from(v);
+                n += 1;
+                if n == 4 {
+                    out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+                    (acc, n) = (0, 0);
+                }
+            }
+        }
+    }
+    flush(&mut out, acc, n);
+    out
+}
+
+/// Quoted-printable, leniently: `=XX` and soft line breaks are decoded, anything else is kept.
+fn decode_qp(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let c = input[i];
+        if c != b'=' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if let (Some(h), Some(l)) = (
+            input.get(i + 1).and_then(|&b| hex(b)),
+            input.get(i + 2).and_then(|&b| hex(b)),
+        ) {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        // "=" then optional white space then a line break: a soft break.
+        let mut j = i + 1;
+        while j < input.len() && matches!(input[j], b' ' | b'\t' | b'\r') {
+            j += 1;
+        }
+        if j == input.len() || input[j] == b'\n' {
+            i = (j + 1).min(input.len());
+        } else {
+            out.push(b'=');
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The body parts of a multipart body, split at delimiter lines as RFC 2046 defines them: a line
+/// that is `--boundary` (or `--boundary--`, the end) followed only by white space. A boundary
+/// string elsewhere in a line is content.
+struct Multipart<'a> {
+    body: &'a [u8],
+    boundary: &'a [u8],
+    /// Start of the current part (after its delimiter line), or None when finished.
+    start: Option<usize>,
+}
+
+impl<'a> Multipart<'a> {
+    /// None when the body holds no delimiter line at all (then the part is not a multipart).
+    fn new(body: &'a [u8], boundary: &'a [u8]) -> Option<Multipart<'a>> {
+        let (_, next, close) = next_delimiter(body, boundary, 0)?;
+        Some(Multipart {
+            body,
+            boundary,
+            start: (!close).then_some(next),
+        })
+    }
+}
+
+impl<'a> Iterator for Multipart<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.start?;
+        match next_delimiter(self.body, self.boundary, start) {
+            Some((line, next, close)) => {
+                // The line break before the delimiter belongs to the delimiter.
+                let mut end = line.max(start);
+                if end > start && self.body[end - 1] == b'\n' {
+                    end -= 1;
+                    if end > start && self.body[end - 1] == b'\r' {
+                        end -= 1;
+                    }
+                }
+                self.start = (!close).then_some(next);
+                Some(&self.body[start..end])
+            }
+            // No closing delimiter: the last part runs to the end.
+            None => {
+                self.start = None;
+                Some(&self.body[start..])
+            }
+        }
+    }
+}
+
+/// The next delimiter line at or after `from` (which is a line start): (its start, the start of
+/// the line after it, whether it is the close delimiter).
+fn next_delimiter(body: &[u8], boundary: &[u8], from: usize) -> Option<(usize, usize, bool)> {
+    let mut pos = from;
+    while pos < body.len() {
+        let end = match body[pos..].iter().position(|&b| b == b'\n') {
+            Some(i) => pos + i + 1,
+            None => body.len(),
+        };
+        let line = &body[pos..end];
+        if let Some(rest) = line.strip_prefix(b"--")
+            && let Some(rest) = rest.strip_prefix(boundary)
+        {
+            let (close, rest) = match rest.strip_prefix(b"--") {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            if rest
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                return Some((pos, end, close));
+            }
+        }
+        pos = end;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content sniffing
+
+/// What the first bytes say, like file(1) for the kinds the rules care about.
+fn sniff(data: &[u8]) -> Option<&'static str> {
+    // MZ (or the old ZM) followed by binary header fields; a text that happens to start with
+    // "MZ" has none.
+    if (data.starts_with(b"MZ") || data.starts_with(b"ZM"))
+        && data.len() >= 4
+        && data[2..data.len().min(64)]
+            .iter()
+            .any(|&b| b == 0 || b == 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')))
+    {
+        return Some("exe");
+    }
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"\x7fELF", "elf"),
+        (b"PK\x03\x04", "zip"),
+        (b"PK\x05\x06", "zip"),
+        (b"PK\x07\x08", "zip"),
+        (b"Rar!\x1a\x07", "rar"),
+        (b"7z\xbc\xaf\x27\x1c", "7z"),
+        (b"\x1f\x8b", "gzip"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole"),
+        (b"#!", "script"),
+    ];
+    if let Some((_, kind)) = MAGIC.iter().find(|(m, _)| data.starts_with(m)) {
+        return Some(kind);
+    }
+    // PDF readers accept the header anywhere in the first KiB.
+    let head = &data[..data.len().min(1024)];
+    if head.windows(5).any(|w| w == b"%PDF-") {
+        return Some("pdf");
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zip central directories
+
+mod zip {
+    //! Just enough of APPNOTE.TXT to list members: the end of central directory record (and its
+    //! ZIP64 form), central directory entries, and local headers for stored data. Every offset
+    //! is checked; an archive with data in front (self-extracting) is handled by measuring from
+    //! the end record back.
+
+    pub struct Directory {
+        /// Offset of the first central directory entry.
+        start: usize,
+        /// Where the central directory ends (the end record).
+        end: usize,
+        /// Added to the offsets the archive declares (data in front of the archive).
+        shift: i64,
+    }
+
+    pub struct Member<'a> {
+        /// Central directory name, then any different Unicode Path or local header name.
+        pub names: Vec<String>,
+        pub size: u64,
+        /// The member's bytes, when stored uncompressed and unencrypted.
+        pub stored: Option<&'a [u8]>,
+        pub is_dir: bool,
+    }
+
+    fn le16(d: &[u8], at: usize) -> Option<u64> {
+        d.get(at..at.checked_add(2)?)
+            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+    }
+    fn le32(d: &[u8], at: usize) -> Option<u64> {
+        d.get(at..at.checked_add(4)?)
+            .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    }
+    fn le64(d: &[u8], at: usize) -> Option<u64> {
+        let b = d.get(at..at.checked_add(8)?)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
+    fn sig(d: &[u8], at: usize, s: &[u8; 4]) -> bool {
+        d.get(at..at.saturating_add(4)) == Some(&s[..])
+    }
+
+    impl Directory {
+        pub fn find(data: &[u8]) -> Option<Directory> {
+            if data.len() < 22 {
+                return None;
+            }
+            // The end record is 22 bytes plus a comment of up to 65535.
+            let last = data.len() - 22;
+            let first = last.saturating_sub(65535);
+            let eocd = (first..=last).rev().find(|&i| {
+                sig(data, i, b"PK\x05\x06")
+                    && i + 22 + le16(data, i + 20).unwrap_or(0) as usize <= data.len()
+            })?;
+            let mut cd_size = le32(data, eocd + 12)?;
+            let mut cd_offset = le32(data, eocd + 16)?;
+            let mut record = eocd;
+            if (cd_size == 0xFFFF_FFFF
+                || cd_offset == 0xFFFF_FFFF
+                || le16(data, eocd + 10)? == 0xFFFF)
+                && eocd >= 20
+                && sig(data, eocd - 20, b"PK\x06\x07")
+            {
+                // ZIP64: the locator points at the ZIP64 end record, which normally sits just
+                // before the locator.
+                let declared = usize::try_from(le64(data, eocd - 20 + 8)?).ok();
+                let z = declared
+                    .filter(|&at| sig(data, at, b"PK\x06\x06"))
+                    .or_else(|| {
+                        (eocd >= 76 && sig(data, eocd - 76, b"PK\x06\x06")).then(|| eocd - 76)
+                    })?;
+                cd_size = le64(data, z + 40)?;
+                cd_offset = le64(data, z + 48)?;
+                record = z;
+            }
+            let measured = (record as u64).checked_sub(cd_size)?;
+            let (start, shift) = if usize::try_from(cd_offset)
+                .is_ok_and(|at| sig(data, at, b"PK\x01\x02") || cd_size == 0)
+            {
+                (cd_offset, 0)
+            } else {
+                (measured, measured as i64 - cd_offset as i64)
+            };
+            Some(Directory {
+                start: usize::try_from(start).ok()?,
+                end: record,
+                shift,
+            })
+        }
+
+        pub fn members<'a>(&self, data: &'a [u8]) -> impl Iterator<Item = Member<'a>> {
+            let mut pos = self.start;
+            let end = self.end;
+            let shift = self.shift;
+            std::iter::from_fn(move || {
+                if pos >= end || !sig(data, pos, b"PK\x01\x02") {
+                    return None;
+                }
+                let (m, next) = member(data, pos, shift)?;
+                pos = next;
+                Some(m)
+            })
+        }
+    }
+
+    fn member(data: &[u8], at: usize, shift: i64) -> Option<(Member<'_>, usize)> {
+        let flags = le16(data, at + 8)?;
+        let method = le16(data, at + 10)?;
+        let mut csize = le32(data, at + 20)?;
+        let mut usize_ = le32(data, at + 24)?;
+        let nlen = le16(data, at + 28)? as usize;
+        let xlen = le16(data, at + 30)? as usize;
+        let clen = le16(data, at + 32)? as usize;
+        let mut local = le32(data, at + 42)?;
+        let name_at = at + 46;
+        let raw_name = data.get(name_at..name_at + nlen)?;
+        let extra = data
+            .get(name_at + nlen..name_at + nlen + xlen)
+            .unwrap_or_default();
+        let next = name_at + nlen + xlen + clen;
+        let utf8 = flags & 0x0800 != 0;
+        let mut names = vec![decode_name(raw_name, utf8)];
+        // Extra fields: ZIP64 sizes and offset, and Info-ZIP's Unicode Path.
+        let mut x = 0;
+        while x + 4 <= extra.len() {
+            let id = le16(extra, x)?;
+            let len = le16(extra, x + 2)? as usize;
+            let Some(body) = extra.get(x + 4..x + 4 + len) else {
+                break;
+            };
+            if id == 0x0001 {
+                let mut f = 0;
+                for v in [&mut usize_, &mut csize, &mut local] {
+                    if *v == 0xFFFF_FFFF {
+                        if let Some(big) = le64(body, f) {
+                            *v = big;
+                        }
+                        f += 8;
+                    }
+                }
+            } else if id == 0x7075 && body.len() > 5 && body[0] == 1 {
+                names.push(String::from_utf8_lossy(&body[5..]).into_owned());
+            }
+            x += 4 + len;
+        }
+        // The local header repeats the name; extractors that read it see that one.
+        let mut stored = None;
+        if let Some(lh) = usize::try_from(local as i64 + shift)
+            .ok()
+            .filter(|&lh| sig(data, lh, b"PK\x03\x04"))
+        {
+            let ln = le16(data, lh + 26).unwrap_or(0) as usize;
+            let lx = le16(data, lh + 28).unwrap_or(0) as usize;
+            if let Some(lname) = data.get(lh + 30..lh + 30 + ln) {
+                names.push(decode_name(lname, utf8));
+            }
+            let start = lh + 30 + ln + lx;
+            if method == 0 && flags & 1 == 0 {
+                stored = usize::try_from(csize)
+                    .ok()
+                    .and_then(|n| data.get(start..start.checked_add(n)?));
+            }
+        }
+        let mut distinct: Vec<String> = Vec::new();
+        for n in names {
+            if !distinct.contains(&n) {
+                distinct.push(n);
+            }
+        }
+        let is_dir = distinct[0].ends_with('/') && usize_ == 0;
+        Some((
+            Member {
+                names: distinct,
+                size: usize_,
+                stored,
+                is_dir,
+            },
+            next,
+        ))
+    }
+
+    /// UTF-8 when flagged or valid; otherwise the original IBM PC code page the format defaults to.
+    fn decode_name(raw: &[u8], utf8: bool) -> String {
+        if utf8 {
+            return String::from_utf8_lossy(raw).into_owned();
+        }
+        if let Ok(s) = std::str::from_utf8(raw) {
+            return s.to_string();
+        }
+        const CP437: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐\
+            └┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u{a0}";
+        let high: Vec<char> = CP437.chars().collect();
+        raw.iter()
+            .map(|&b| {
+                if b < 0x80 {
+                    b as char
+                } else {
+                    high.get(usize::from(b - 0x80))
+                        .copied()
+                        .unwrap_or('\u{fffd}')
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// The start of a real PE file: DOS header, e_lfanew at 0x3C, DOS stub text, "PE\0\0".
+    fn mz() -> Vec<u8> {
+        let mut v = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00\xb8".to_vec();
+        v.resize(0x3C, 0);
+        v.extend_from_slice(&[0x80, 0, 0, 0]);
+        v.extend_from_slice(
+            b"\x0e\x1f\xba\x0e\x00\xb4\x09\xcd\x21This program cannot be run in DOS mode.\r\r\n$",
+        );
+        v.resize(0x80, 0);
+        v.extend_from_slice(b"PE\0\0\x4c\x01\x03\x00");
+        v.resize(512, 0);
+        v
+    }
+
+    fn b64(data: &[u8]) -> String {
+        let s = crate::message::base64(data);
+        let lines: Vec<&str> = s
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        lines.join("\n")
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    /// A zip with stored members, written the way Info-ZIP writes it: local headers with data,
+    /// then the central directory, then the end record.
+    fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in members {
+            let offset = out.len() as u32;
+            let (crc, n) = (crc32(data), data.len() as u32);
+            let common = |v: &mut Vec<u8>| {
+                v.extend_from_slice(&20u16.to_le_bytes()); // version needed
+                v.extend_from_slice(&0u16.to_le_bytes()); // flags
+                v.extend_from_slice(&0u16.to_le_bytes()); // method: stored
+                v.extend_from_slice(&0u32.to_le_bytes()); // time, date
+                v.extend_from_slice(&crc.to_le_bytes());
+                v.extend_from_slice(&n.to_le_bytes());
+                v.extend_from_slice(&n.to_le_bytes());
+                v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                v.extend_from_slice(&0u16.to_le_bytes()); // extra length
+            };
+            out.extend_from_slice(b"PK\x03\x04");
+            common(&mut out);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.extend_from_slice(b"PK\x01\x02");
+            central.extend_from_slice(&0x031Eu16.to_le_bytes()); // made by: Unix
+            common(&mut central);
+            central.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+            central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let cd_offset = out.len() as u32;
+        out.extend_from_slice(&central);
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_offset.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    fn crlf(lf: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(lf.len() + lf.len() / 20);
+        for &b in lf {
+            if b == b'\n' {
+                v.push(b'\r');
+            }
+            v.push(b);
+        }
+        v
+    }
+
+    /// A multipart/mixed message; each part is (its header lines, its body).
+    fn multipart(parts: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut m = b"From: Alice <alice@example.org>\nTo: bob@example.com\nSubject: files\n\
+            Date: Mon, 3 Mar 2025 10:00:00 +0100\nMIME-Version: 1.0\n\
+            Content-Type: multipart/mixed; boundary=\"=_b0und\"\n\nThis is a MIME message.\n"
+            .to_vec();
+        for (headers, body) in parts {
+            m.extend_from_slice(b"--=_b0und\n");
+            m.extend_from_slice(headers.as_bytes());
+            m.extend_from_slice(b"\n\n");
+            m.extend_from_slice(body);
+            m.extend_from_slice(b"\n");
+        }
+        m.extend_from_slice(b"--=_b0und--\n");
+        m
+    }
+
+    fn text_and(headers: &str, body: &[u8]) -> Vec<u8> {
+        multipart(&[
+            (
+                "Content-Type: text/plain; charset=utf-8",
+                b"Please see attached.",
+            ),
+            (headers, body),
+        ])
+    }
+
+    fn attachment(name: &str, body: &[u8]) -> Vec<u8> {
+        text_and(
+            &format!(
+                "Content-Type: application/octet-stream; name=\"{name}\"\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\n\
+                 Content-Transfer-Encoding: base64"
+            ),
+            b64(body).as_bytes(),
+        )
+    }
+
+    fn reasons(msg: &[u8]) -> Vec<String> {
+        scan(msg, &BannedConfig::default()).expect("no panic")
+    }
+
+    /// Runs `msg` as written (LF) and with CRLF line ends: both must give `want`.
+    fn assert_reasons(story: &str, msg: &[u8], want: &[&str]) {
+        for (ending, m) in [("LF", msg.to_vec()), ("CRLF", crlf(msg))] {
+            let got = reasons(&m);
+            assert_eq!(got, want, "{story} ({ending})");
+        }
+    }
+
+    #[test]
+    fn attachments_the_admin_expects_to_be_banned_or_passed() {
+        let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n".to_vec();
+        let table: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+            (
+                "a plain text message",
+                b"From: a@example.org\nSubject: hi\n\nhello\n".to_vec(),
+                vec![],
+            ),
+            ("a PDF invoice", attachment("invoice.pdf", &pdf), vec![]),
+            (
+                "a tarball and a photo",
+                multipart(&[
+                    (
+                        "Content-Type: application/gzip; name=\"src.tar.gz\"",
+                        b"\x1f\x8b\x08\x00",
+                    ),
+                    (
+                        "Content-Type: image/jpeg; name=\"Photo 2025.06.01.jpg\"",
+                        b"\xff\xd8\xff\xe0",
+                    ),
+                ]),
+                vec![],
+            ),
+            (
+                "a versioned setup program",
+                attachment("setup-1.2.exe", &mz()),
+                vec![
+                    "setup-1.2.exe (part 2: executable file name extension .exe (Windows program))",
+                ],
+            ),
+            (
+                "a double extension",
+                attachment("invoice.pdf.exe", &mz()),
+                vec!["invoice.pdf.exe (part 2: double extension .pdf.exe)"],
+            ),
+            (
+                "a double extension hidden by spaces and a trailing dot",
+                attachment("scan.jpg      .scr.", b"not really"),
+                vec!["scan.jpg      .scr. (part 2: double extension .jpg      .scr)"],
+            ),
+            (
+                "upper-case script extensions",
+                attachment("README.JS", b"WScript.Echo(1)"),
+                vec!["README.JS (part 2: executable file name extension .JS (Windows script))"],
+            ),
+            (
+                "a Java archive, even though it is a zip",
+                attachment(
+                    "tool.jar",
+                    &zip(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n")]),
+                ),
+                vec!["tool.jar (part 2: executable file name extension .jar (Java program))"],
+            ),
+            (
+                "a shortcut",
+                attachment("Documents.lnk", b"L\0\0\0\x01\x14\x02\0"),
+                vec![
+                    "Documents.lnk (part 2: executable file name extension .lnk (Windows shortcut, registry or setup file))",
+                ],
+            ),
+            (
+                "a class ID extension",
+                attachment(
+                    "notes.txt.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}",
+                    b"<script>",
+                ),
+                vec![
+                    "notes.txt.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B} (part 2: Windows class ID as the file name extension)",
+                ],
+            ),
+            (
+                "a right-to-left override",
+                attachment("invoice\u{202E}fdp.exe", b"x"),
+                vec![
+                    "invoice\\u{202e}fdp.exe (part 2: bidirectional control character in the file name (hides the real extension))",
+                ],
+            ),
+            (
+                "a program named report.txt, declared text/plain",
+                text_and(
+                    "Content-Type: text/plain; name=\"report.txt\"\nContent-Transfer-Encoding: base64",
+                    b64(&mz()).as_bytes(),
+                ),
+                vec!["report.txt (part 2: executable content (exe) declared as text/plain)"],
+            ),
+            (
+                "a program named report.txt, declared octet-stream",
+                attachment("report.txt", &mz()),
+                vec!["report.txt (part 2: executable content (exe) named .txt)"],
+            ),
+            (
+                "an unnamed program",
+                text_and(
+                    "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64",
+                    b64(&mz()).as_bytes(),
+                ),
+                vec![
+                    "[unnamed application/octet-stream] (part 2: Windows/DOS program content (MZ header))",
+                ],
+            ),
+            (
+                "an ELF binary",
+                attachment("backup", b"\x7fELF\x02\x01\x01\0"),
+                vec!["backup (part 2: Unix program content (ELF header))"],
+            ),
+            (
+                "a declared executable type",
+                text_and("Content-Type: application/x-msdownload", b"x"),
+                vec![
+                    "[unnamed application/x-msdownload] (part 2: executable declared type application/x-msdownload)",
+                ],
+            ),
+            (
+                "a message fragment",
+                text_and(
+                    "Content-Type: message/partial; id=\"abc@x\"; number=1; total=2",
+                    b"From: x\n",
+                ),
+                vec![
+                    "[unnamed message/partial] (part 2: message fragment (message/partial) that cannot be checked)",
+                ],
+            ),
+            (
+                "a text that starts with MZ is not a program",
+                attachment(
+                    "notes.txt",
+                    b"MZ is the DOS signature, named after Mark Zbikowski.\n",
+                ),
+                vec![],
+            ),
+        ];
+        assert!(!table.is_empty());
+        for (story, msg, want) in &table {
+            assert_reasons(story, msg, want);
+        }
+    }
+
+    #[test]
+    fn file_names_are_decoded_as_mail_readers_decode_them() {
+        // RFC 2231 continuations with a charset, the Content-Type name disagreeing.
+        let rfc2231 = text_and(
+            "Content-Type: application/octet-stream;\n\tname*0*=UTF-8''inv%C3%B6ice;\n\tname*1*=.pdf%2Eexe\n\
+             Content-Disposition: attachment;\n\tfilename*0*=UTF-8''inv%C3%B6ice;\n\tfilename*1=\".pdf\";\n\tfilename*2=\".exe\"",
+            b"x",
+        );
+        assert_reasons(
+            "RFC 2231 continuations",
+            &rfc2231,
+            &["inv\u{f6}ice.pdf.exe (part 2: double extension .pdf.exe)"],
+        );
+        let parts = inventory(&rfc2231, &BannedConfig::default()).unwrap();
+        assert_eq!(parts[1].name.as_deref(), Some("inv\u{f6}ice.pdf.exe"));
+        assert_eq!(parts[1].path, "part 2");
+        // RFC 2047 in a quoted name, Latin-1 in Q encoding.
+        let rfc2047 = text_and(
+            "Content-Type: application/pdf; name=\"=?UTF-8?B?ZmFjdHVyZS5wZGYuZXhl?=\"\n\
+             Content-Disposition: attachment; filename=\"=?iso-8859-1?Q?r=E9sum=E9.pdf.exe?=\"",
+            b"x",
+        );
+        assert_reasons(
+            "RFC 2047 names, both banned: one reason for the part",
+            &rfc2047,
+            &["r\u{e9}sum\u{e9}.pdf.exe (part 2: double extension .pdf.exe)"],
+        );
+        let names: Vec<_> = inventory(&rfc2047, &BannedConfig::default())
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["r\u{e9}sum\u{e9}.pdf.exe", "facture.pdf.exe"]);
+        // The harmless filename does not hide the dangerous Content-Type name.
+        assert_reasons(
+            "two different names",
+            &text_and(
+                "Content-Type: application/octet-stream; name=\"run.exe\"\nContent-Disposition: attachment; filename=\"run.txt\"",
+                b"x",
+            ),
+            &["run.exe (part 2: executable file name extension .exe (Windows program))"],
+        );
+        // A NUL encoded into a name cuts it short in C programs.
+        assert_reasons(
+            "an encoded NUL",
+            &text_and(
+                "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''evil.exe%00.txt",
+                b"x",
+            ),
+            &["evil.exe\\u{0}.txt (part 2: control character in the file name)"],
+        );
+        // Folding a long quoted name leaves a tab in it: not a control character worth banning.
+        assert_reasons(
+            "a long folded name",
+            &text_and(
+                "Content-Type: application/pdf;\n\tname=\"Quarterly report for the board of directors,\n\tfinal version.pdf\"",
+                b"%PDF-1.4",
+            ),
+            &[],
+        );
+    }
+
+    #[test]
+    fn zip_members_are_listed_from_the_central_directory() {
+        let pdf = b"%PDF-1.4 harmless".as_slice();
+        let inner = zip(&[("b/readme.txt", b"hi"), ("b/a.pdf.exe", &mz())]);
+        let table: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+            (
+                "a zip with a double extension inside",
+                attachment(
+                    "docs.zip",
+                    &zip(&[("invoice.pdf", pdf), ("a.pdf.exe", &mz())]),
+                ),
+                vec!["a.pdf.exe (part 2 > docs.zip: double extension .pdf.exe)"],
+            ),
+            (
+                "a zip inside a zip",
+                attachment(
+                    "outer.zip",
+                    &zip(&[("notes.txt", b"x"), ("inner.zip", &inner)]),
+                ),
+                vec!["b/a.pdf.exe (part 2 > outer.zip > inner.zip: double extension .pdf.exe)"],
+            ),
+            (
+                "a program under a harmless name inside a zip",
+                attachment("scan.zip", &zip(&[("scan.pdf", &mz())])),
+                vec!["scan.pdf (part 2 > scan.zip: executable content (exe) named .pdf)"],
+            ),
+            (
+                "a zip without a name is found by its bytes",
+                text_and(
+                    "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64",
+                    b64(&zip(&[("x.vbs", b"MsgBox 1")])).as_bytes(),
+                ),
+                vec![
+                    "x.vbs (part 2 > [unnamed zip]: executable file name extension .vbs (Windows script))",
+                ],
+            ),
+            (
+                "an office document is a zip of harmless names",
+                attachment(
+                    "report.docx",
+                    &zip(&[
+                        ("[Content_Types].xml", b"<x/>"),
+                        ("word/document.xml", b"<w/>"),
+                    ]),
+                ),
+                vec![],
+            ),
+        ];
+        for (story, msg, want) in &table {
+            assert_reasons(story, msg, want);
+        }
+        let parts = inventory(&table[1].1, &BannedConfig::default()).unwrap();
+        let member = parts
+            .iter()
+            .find(|p| p.name.as_deref() == Some("b/a.pdf.exe"))
+            .unwrap();
+        assert_eq!(member.path, "part 2 > outer.zip > inner.zip > b/a.pdf.exe");
+        assert_eq!(
+            (member.depth, member.size, member.sniffed),
+            (3, 512, Some("exe"))
+        );
+        assert_eq!(member.declared_type, "");
+    }
+
+    #[test]
+    fn zips_in_odd_shapes() {
+        // Data in front (a self-extractor's stub, here harmless text): offsets are measured back
+        // from the end record.
+        let mut sfx = b"#!/bin/sh\nexit 0\n".to_vec();
+        sfx.extend_from_slice(&zip(&[("setup.bat", b"@echo off")]));
+        assert_reasons(
+            "a zip with a prefix",
+            &attachment("tools.zip", &sfx),
+            &[
+                "setup.bat (part 2 > tools.zip: executable file name extension .bat (Windows script))",
+            ],
+        );
+        // The local header names the member differently from the central directory.
+        let mut z = zip(&[("readme.txt", b"hello")]);
+        let at = z.windows(10).position(|w| w == b"readme.txt").unwrap();
+        z[at..at + 10].copy_from_slice(b"readme.exe");
+        let parts = inventory(&attachment("a.zip", &z), &BannedConfig::default()).unwrap();
+        let names: Vec<_> = parts.iter().filter_map(|p| p.name.as_deref()).collect();
+        assert_eq!(names, ["a.zip", "readme.txt", "readme.exe"]);
+        assert_eq!(
+            check(&parts, &BannedConfig::default()),
+            [
+                "readme.exe (part 2 > a.zip > readme.txt: executable file name extension .exe (Windows program))"
+            ]
+        );
+        // A name in the IBM PC code page (no UTF-8 flag): 0x82 is "é".
+        let mut z = zip(&[("rXsumX.txt", b"x")]);
+        while let Some(at) = z.windows(10).position(|w| w == b"rXsumX.txt") {
+            z[at..at + 10].copy_from_slice(b"r\x82sum\x82.txt");
+        }
+        let parts = inventory(&attachment("cv.zip", &z), &BannedConfig::default()).unwrap();
+        assert_eq!(parts[2].name.as_deref(), Some("r\u{e9}sum\u{e9}.txt"));
+        // Truncated archives and garbage named .zip list nothing and do not panic.
+        let whole = zip(&[("a.exe", &mz())]);
+        for cut in [0, 4, 22, whole.len() / 2, whole.len() - 1] {
+            let _ = reasons(&attachment("cut.zip", &whole[..cut]));
+            let mut broken = whole.clone();
+            let at = cut.min(broken.len() - 1);
+            broken[at] ^= 0xff;
+            let _ = reasons(&attachment("flip.zip", &broken));
+        }
+    }
+
+    #[test]
+    fn zip_bombs_and_member_floods_are_ban_reasons() {
+        // A member declaring 4 GiB (as the overlapping-file bombs do).
+        let mut z = zip(&[("big.bin", b"tiny")]);
+        let cd = z.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+        z[cd + 24..cd + 28].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let got = reasons(&attachment("bomb.zip", &z));
+        assert_eq!(
+            got,
+            [
+                "zip bomb guard: archives and encoded attached messages expand to 4.0 GiB, over max_expanded_size (200.0 MiB), at part 2 > bomb.zip"
+            ]
+        );
+        // Too many members for one archive.
+        let names: Vec<String> = (0..30).map(|i| format!("f{i}.txt")).collect();
+        let members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+        let cfg = BannedConfig {
+            max_archive_members: 10,
+            ..BannedConfig::default()
+        };
+        let got = scan(&attachment("many.zip", &zip(&members)), &cfg).unwrap();
+        assert_eq!(
+            got,
+            ["too many members in archive part 2 > many.zip (over max_archive_members, 10)"]
+        );
+    }
+
+    #[test]
+    fn attached_messages_are_opened() {
+        let inner = String::from_utf8(attachment("invoice.pdf.exe", &mz()))
+            .unwrap()
+            .replace("=_b0und", "=_inner");
+        let plain = multipart(&[
+            ("Content-Type: text/plain", b"forwarding"),
+            (
+                "Content-Type: message/rfc822; name=\"fwd.eml\"",
+                inner.as_bytes(),
+            ),
+        ]);
+        assert_reasons(
+            "a forwarded message with a program in it",
+            &plain,
+            &["invoice.pdf.exe (part 2 > message/rfc822 > part 2: double extension .pdf.exe)"],
+        );
+        let parts = inventory(&plain, &BannedConfig::default()).unwrap();
+        let fwd = parts
+            .iter()
+            .find(|p| p.declared_type == "message/rfc822")
+            .unwrap();
+        assert_eq!(
+            (fwd.name.as_deref(), fwd.path.as_str(), fwd.depth),
+            (Some("fwd.eml"), "part 2", 1)
+        );
+        let exe = parts
+            .iter()
+            .find(|p| p.name.as_deref() == Some("invoice.pdf.exe"))
+            .unwrap();
+        assert_eq!(exe.depth, 3);
+
+        let encoded = multipart(&[(
+            "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64",
+            b64(inner.as_bytes()).as_bytes(),
+        )]);
+        assert_reasons(
+            "the same message base64-encoded",
+            &encoded,
+            &["invoice.pdf.exe (part 1 > message/rfc822 > part 2: double extension .pdf.exe)"],
+        );
+        // In a digest, a part without Content-Type is a message.
+        let digest = format!(
+            "From: list@example.org\nContent-Type: multipart/digest; boundary=d\n\n--d\n\n{inner}\n--d--\n"
+        );
+        assert_reasons(
+            "a digest",
+            digest.as_bytes(),
+            &["invoice.pdf.exe (part 1 > message/rfc822 > part 2: double extension .pdf.exe)"],
+        );
+        // A message that is a message/rfc822 at the top (single part).
+        let top = format!("From: a@b\nContent-Type: message/rfc822\n\n{inner}");
+        assert_reasons(
+            "a message whose body is a message",
+            top.as_bytes(),
+            &["invoice.pdf.exe (part 1 > message/rfc822 > part 2: double extension .pdf.exe)"],
+        );
+    }
+
+    #[test]
+    fn boundaries_are_whole_lines_as_mail_readers_see_them() {
+        // mail-parser 0.11.9 ends the multipart at "--XX--" inside the text line, and would miss
+        // evil.exe; mail readers show it.
+        let msg = b"From: a@b\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n--XX\n\
+            Content-Type: text/plain\n\nhello --XX--\n--XX\n\
+            Content-Type: application/octet-stream; name=\"evil.exe\"\n\nx\n--XX--\n";
+        assert_reasons(
+            "a boundary string inside a line",
+            msg,
+            &["evil.exe (part 2: executable file name extension .exe (Windows program))"],
+        );
+        let parts = inventory(msg, &BannedConfig::default()).unwrap();
+        assert_eq!(
+            parts[0].size, 12,
+            "the first part's text is \"hello --XX--\""
+        );
+        // Transport padding after a delimiter is allowed, a longer boundary is not this one.
+        let msg = b"From: a@b\nContent-Type: multipart/mixed; boundary=XX\n\n--XX  \nContent-Type: text/plain\n\n\
+            a\n--XXY\nContent-Type: application/x-msdownload\n\n--XX--\t\nepilogue\n";
+        let parts = inventory(msg, &BannedConfig::default()).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].size, 47);
+        // Two Content-Type fields that disagree: which one counts depends on the reader.
+        let msg = b"From: a@b\nContent-Type: text/plain\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\n\n--XX--\n";
+        assert_reasons(
+            "conflicting Content-Type fields",
+            msg,
+            &["ambiguous MIME structure: conflicting Content-Type fields (part 1)"],
+        );
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        let table: Vec<(&str, Vec<u8>)> = vec![
+            ("empty input", vec![]),
+            ("one newline", b"\n".to_vec()),
+            ("no header", b"just text\n".to_vec()),
+            ("NUL bytes", b"From: a\0b\nSubject: \0\n\nbody\0with\0nuls\n".to_vec()),
+            (
+                "missing boundary parameter",
+                b"From: a@b\nContent-Type: multipart/mixed\n\n--x\nContent-Type: text/plain\n\nhi\n--x--\n".to_vec(),
+            ),
+            (
+                "boundary never used",
+                b"From: a@b\nContent-Type: multipart/mixed; boundary=nope\n\nhi\n".to_vec(),
+            ),
+            (
+                "no closing delimiter",
+                b"From: a@b\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi".to_vec(),
+            ),
+            (
+                "malformed base64",
+                text_and("Content-Type: application/pdf\nContent-Transfer-Encoding: base64", b"!!!!@@@@ not base64 at all ====").to_vec(),
+            ),
+            (
+                "mail-parser's debug-assert input",
+                b"0\nContent-Type:multipart/\n boundary=outer\n\n--outerContent-Type:message/rfc822\nt\n\nContent-Type:message/rfc822\n\n\n--outer--".to_vec(),
+            ),
+            ("unterminated parameters", b"Content-Type: multipart/mixed; boundary=\"".to_vec()),
+            ("8-bit junk", (0u8..=255).cycle().take(5000).collect()),
+        ];
+        for (story, msg) in &table {
+            for m in [msg.clone(), crlf(msg)] {
+                let got = scan(&m, &BannedConfig::default());
+                assert!(got.is_ok(), "{story}: {got:?}");
+                assert_eq!(got.unwrap(), Vec::<String>::new(), "{story}");
+            }
+        }
+        // A program behind invalid base64 characters is still decoded, as MUAs decode it.
+        let mut noisy = b64(&mz()).into_bytes();
+        noisy.splice(8..8, b"!*#".iter().copied());
+        assert_reasons(
+            "noise in base64",
+            &text_and(
+                "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64",
+                &noisy,
+            ),
+            &[
+                "[unnamed application/octet-stream] (part 2: Windows/DOS program content (MZ header))",
+            ],
+        );
+    }
+
+    fn nested_multiparts(levels: usize) -> Vec<u8> {
+        let mut s = String::from("From: a@b\n");
+        for i in 0..levels {
+            s.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+            ));
+        }
+        s.push_str("Content-Type: application/octet-stream; name=\"deep.exe\"\n\nx\n");
+        for i in (0..levels).rev() {
+            s.push_str(&format!("--b{i}--\n"));
+        }
+        s.into_bytes()
+    }
+
+    fn timed<T>(what: &str, f: impl FnOnce() -> T) -> (T, Duration) {
+        let t = Instant::now();
+        let r = f();
+        let took = t.elapsed();
+        eprintln!("{what}: {} ms", took.as_secs_f64() * 1000.0);
+        (r, took)
+    }
+
+    #[test]
+    fn two_hundred_nested_multiparts() {
+        let msg = nested_multiparts(200);
+        let (got, took) = timed("200 nested multiparts", || reasons(&msg));
+        assert_eq!(got, ["too deeply nested MIME (over 20 levels)"]);
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // Within the limit, the program at the bottom is found.
+        assert_eq!(
+            reasons(&nested_multiparts(19)),
+            [format!(
+                "deep.exe ({}: executable file name extension .exe (Windows program))",
+                vec!["part 1"; 19].join(" > ")
+            )]
+        );
+    }
+
+    #[test]
+    fn deeply_nested_messages_do_not_overflow_the_stack() {
+        // 100,000 attached messages inside each other, plain and base64-wrapped; mail-parser's
+        // own parse() overflows the stack on both. Run on a thread with the default 2 MiB stack,
+        // as the scanners run.
+        let mut inner = String::from("From: a@b\n");
+        for _ in 0..100_000 {
+            inner.push_str("Content-Type: message/rfc822\n\nFrom: c@d\n");
+        }
+        inner.push_str("Content-Type: application/octet-stream; name=\"x.exe\"\n\nMZ\n");
+        let wrapped = format!(
+            "From: a@b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n{}\n",
+            b64(inner.as_bytes())
+        );
+        for msg in [inner.into_bytes(), wrapped.into_bytes()] {
+            let got =
+                std::thread::spawn(move || timed("100,000 nested messages", || reasons(&msg)))
+                    .join()
+                    .expect("no overflow, no panic");
+            assert_eq!(got.0, ["too deeply nested MIME (over 20 levels)"]);
+            assert!(got.1 < Duration::from_secs(2), "{:?}", got.1);
+        }
+    }
+
+    #[test]
+    fn a_hundred_thousand_tiny_parts() {
+        let mut msg = b"From: a@b\nContent-Type: multipart/mixed; boundary=\"b\"\n\n".to_vec();
+        for i in 0..100_000 {
+            msg.extend_from_slice(
+                format!("--b\nContent-Type: text/plain; name=\"f{i}.txt\"\n\nx\n").as_bytes(),
+            );
+        }
+        msg.extend_from_slice(b"--b--\n");
+        let (got, took) = timed("100,000 tiny parts", || reasons(&msg));
+        assert_eq!(
+            got,
+            ["too many parts: over 1000 MIME parts and archive members"]
+        );
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        let parts = inventory(&msg, &BannedConfig::default()).unwrap();
+        assert_eq!(
+            parts.len(),
+            999,
+            "the multipart itself counts as one of the 1000"
+        );
+    }
+
+    #[test]
+    fn a_ten_megabyte_message_with_attachments() {
+        let mut big = Vec::with_capacity(3_000_000);
+        let mut x = 0x1234_5678u32;
+        while big.len() < 2_500_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            big.extend_from_slice(&x.to_le_bytes());
+        }
+        let text = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n".repeat(20_000);
+        let parts: Vec<(String, Vec<u8>)> = vec![
+            ("Content-Type: text/plain; charset=utf-8".into(), text.clone().into_bytes()),
+            ("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable".into(), text.replace('\n', "=\n<br>").into_bytes()),
+            ("Content-Type: application/pdf; name=\"a.pdf\"\nContent-Transfer-Encoding: base64".into(), b64(&[b"%PDF-1.7\n".as_slice(), &big].concat()).into_bytes()),
+            ("Content-Type: application/zip; name=\"b.zip\"\nContent-Transfer-Encoding: base64".into(), b64(&zip(&[("data.bin", &big), ("c.exe", &mz())])).into_bytes()),
+            ("Content-Type: image/png; name=\"c.png\"\nContent-Transfer-Encoding: base64".into(), b64(&big).into_bytes()),
+        ];
+        let refs: Vec<(&str, &[u8])> = parts
+            .iter()
+            .map(|(h, b)| (h.as_str(), b.as_slice()))
+            .collect();
+        let msg = multipart(&refs);
+        assert!(msg.len() > 10_000_000, "{}", msg.len());
+        let (got, took) = timed(&format!("{} byte message", msg.len()), || reasons(&msg));
+        assert_eq!(
+            got,
+            ["c.exe (part 4 > b.zip: executable file name extension .exe (Windows program))"]
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        let (_, took) = timed("the same as CRLF", || reasons(&crlf(&msg)));
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn rules_are_ordered_and_configurable() {
+        let toml_text = r#"
+            enabled = true
+            max_depth = 5
+            [[rules]]
+            action = "allow"
+            name = '(?i)^trusted-.*\.exe$'
+            description = "our own installer"
+            [[rules]]
+            action = "ban"
+            name = '(?i)\.(exe|iso)$'
+            description = "no .${1} please"
+        "#;
+        let cfg: BannedConfig = toml::from_str(toml_text).unwrap();
+        assert_eq!(cfg.max_parts, 1000, "unset keys keep their defaults");
+        assert_eq!(cfg.rules.len(), 2);
+        validate(&cfg).unwrap();
+        let msg = multipart(&[
+            (
+                "Content-Type: application/octet-stream; name=\"trusted-setup.exe\"",
+                b"x",
+            ),
+            (
+                "Content-Type: application/octet-stream; name=\"other.EXE\"",
+                b"x",
+            ),
+            (
+                "Content-Type: application/octet-stream; name=\"disk.iso\"",
+                b"x",
+            ),
+        ]);
+        assert_eq!(
+            scan(&msg, &cfg).unwrap(),
+            [
+                "other.EXE (part 2: no .EXE please)",
+                "disk.iso (part 3: no .iso please)"
+            ]
+        );
+        let off = BannedConfig {
+            enabled: false,
+            ..BannedConfig::default()
+        };
+        assert!(scan(&attachment("x.exe", &mz()), &off).unwrap().is_empty());
+        assert!(
+            toml::from_str::<BannedConfig>("max_depht = 3").is_err(),
+            "typos are errors"
+        );
+        assert!(
+            toml::from_str::<BannedConfig>(
+                "[[rules]]\naction = \"ban\"\nname = \"x\"\ndescription = \"d\"\nextra = 1"
+            )
+            .is_err()
+        );
+        // The defaults round-trip through TOML (for check-config's "effective settings").
+        let text = toml::to_string(&BannedConfig::default()).unwrap();
+        assert_eq!(
+            toml::from_str::<BannedConfig>(&text).unwrap(),
+            BannedConfig::default()
+        );
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert_eq!(validate(&BannedConfig::default()), Ok(()));
+        let with = |f: &dyn Fn(&mut BannedConfig)| {
+            let mut c = BannedConfig::default();
+            f(&mut c);
+            validate(&c).unwrap_err()
+        };
+        assert_eq!(with(&|c| c.max_depth = 0).0, "banned.max_depth");
+        assert_eq!(with(&|c| c.max_depth = 1000).0, "banned.max_depth");
+        assert_eq!(with(&|c| c.max_parts = 0).0, "banned.max_parts");
+        assert_eq!(
+            with(&|c| c.max_expanded_size = 0).0,
+            "banned.max_expanded_size"
+        );
+        let rule = |name: Option<&str>, description: &str| Rule {
+            action: Action::Ban,
+            name: name.map(str::to_string),
+            declared: None,
+            sniffed: None,
+            description: description.into(),
+        };
+        let e = with(&|c| c.rules.push(rule(Some("(unclosed"), "bad")));
+        assert_eq!(e.0, "banned.rules");
+        assert!(
+            e.1.starts_with(&format!(
+                "rule {} (\"bad\"): name: invalid regex",
+                default_rules().len() + 1
+            )),
+            "{}",
+            e.1
+        );
+        assert!(
+            with(&|c| c.rules = vec![rule(None, "nothing")])
+                .1
+                .contains("at least one of")
+        );
+        assert!(
+            with(&|c| c.rules = vec![rule(Some("x"), " ")])
+                .1
+                .contains("description")
+        );
+    }
+
+    #[test]
+    fn every_default_rule_has_a_story() {
+        // Each default rule bans something real and compiles; the list starts with no allow.
+        let rules = default_rules();
+        assert!(rules.iter().all(|r| r.action == Action::Ban));
+        for r in &rules {
+            assert!(Compiled::new(r).is_some(), "{r:?}");
+        }
+        for ext in EXECUTABLE.iter().flat_map(|(e, _)| e.split('|')) {
+            let name = format!("x.{ext}");
+            assert_eq!(reasons(&attachment(&name, b"x")).len(), 1, "{name}");
+            let upper = format!("X.{}", ext.to_uppercase());
+            assert_eq!(reasons(&attachment(&upper, b"x")).len(), 1, "{upper}");
+        }
+        for fine in [
+            "x.exe.txt",
+            "x.pdf",
+            "x.docx",
+            "x.zip",
+            "x.tar.gz",
+            "example.company",
+            "x.jsx",
+            "x.json",
+            "x.comp",
+        ] {
+            assert!(reasons(&attachment(fine, b"x")).is_empty(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn a_parser_panic_is_an_error_not_a_crash() {
+        assert!(!in_guarded_parse());
+        let r = guarded(|| {
+            assert!(in_guarded_parse());
+            panic!("boom")
+        });
+        assert_eq!(r, Err::<(), _>("MIME parser panicked: boom".into()));
+        assert!(!in_guarded_parse());
+    }
+
+    #[test]
+    fn printable_names() {
+        assert_eq!(
+            printable("a\u{202e}b\0c\td", 50),
+            "a\\u{202e}b\\u{0}c\\u{9}d"
+        );
+        assert_eq!(printable("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn transfer_decoders() {
+        assert_eq!(decode_base64(b"SGVs\nbG8=\n"), b"Hello");
+        assert_eq!(decode_base64(b"SG!V*sbG8"), b"Hello");
+        assert_eq!(decode_base64(b"QQ==QUI="), b"AAB");
+        assert_eq!(decode_qp(b"a=3Db=\nc= \r\nd=ZZ="), b"a=bcd=ZZ");
+    }
+}

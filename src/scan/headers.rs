@@ -1,0 +1,604 @@
+//! amavisd-new's bad-header checks (BAD-HEADER): what is wrong with the top-level header section,
+//! by RFC 5322 and by what mail programs choke on.
+//!
+//! Contract: [`check`] reads the raw bytes through our own header scanner
+//! (`crate::message::Header`), never fails and never panics; it returns one reason per problem
+//! (a problem repeated in several fields of one name is reported once). [`findings`] gives each
+//! reason with its [`Test`], amavisd's names for the kinds of problem (`%allowed_header_tests`),
+//! so a configuration can turn kinds off. Only the top-level header is checked, as amavisd does;
+//! MIME structure is the banned-files scanner's business.
+//!
+//! What is checked, and why it is kept narrow:
+//! - `8bit`: bytes above 127 anywhere in a field (amavisd's most common BAD-HEADER). RFC 6532
+//!   (SMTPUTF8) mail legitimately carries UTF-8; that is still reported, as amavisd does, because
+//!   a filter cannot see whether the SMTP session negotiated SMTPUTF8.
+//! - `control`: NUL, and CR not followed by LF ("bare CR"), which programs split lines at
+//!   differently.
+//! - `empty`: a continuation line of white space only; parsers that take it for the empty line
+//!   that ends the header see a different header and body. An upstream SpamAssassin's
+//!   X-Spam-Report has such lines: amavisd reports those too.
+//! - `long`: a line over 998 bytes (RFC 5322 §2.1.1's MUST), line break not counted.
+//! - `syntax`: a field name with a space inside ("Sub ject:"), a line in the header section that is
+//!   neither a field nor folded (the header then ends early: what follows is read as body), and
+//!   address lists in From, Sender, Reply-To, To and Cc that do not parse as RFC 5322 addresses.
+//!   The address check is strict where it matters (the address itself: "a@@b", "<a@b", a missing
+//!   "@", unbalanced quotes, brackets or parentheses, ";" between addresses) and lenient where real
+//!   mail programs differ harmlessly: unquoted "@", "." and "[...]" in display names, empty list
+//!   elements, an empty To or Cc, a group without its final ";", odd dots in a local part (Japanese
+//!   mobile carriers hand out "taro..yamada@"), UTF-8 anywhere.
+//! - `missing`: From and Date, the two fields RFC 5322 §3.6 requires. amavisd reports a missing
+//!   Date too ("Missing required header field: \"Date\""), and so do we: Postfix adds Date only to
+//!   locally submitted mail (`always_add_missing_headers = no`), so mail from the network reaches
+//!   us as the sender wrote it, and a message without Date is a broken or hand-made sender
+//!   (printers and scripts are the usual suspects; BAD-HEADER only tags by default). Also Sender,
+//!   when From has several mailboxes (§3.6.2).
+//! - `multiple`: the fields RFC 5322 §3.6 allows once (From, Sender, Reply-To, To, Cc, Bcc,
+//!   Message-ID, In-Reply-To, References, Subject, Date), MIME-Version, and Content-Type and
+//!   Content-Transfer-Encoding, whose duplicates let two programs see two different bodies.
+//!   Resent-* blocks and trace fields repeat legitimately and are not counted. (git send-email
+//!   has been known to repeat References; amavisd reports that too.)
+
+use crate::message::{Field, Header};
+
+/// The kinds of header problem, with amavisd's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Test {
+    /// Non-encoded 8-bit data.
+    #[serde(rename = "8bit")]
+    EightBit,
+    /// NUL or bare CR.
+    Control,
+    /// A continuation line of white space only.
+    Empty,
+    /// A line over 998 bytes.
+    Long,
+    /// Field names, header lines that are not fields, address syntax.
+    Syntax,
+    /// A required field is missing.
+    Missing,
+    /// A field that may occur once occurs more often.
+    Multiple,
+}
+
+impl Test {
+    pub const ALL: [Test; 7] = [
+        Test::EightBit,
+        Test::Control,
+        Test::Empty,
+        Test::Long,
+        Test::Syntax,
+        Test::Missing,
+        Test::Multiple,
+    ];
+
+    /// The configuration name ("8bit", "control", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Test::EightBit => "8bit",
+            Test::Control => "control",
+            Test::Empty => "empty",
+            Test::Long => "long",
+            Test::Syntax => "syntax",
+            Test::Missing => "missing",
+            Test::Multiple => "multiple",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub test: Test,
+    pub reason: String,
+}
+
+/// Fields RFC 5322 §3.6 (and RFC 2045 for the MIME ones) allows at most once in a header.
+const SINGLETONS: &[&str] = &[
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Subject",
+    "Date",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+/// Fields whose value is an address list (Sender: one mailbox), checked for syntax.
+const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "Reply-To", "To", "Cc"];
+
+/// The reasons, e.g. "non-encoded 8-bit data in header field Subject".
+pub fn check(raw: &[u8], header: &Header) -> Vec<String> {
+    findings(raw, header).into_iter().map(|f| f.reason).collect()
+}
+
+/// Every problem with its kind, in header order; missing and duplicate fields last.
+pub fn findings(raw: &[u8], header: &Header) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut add = |test: Test, reason: String| {
+        if !out.iter().any(|f| f.reason == reason) {
+            out.push(Finding { test, reason });
+        }
+    };
+    for f in &header.fields {
+        let Some(bytes) = raw.get(f.start..f.end) else {
+            continue;
+        };
+        let name = field_name(f);
+        if bytes.iter().any(|&b| b >= 0x80) {
+            add(
+                Test::EightBit,
+                format!("non-encoded 8-bit data in header field {name}"),
+            );
+        }
+        if bytes.contains(&0) {
+            add(Test::Control, format!("NUL character in header field {name}"));
+        }
+        if bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        {
+            add(Test::Control, format!("bare CR in header field {name}"));
+        }
+        for (k, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.len() > 998 {
+                add(
+                    Test::Long,
+                    format!("header line longer than 998 characters in header field {name}"),
+                );
+            }
+            if k > 0 && text.iter().all(|&b| b == b' ' || b == b'\t') {
+                add(
+                    Test::Empty,
+                    format!("empty continuation line in header field {name}"),
+                );
+            }
+        }
+        if f.name.contains(&b' ') {
+            add(
+                Test::Syntax,
+                format!("invalid header field name \"{name}\""),
+            );
+        }
+        if let Some(canonical) = ADDRESS_FIELDS.iter().find(|n| f.is(n)) {
+            let value = unfold(f.value(raw));
+            if let Err(item) = check_addresses(&value, canonical) {
+                add(
+                    Test::Syntax,
+                    format!("invalid address in {canonical}: {item}"),
+                );
+            }
+        }
+    }
+    if let Some(line) = stray_line(raw, header) {
+        add(
+            Test::Syntax,
+            format!(
+                "header line that is neither a field nor folded: \"{}\"",
+                printable(&String::from_utf8_lossy(line), 60)
+            ),
+        );
+    }
+    for required in ["From", "Date"] {
+        if header.count(required) == 0 {
+            add(
+                Test::Missing,
+                format!("missing required header field {required}"),
+            );
+        }
+    }
+    if header.count("Sender") == 0
+        && let Some(from) = header.fields.iter().find(|f| f.is("From"))
+        && let Ok(n) = mailbox_count(&unfold(from.value(raw)))
+        && n > 1
+    {
+        add(
+            Test::Missing,
+            format!("missing required header field Sender (From has {n} mailboxes)"),
+        );
+    }
+    for name in SINGLETONS {
+        if header.count(name) > 1 {
+            add(Test::Multiple, format!("duplicate header field {name}"));
+        }
+    }
+    out
+}
+
+fn field_name(f: &Field) -> String {
+    printable(&String::from_utf8_lossy(&f.name), 60)
+}
+
+/// The header section ended at a line that is neither a field nor the empty line: that line.
+fn stray_line<'a>(raw: &'a [u8], header: &Header) -> Option<&'a [u8]> {
+    let at = header.body_start;
+    if at >= raw.len() {
+        return None;
+    }
+    let before = &raw[header.insert_at.min(at)..at];
+    let ended_by_empty_line = before.ends_with(b"\n")
+        && matches!(
+            before[..before.len() - 1]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(&before[..], |i| &before[i + 1..]),
+            b"\n" | b"\r\n"
+        );
+    if ended_by_empty_line {
+        return None;
+    }
+    let end = raw[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(raw.len(), |i| at + i);
+    let line = &raw[at..end];
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// The value without its line breaks (folding keeps the white space after them).
+fn unfold(value: &[u8]) -> Vec<u8> {
+    value
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect()
+}
+
+/// Control, bidi and other invisible characters escaped; cut at `max` characters.
+fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 5322 addresses
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    /// atext run (bytes above 127 included: RFC 6532).
+    Atom,
+    /// "quoted string"
+    Quoted,
+    /// [domain literal]
+    Literal,
+    Dot,
+    At,
+    Lt,
+    Gt,
+    Comma,
+    Semi,
+    Colon,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    kind: Tok,
+    start: usize,
+}
+
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+}
+
+/// Splits a value into tokens, dropping white space and comments.
+fn tokenize(v: &[u8]) -> Result<Vec<Token>, &'static str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let b = v[i];
+        let start = i;
+        let single = match b {
+            b' ' | b'\t' => {
+                i += 1;
+                continue;
+            }
+            b'(' => {
+                let mut depth = 0usize;
+                loop {
+                    match v.get(i) {
+                        None => return Err("unbalanced parentheses"),
+                        Some(b'\\') => i += 1,
+                        Some(b'(') => depth += 1,
+                        Some(b')') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            b'"' | b'[' => {
+                let close = if b == b'"' { b'"' } else { b']' };
+                i += 1;
+                loop {
+                    match v.get(i) {
+                        None if b == b'"' => return Err("unbalanced quotes"),
+                        None => return Err("unclosed ["),
+                        Some(b'\\') => i += 1,
+                        Some(&c) if c == close => break,
+                        Some(b'[') if b == b'[' => return Err("[ inside a domain literal"),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                i += 1;
+                let kind = if b == b'"' { Tok::Quoted } else { Tok::Literal };
+                out.push(Token { kind, start });
+                continue;
+            }
+            b'.' => Tok::Dot,
+            b'@' => Tok::At,
+            b'<' => Tok::Lt,
+            b'>' => Tok::Gt,
+            b',' => Tok::Comma,
+            b';' => Tok::Semi,
+            b':' => Tok::Colon,
+            _ if is_atext(b) => {
+                while i < v.len() && is_atext(v[i]) {
+                    i += 1;
+                }
+                out.push(Token {
+                    kind: Tok::Atom,
+                    start,
+                });
+                continue;
+            }
+            b')' => return Err("unbalanced parentheses"),
+            _ => return Err("unexpected character"),
+        };
+        out.push(Token {
+            kind: single,
+            start,
+        });
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Why an address list failed: the token where it went wrong.
+struct Bad {
+    at: usize,
+}
+
+struct Parser<'t> {
+    t: &'t [Token],
+    i: usize,
+    mailboxes: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<Tok> {
+        self.t.get(self.i).map(|t| t.kind)
+    }
+
+    fn bad<T>(&self) -> Result<T, Bad> {
+        Err(Bad { at: self.i })
+    }
+
+    fn expect(&mut self, kind: Tok) -> Result<(), Bad> {
+        if self.peek() == Some(kind) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.bad()
+        }
+    }
+
+    /// address-list, with obs-addr-list's empty elements; `item_start` tracks where the address
+    /// being read began, for the error text.
+    fn address_list(&mut self, item_start: &mut usize) -> Result<(), Bad> {
+        loop {
+            while self.peek() == Some(Tok::Comma) {
+                self.i += 1;
+            }
+            *item_start = self.i;
+            if self.peek().is_none() {
+                return Ok(());
+            }
+            self.address()?;
+            match self.peek() {
+                None => return Ok(()),
+                Some(Tok::Comma) => {}
+                Some(_) => return self.bad(),
+            }
+        }
+    }
+
+    /// Looks ahead to the end of this address: a name-addr has "<" before any "," or ";"; a
+    /// group has ":" before any "@" (and before "<").
+    fn address(&mut self) -> Result<(), Bad> {
+        let mut seen_at = false;
+        for t in &self.t[self.i..] {
+            match t.kind {
+                Tok::Lt => return self.name_addr(),
+                Tok::Colon if !seen_at => return self.group(),
+                Tok::At => seen_at = true,
+                Tok::Comma | Tok::Semi => break,
+                _ => {}
+            }
+        }
+        self.addr_spec()
+    }
+
+    fn group(&mut self) -> Result<(), Bad> {
+        let name_start = self.i;
+        while matches!(self.peek(), Some(Tok::Atom | Tok::Quoted | Tok::Dot)) {
+            self.i += 1;
+        }
+        if self.i == name_start {
+            return self.bad();
+        }
+        self.expect(Tok::Colon)?;
+        loop {
+            while self.peek() == Some(Tok::Comma) {
+                self.i += 1;
+            }
+            match self.peek() {
+                Some(Tok::Semi) => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                // "undisclosed-recipients:" without its ";" is common enough to let pass.
+                None => return Ok(()),
+                _ => {}
+            }
+            let mut seen_lt = false;
+            for t in &self.t[self.i..] {
+                match t.kind {
+                    Tok::Lt => {
+                        seen_lt = true;
+                        break;
+                    }
+                    Tok::Comma | Tok::Semi => break,
+                    _ => {}
+                }
+            }
+            if seen_lt {
+                self.name_addr()?;
+            } else {
+                self.addr_spec()?;
+            }
+            match self.peek() {
+                Some(Tok::Comma | Tok::Semi) | None => {}
+                Some(_) => return self.bad(),
+            }
+        }
+    }
+
+    /// [display-name] "<" [obs-route] addr-spec ">". The display name is read leniently: words,
+    /// dots, "@" and "[...]" as real mail programs write them unquoted.
+    fn name_addr(&mut self) -> Result<(), Bad> {
+        while matches!(
+            self.peek(),
+            Some(Tok::Atom | Tok::Quoted | Tok::Dot | Tok::At | Tok::Literal)
+        ) {
+            self.i += 1;
+        }
+        self.expect(Tok::Lt)?;
+        if self.peek() == Some(Tok::At) {
+            // obs-route: "@a.example,@b.example:"
+            loop {
+                self.expect(Tok::At)?;
+                self.domain()?;
+                while self.peek() == Some(Tok::Comma) {
+                    self.i += 1;
+                }
+                if self.peek() != Some(Tok::At) {
+                    break;
+                }
+            }
+            self.expect(Tok::Colon)?;
+        }
+        self.addr_spec()?;
+        self.expect(Tok::Gt)
+    }
+
+    /// local-part "@" domain. The local part takes words joined by dots, dots doubled or at the
+    /// ends included (obs-local-part as deployed); the domain is strict.
+    fn addr_spec(&mut self) -> Result<(), Bad> {
+        let mut words = 0;
+        while let Some(k @ (Tok::Atom | Tok::Quoted | Tok::Dot)) = self.peek() {
+            if k != Tok::Dot {
+                words += 1;
+            }
+            self.i += 1;
+        }
+        if words == 0 {
+            return self.bad();
+        }
+        self.expect(Tok::At)?;
+        self.domain()?;
+        self.mailboxes += 1;
+        Ok(())
+    }
+
+    fn domain(&mut self) -> Result<(), Bad> {
+        if self.peek() == Some(Tok::Literal) {
+            self.i += 1;
+            return Ok(());
+        }
+        self.expect(Tok::Atom)?;
+        while self.peek() == Some(Tok::Dot) {
+            self.i += 1;
+            self.expect(Tok::Atom)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `value` as the address list of field `name`; Err is the offending item, printable.
+fn check_addresses(value: &[u8], name: &str) -> Result<(), String> {
+    let show = |from: usize, to: usize| {
+        let s = String::from_utf8_lossy(&value[from.min(value.len())..to.min(value.len())]);
+        let s = s.trim();
+        if s.is_empty() {
+            "(empty)".to_string()
+        } else {
+            printable(s, 100)
+        }
+    };
+    let tokens = tokenize(value).map_err(|why| format!("{} ({why})", show(0, value.len())))?;
+    let mut p = Parser {
+        t: &tokens,
+        i: 0,
+        mailboxes: 0,
+    };
+    let mut item_start = 0;
+    if let Err(Bad { at }) = p.address_list(&mut item_start) {
+        let from = tokens.get(item_start).map_or(value.len(), |t| t.start);
+        // The item runs to the next comma at or after the error.
+        let to = tokens[at.min(tokens.len())..]
+            .iter()
+            .find(|t| t.kind == Tok::Comma)
+            .map_or(value.len(), |t| t.start);
+        return Err(show(from, to));
+    }
+    let need_one = matches!(name, "From" | "Sender");
+    if need_one && p.mailboxes == 0 && tokens.iter().all(|t| t.kind != Tok::Colon) {
+        return Err(show(0, value.len()));
+    }
+    if name == "Sender" && (p.mailboxes != 1 || tokens.iter().any(|t| t.kind == Tok::Colon)) {
+        return Err(format!("{} (Sender takes one mailbox)", show(0, value.len())));
+    }
+    Ok(())
+}
+
+/// How many mailboxes an address list names (groups' members included).
+fn mailbox_count(value: &[u8]) -> Result<usize, ()> {
+    let tokens = tokenize(value).map_err(|_| ())?;
+    let mut p = Parser {
+        t: &tokens,
+        i: 0,
+        mailboxes: 0,
+    };
+    let mut item_start = 0;
+    p.address_list(&mut item_start).map_err(|_| ())?;
+    Ok(p.mailboxes)
+}
