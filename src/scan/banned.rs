@@ -1183,7 +1183,10 @@ mod zip {
             {
                 (cd_offset, 0)
             } else {
-                (measured, measured as i64 - cd_offset as i64)
+                let shift = i64::try_from(measured)
+                    .ok()?
+                    .checked_sub(i64::try_from(cd_offset).ok()?)?;
+                (measured, shift)
             };
             Some(Directory {
                 start: usize::try_from(start).ok()?,
@@ -1249,9 +1252,12 @@ mod zip {
         }
         // The local header repeats the name; extractors that read it see that one.
         let mut stored = None;
-        if let Some(lh) = usize::try_from(local as i64 + shift)
+        let local_header = i64::try_from(local)
             .ok()
-            .filter(|&lh| sig(data, lh, b"PK\x03\x04"))
+            .and_then(|l| l.checked_add(shift))
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|&lh| sig(data, lh, b"PK\x03\x04"));
+        if let Some(lh) = local_header
         {
             let ln = le16(data, lh + 26).unwrap_or(0) as usize;
             let lx = le16(data, lh + 28).unwrap_or(0) as usize;

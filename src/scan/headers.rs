@@ -116,7 +116,10 @@ const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "Reply-To", "To", "Cc"];
 
 /// The reasons, e.g. "non-encoded 8-bit data in header field Subject".
 pub fn check(raw: &[u8], header: &Header) -> Vec<String> {
-    findings(raw, header).into_iter().map(|f| f.reason).collect()
+    findings(raw, header)
+        .into_iter()
+        .map(|f| f.reason)
+        .collect()
 }
 
 /// Every problem with its kind, in header order; missing and duplicate fields last.
@@ -139,7 +142,10 @@ pub fn findings(raw: &[u8], header: &Header) -> Vec<Finding> {
             );
         }
         if bytes.contains(&0) {
-            add(Test::Control, format!("NUL character in header field {name}"));
+            add(
+                Test::Control,
+                format!("NUL character in header field {name}"),
+            );
         }
         if bytes
             .iter()
@@ -231,7 +237,7 @@ fn stray_line<'a>(raw: &'a [u8], header: &Header) -> Option<&'a [u8]> {
             before[..before.len() - 1]
                 .iter()
                 .rposition(|&b| b == b'\n')
-                .map_or(&before[..], |i| &before[i + 1..]),
+                .map_or(before, |i| &before[i + 1..]),
             b"\n" | b"\r\n"
         );
     if ended_by_empty_line {
@@ -262,7 +268,8 @@ fn printable(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        if c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
         {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
@@ -585,7 +592,10 @@ fn check_addresses(value: &[u8], name: &str) -> Result<(), String> {
         return Err(show(0, value.len()));
     }
     if name == "Sender" && (p.mailboxes != 1 || tokens.iter().any(|t| t.kind == Tok::Colon)) {
-        return Err(format!("{} (Sender takes one mailbox)", show(0, value.len())));
+        return Err(format!(
+            "{} (Sender takes one mailbox)",
+            show(0, value.len())
+        ));
     }
     Ok(())
 }
@@ -601,4 +611,372 @@ fn mailbox_count(value: &[u8]) -> Result<usize, ()> {
     let mut item_start = 0;
     p.address_list(&mut item_start).map_err(|_| ())?;
     Ok(p.mailboxes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crlf(lf: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for &b in lf {
+            if b == b'\n' {
+                v.push(b'\r');
+            }
+            v.push(b);
+        }
+        v
+    }
+
+    fn run(msg: &[u8]) -> Vec<String> {
+        check(msg, &Header::parse(msg))
+    }
+
+    /// Both as written (LF) and with CRLF line ends.
+    fn assert_reasons(story: &str, msg: &[u8], want: &[&str]) {
+        for (ending, m) in [("LF", msg.to_vec()), ("CRLF", crlf(msg))] {
+            assert_eq!(run(&m), want, "{story} ({ending})");
+        }
+    }
+
+    const THUNDERBIRD: &str = "\
+Message-ID: <3b5d2f8e-1c2a-4b8e-9f0e-6a1e2d3c4b5a@example.org>
+Date: Tue, 4 Mar 2025 09:12:45 +0100
+MIME-Version: 1.0
+User-Agent: Mozilla Thunderbird
+Content-Language: en-US
+To: \"Doe, John\" <john.doe@example.com>
+Cc: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.de>,
+ team@example.org
+From: Alice Example <alice@example.org>
+Subject: =?UTF-8?Q?R=C3=A9union_de_lundi?=
+Content-Type: text/plain; charset=UTF-8; format=flowed
+Content-Transfer-Encoding: 8bit
+
+Bonjour,
+";
+
+    const OUTLOOK: &str = "\
+Received: from AM0PR02MB1234.eurprd02.prod.outlook.com (2603:10a6:208:11::11)
+ by AM0PR02MB5678.eurprd02.prod.outlook.com with HTTPS; Tue, 4 Mar 2025
+ 08:12:46 +0000
+From: \"Smith, Jane\" <Jane.Smith@contoso.com>
+To: \"Doe, John\" <john.doe@example.com>, \"O'Brien, Pat\"
+\t<pat.obrien@example.com>
+CC: =?iso-8859-1?Q?Ren=E9_Dupr=E9?= <rene@example.fr>
+Subject: RE: Budget 2025
+Thread-Topic: Budget 2025
+Thread-Index: AQHZ1234567890abcdefABCDEF==
+Date: Tue, 4 Mar 2025 08:12:45 +0000
+Message-ID:
+\t<AM0PR02MB1234ABCDEF0123456789@AM0PR02MB1234.eurprd02.prod.outlook.com>
+References: <CAF=abc@mail.gmail.com>
+ <AM0PR02MB9999@AM0PR02MB9999.eurprd02.prod.outlook.com>
+In-Reply-To: <AM0PR02MB9999@AM0PR02MB9999.eurprd02.prod.outlook.com>
+Accept-Language: en-US
+Content-Language: en-US
+X-MS-Has-Attach:
+X-MS-TNEF-Correlator:
+x-ms-exchange-organization-authas: Internal
+Content-Type: multipart/alternative;
+\tboundary=\"_000_AM0PR02MB1234ABCDEF0123456789_\"
+MIME-Version: 1.0
+
+--_000_AM0PR02MB1234ABCDEF0123456789_
+";
+
+    const GMAIL: &str = "\
+Return-Path: <bob.jones@gmail.com>
+Received: from mail-ed1-f44.google.com (mail-ed1-f44.google.com [209.85.208.44])
+\tby mx.example.org (Postfix) with ESMTPS id 4Z7abc1234
+\tfor <alice@example.org>; Tue,  4 Mar 2025 10:01:04 +0100 (CET)
+DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;
+        d=gmail.com; s=20230601; t=1741078863; x=1741683663; darn=example.org;
+        h=to:subject:message-id:date:from:in-reply-to:references:mime-version
+         :from:to:cc:subject:date:message-id:reply-to;
+        bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;
+        b=Kx1abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/
+         Kx1abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789==
+X-Gm-Message-State: AOJu0YzAbCdEf
+X-Google-Smtp-Source: AGHT+IFabc
+MIME-Version: 1.0
+References: <3b5d2f8e-1c2a-4b8e-9f0e-6a1e2d3c4b5a@example.org>
+In-Reply-To: <3b5d2f8e-1c2a-4b8e-9f0e-6a1e2d3c4b5a@example.org>
+From: Bob Jones <bob.jones@gmail.com>
+Date: Tue, 4 Mar 2025 10:01:02 +0100
+X-Gm-Features: AQ5f1Jabc
+Message-ID: <CAG+xyz123=Q-abc@mail.gmail.com>
+Subject: Re: lunch?
+To: Alice <alice@example.org>
+Content-Type: multipart/alternative; boundary=\"000000000000a1b2c3d4e5f6\"
+
+--000000000000a1b2c3d4e5f6
+";
+
+    const MAILING_LIST: &str = "\
+From MAILER-DAEMON Tue Mar  4 10:00:00 2025
+Return-Path: <dev-bounces+alice=example.org@lists.example.org>
+From: Carol via dev <dev@lists.example.org>
+Reply-To: Carol <carol@example.net>, dev@lists.example.org
+To: dev@lists.example.org
+Cc: dave@example.com, \"Eve (QA)\" <eve@example.com>
+Subject: [dev] Re: patch review
+Date: Tue, 04 Mar 2025 09:59:58 -0000
+Message-ID: <20250304095958.12345-1-carol@example.net>
+X-Mailer: git-send-email 2.43.0
+List-Id: Developers <dev.lists.example.org>
+List-Unsubscribe: <mailto:dev-leave@lists.example.org>
+List-Archive: <https://lists.example.org/archives/list/dev@lists.example.org/>
+List-Post: <mailto:dev@lists.example.org>
+List-Help: <mailto:dev-request@lists.example.org?subject=help>
+List-Subscribe: <mailto:dev-join@lists.example.org>
+Precedence: list
+Sender: \"dev\" <dev-bounces@lists.example.org>
+Errors-To: dev-bounces@lists.example.org
+
+body
+";
+
+    #[test]
+    fn ordinary_mail_from_common_programs_is_clean() {
+        let table = [
+            ("Thunderbird", THUNDERBIRD),
+            ("Outlook", OUTLOOK),
+            ("Gmail", GMAIL),
+            ("a mailing list", MAILING_LIST),
+            (
+                "a bounce",
+                "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\nTo: alice@example.org\n\
+                 Date: Tue, 4 Mar 2025 10:00:00 +0100\nSubject: Undelivered Mail Returned to Sender\n\n",
+            ),
+            (
+                "Bcc only, as Thunderbird writes it",
+                "From: a@example.org\nTo: undisclosed-recipients: ;\nDate: Tue, 4 Mar 2025 10:00:00 +0100\n\n",
+            ),
+            (
+                "RFC 5322's own examples",
+                "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\n\
+                 To:A Group(Some people)\n     :Chris Jones <c@(Chris's host.)public.example>,\n\
+                 \x20        joe@example.org,\n  John <jdoe@one.test> (my dear friend); (the end of the group)\n\
+                 Cc:(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;\n\
+                 Reply-To: \"Joe Q. Public\" <john.q.public@example.com>, Mary Smith <@node.test:mary@example.net>\n\
+                 Date: Thu,\n      13\n        Feb\n          1969\n      23:32\n               -0330 (Newfoundland Time)\n\n",
+            ),
+            (
+                "what real programs write that RFC 5322 frowns on",
+                "From: john@example.com <john@example.com>\n\
+                 To: Dr. Who <who@tardis.example>, taro..yamada.@docomo.ne.jp, [EXT] Ann <ann@example.com>,\n\
+                 Cc: \"quoted local\"@example.com, user@[192.0.2.1], ,\n\
+                 Reply-To: Undisclosed recipients:\n\
+                 Date: Tue, 4 Mar 2025 10:00:00 +0100\n\n",
+            ),
+        ];
+        for (story, msg) in table {
+            assert_reasons(story, msg.as_bytes(), &[]);
+        }
+    }
+
+    #[test]
+    fn bad_headers_and_their_reasons() {
+        let ok = "From: a@example.org\nDate: Tue, 4 Mar 2025 10:00:00 +0100\n";
+        let long = format!("{ok}X-Long: {}\n\n", "x".repeat(995));
+        let not_long = format!("{ok}X-Long: {}\n\n", "x".repeat(990));
+        let table: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+            (
+                "a raw 8-bit Subject",
+                format!("{ok}Subject: Gr\u{fc}\u{df}e\n\n").into_bytes(),
+                vec!["non-encoded 8-bit data in header field Subject"],
+            ),
+            (
+                "Latin-1 in a display name, twice",
+                [
+                    ok.as_bytes(),
+                    b"To: J\xfcrgen <j@example.de>\nCc: J\xfcrgen <j@example.de>\n\n",
+                ]
+                .concat(),
+                vec![
+                    "non-encoded 8-bit data in header field To",
+                    "non-encoded 8-bit data in header field Cc",
+                ],
+            ),
+            (
+                "a NUL",
+                format!("{ok}Subject: a\0b\n\n").into_bytes(),
+                vec!["NUL character in header field Subject"],
+            ),
+            (
+                "a bare CR",
+                format!("{ok}References: <a@b.example>\r <c@d.example>\n\n").into_bytes(),
+                vec!["bare CR in header field References"],
+            ),
+            (
+                "an empty continuation line",
+                format!("{ok}X-Spam-Report: a\n \n\tb\n\n").into_bytes(),
+                vec!["empty continuation line in header field X-Spam-Report"],
+            ),
+            (
+                "a 1000-byte line",
+                long.into_bytes(),
+                vec!["header line longer than 998 characters in header field X-Long"],
+            ),
+            ("a 998-byte line", not_long.into_bytes(), vec![]),
+            (
+                "duplicates",
+                format!(
+                    "{ok}Subject: a\nSubject: b\nFrom: b@example.org\nReceived: x\nReceived: y\n\n"
+                )
+                .into_bytes(),
+                vec![
+                    "duplicate header field From",
+                    "duplicate header field Subject",
+                ],
+            ),
+            (
+                "two Content-Types",
+                format!("{ok}Content-Type: text/plain\ncontent-type: text/html\n\n").into_bytes(),
+                vec!["duplicate header field Content-Type"],
+            ),
+            (
+                "no Date",
+                b"From: printer@example.org\nSubject: out of paper\n\n".to_vec(),
+                vec!["missing required header field Date"],
+            ),
+            (
+                "no header at all",
+                b"".to_vec(),
+                vec![
+                    "missing required header field From",
+                    "missing required header field Date",
+                ],
+            ),
+            (
+                "two authors and no Sender",
+                b"From: a@example.org, b@example.org\nDate: Tue, 4 Mar 2025 10:00:00 +0100\n\n"
+                    .to_vec(),
+                vec!["missing required header field Sender (From has 2 mailboxes)"],
+            ),
+            (
+                "an obsolete field name with a space",
+                format!("{ok}Sub ject: x\n\n").into_bytes(),
+                vec!["invalid header field name \"Sub ject\""],
+            ),
+            (
+                "a folded line that lost its indent",
+                format!("{ok}Subject: a long subject\nthat wrapped\n\nbody\n").into_bytes(),
+                vec!["header line that is neither a field nor folded: \"that wrapped\""],
+            ),
+        ];
+        for (story, msg, want) in &table {
+            assert_reasons(story, msg, want);
+        }
+        let kinds: Vec<Test> = findings(b"Subject: \xff\0\n", &Header::parse(b"Subject: \xff\0\n"))
+            .iter()
+            .map(|f| f.test)
+            .collect();
+        assert_eq!(
+            kinds,
+            [Test::EightBit, Test::Control, Test::Missing, Test::Missing]
+        );
+    }
+
+    #[test]
+    fn invalid_addresses() {
+        let table = [
+            ("From", "a@@b.example", "a@@b.example"),
+            ("From", "<a@b.example", "<a@b.example"),
+            ("From", "a@b.example>", "a@b.example>"),
+            (
+                "From",
+                "\"Unbalanced <a@b.example>",
+                "\"Unbalanced <a@b.example> (unbalanced quotes)",
+            ),
+            (
+                "From",
+                "(comment a@b.example",
+                "(comment a@b.example (unbalanced parentheses)",
+            ),
+            ("From", "John Smith", "John Smith"),
+            ("From", "root", "root"),
+            ("From", "", "(empty)"),
+            ("From", "<>", "<>"),
+            ("From", "a@", "a@"),
+            ("From", "@b.example", "@b.example"),
+            ("From", "a@b.example.", "a@b.example."),
+            ("From", "a@b..example", "a@b..example"),
+            ("To", "a@b.example; c@d.example", "a@b.example; c@d.example"),
+            ("To", "ok@b.example, Smith, John <j@x.example>", "Smith"),
+            (
+                "To",
+                "ok@b.example, bad@@x.example, fine@c.example",
+                "bad@@x.example",
+            ),
+            (
+                "Cc",
+                "Team: a@b.example, broken;",
+                "Team: a@b.example, broken;",
+            ),
+            ("Cc", "x@[1.2.3.4", "x@[1.2.3.4 (unclosed [)"),
+            (
+                "Sender",
+                "a@b.example, c@d.example",
+                "a@b.example, c@d.example (Sender takes one mailbox)",
+            ),
+            (
+                "Reply-To",
+                "a@b.example\\",
+                "a@b.example\\ (unexpected character)",
+            ),
+        ];
+        for (field, value, item) in table {
+            let from = if field == "From" {
+                ""
+            } else {
+                "From: a@example.org\n"
+            };
+            let msg = format!("{from}{field}: {value}\nDate: Tue, 4 Mar 2025 10:00:00 +0100\n\n");
+            assert_reasons(
+                &format!("{field}: {value}"),
+                msg.as_bytes(),
+                &[&format!("invalid address in {field}: {item}")],
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_headers_do_not_panic() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"\n".to_vec(),
+            b" leading white space\n\n".to_vec(),
+            b"From:".to_vec(),
+            b"From: (((((((((((((((\n".to_vec(),
+            b"From: \"\\".to_vec(),
+            b"To: <<<<>>>>,,,;;;:::@@@...\n".to_vec(),
+            b"To: a:b:c:d@e;\n".to_vec(),
+            "To: \u{202e}evil@example.org\n".as_bytes().to_vec(),
+        ];
+        inputs.push((0u8..=255).cycle().take(10_000).collect());
+        inputs.push(format!("To: {}\n\n", "(".repeat(100_000)).into_bytes());
+        inputs.push(format!("To: {}\n\n", "a@b.example, ".repeat(50_000)).into_bytes());
+        for msg in &inputs {
+            for m in [msg.clone(), crlf(msg)] {
+                let _ = run(&m);
+            }
+        }
+    }
+
+    #[test]
+    fn test_names_are_amavisd_names() {
+        let names: Vec<&str> = Test::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "8bit", "control", "empty", "long", "syntax", "missing", "multiple"
+            ]
+        );
+        for t in Test::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.name()));
+            assert_eq!(serde_json::from_str::<Test>(&json).unwrap(), t);
+        }
+    }
 }

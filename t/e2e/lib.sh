@@ -27,7 +27,7 @@ SCENARIO=$(basename "$SCENARIO_DIR")
 
 for v in POSTFIX_STACK_DIR POSTFIX_CONFIG POSTFIX_SMTP_PORT POSTFIX_SUBMIT_PORT POSTFIX_MAILDIRS \
     POSTFIX_LOG POSTFIX_PROCMAIL_HOME POSTFIX_PROCMAIL_USER PIPESCAN_E2E_BIN PIPESCAN_E2E_CONF \
-    PIPESCAN_E2E_LOG PIPESCAN_E2E_SYSLOG PIPESCAN_SPAMD PIPESCAN_CLAMD; do
+    PIPESCAN_E2E_LOG PIPESCAN_E2E_SYSLOG PIPESCAN_E2E_QUARANTINE PIPESCAN_SPAMD PIPESCAN_CLAMD; do
     if [[ -z ${!v:-} ]]; then
         cat >&2 <<EOF
 $SCENARIO: $v is not set. Start the stacks and load their environment first:
@@ -47,6 +47,7 @@ WORK=$(mktemp -d "/tmp/e2e-$SCENARIO.XXXXXX")
 chmod 755 "$WORK"
 cleanup_work() {
     local rc=$?
+    if declare -F scenario_cleanup >/dev/null; then scenario_cleanup || true; fi
     if [[ $rc -eq 0 && -z ${E2E_KEEP:-} ]]; then rm -rf "$WORK"; else echo "($SCENARIO: messages kept in $WORK)" >&2; fi
     return "$rc"
 }
@@ -84,12 +85,14 @@ fail() {
 # ---------------------------------------------------------------- set-up
 
 # use_config FILE: install a scenario's pipescan.toml as the instance's configuration (read by
-# every pipescan run: no reload needed). Placeholders: @SPAMD@ @CLAMD@ @SYSLOG@ @STATE@ @WORK@.
+# every pipescan run: no reload needed). Placeholders: @SPAMD@ @CLAMD@ @SYSLOG@ @QUARANTINE@
+# @POSTFIX_CONFIG@ @STATE@ @WORK@.
 use_config() {
     local src=$1 tmp=$PIPESCAN_E2E_CONF.tmp
     [[ -r $src ]] || fail "no config $src"
     sed -e "s|@SPAMD@|$PIPESCAN_SPAMD|g" -e "s|@CLAMD@|$PIPESCAN_CLAMD|g" \
         -e "s|@SYSLOG@|$PIPESCAN_E2E_SYSLOG|g" -e "s|@STATE@|$POSTFIX_STACK_DIR|g" \
+        -e "s|@QUARANTINE@|$PIPESCAN_E2E_QUARANTINE|g" -e "s|@POSTFIX_CONFIG@|$POSTFIX_CONFIG|g" \
         -e "s|@WORK@|$WORK|g" "$src" >"$tmp"
     chmod 644 "$tmp"
     local out
@@ -97,8 +100,9 @@ use_config() {
     mv -f "$tmp" "$PIPESCAN_E2E_CONF"
 }
 
-# fresh_start: empty queue and mailboxes, remember where the logs are now.
+# fresh_start: empty queue, mailboxes and quarantine; remember where the logs are now.
 fresh_start() {
+    find "$PIPESCAN_E2E_QUARANTINE" -mindepth 1 -delete 2>/dev/null || true
     postsuper -d ALL >/dev/null 2>&1 || true
     find "$SPOOL/maildrop" -type f -delete 2>/dev/null || true
     find "$POSTFIX_MAILDIRS" "$POSTFIX_PROCMAIL_HOME/Maildir" -type f \
@@ -351,6 +355,8 @@ expect_7bit() {
         fail "non-ASCII bytes in $1: $(LC_ALL=C grep -nP '[^\x00-\x7f]' "$1" | head -n 3)"
     fi
 }
+
+quarantined() { find "$PIPESCAN_E2E_QUARANTINE" -type f | sort; }
 
 # ---------------------------------------------------------------- logs
 

@@ -51,9 +51,14 @@ MSG
 smtp_send "$POSTFIX_SMTP_PORT" '<>' dave@example.com "$m"
 
 step "pipescan finds the virus and discards the message (exit 0: Postfix counts it as done)"
-wait_ps_log 'Blocked INFECTED \(Test\.EICAR-[A-Z]+\.UNOFFICIAL\) \{Discarded\}, <> -> <dave@example.com>'
+wait_ps_log 'Blocked INFECTED \(Test\.EICAR-[A-Z]+\.UNOFFICIAL\) \{Discarded[,}].*<> -> <dave@example.com>'
 expect_pf_log "$QUEUE_ID: from=<>, "
 expect_pf_log "$QUEUE_ID: to=<dave@example.com>, relay=pipescan, .*status=sent"
+
+step "the admin's copy is in the quarantine (the virus destiny quarantines before it discards)"
+q=$(quarantined)
+[[ $(wc -l <<<"$q") -eq 1 && $q == */virus-* ]] || fail "expected one virus-* file in the quarantine, found: '$q'"
+grep -q 'eicar.com' "$q" || fail "the quarantined file $q is not the message"
 
 step "nothing was delivered, nothing is queued, no notification was generated"
 nothing_delivered
