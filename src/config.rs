@@ -28,6 +28,10 @@ pub struct Config {
     pub spamd: Spamd,
     pub clamd: Clamd,
     pub rspamd: Rspamd,
+    /// Banned files: attachment names and types (amavisd's banned_filename_re).
+    pub banned: crate::scan::banned::BannedConfig,
+    /// Bad-header checks (amavisd's allowed_header_tests).
+    pub bad_header: BadHeader,
     /// Command-line virus scanners, amavisd's backup scanners: used in order when clamd is not
     /// configured or every clamd server failed.
     pub av_command: Vec<crate::scan::command::AvCommand>,
@@ -54,6 +58,8 @@ impl Default for Config {
             spamd: Spamd::default(),
             clamd: Clamd::default(),
             rspamd: Rspamd::default(),
+            banned: Default::default(),
+            bad_header: BadHeader::default(),
             av_command: Vec::new(),
             lists: Lists::default(),
             per_recipient: Vec::new(),
@@ -345,6 +351,26 @@ impl Default for Rspamd {
             load_balance: false,
             password: String::new(),
             max_size: Size(20 << 20),
+        }
+    }
+}
+
+/// The `[bad_header]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BadHeader {
+    /// Check the header section at all.
+    pub enabled: bool,
+    /// Which kinds of problem count (amavisd's %allowed_header_tests): "8bit", "control",
+    /// "empty", "long", "syntax", "missing", "multiple".
+    pub tests: Vec<crate::scan::headers::Test>,
+}
+
+impl Default for BadHeader {
+    fn default() -> Self {
+        BadHeader {
+            enabled: true,
+            tests: crate::scan::headers::Test::ALL.to_vec(),
         }
     }
 }
@@ -870,6 +896,7 @@ impl Config {
             return Err((key, msg));
         }
         crate::act::quarantine::validate(&self.quarantine)?;
+        crate::scan::banned::validate(&self.banned)?;
         for c in &self.av_command {
             crate::scan::command::validate(c).map_err(|e| ("av_command".to_string(), e))?;
         }

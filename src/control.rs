@@ -156,6 +156,11 @@ pub fn exit_tempfail(reason: &str) -> ! {
 /// Turns panics (in any thread) into exit 75, or 0 once delivered.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        // The banned-files walk catches parser panics itself (a message the parser cannot
+        // read is UNCHECKED, not a reason to retry for days).
+        if crate::scan::banned::in_guarded_parse() {
+            return;
+        }
         let msg = format!("internal error: {info}").replace('\n', " ");
         if is_delivered() {
             crate::log::warn(&format!("{msg} (after delivery: exiting 0)"));

@@ -82,14 +82,35 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         .flat_map(|f| crate::message::addresses(&f.text(&spool.head)))
         .collect::<Vec<_>>();
     let needed = policy::needed(&lists, &env.sender, &authors, &env.recipients);
-    let reports = if spool.oversized() {
-        Vec::new()
+    let (reports, banned) = if spool.oversized() {
+        (Vec::new(), Ok(Vec::new()))
     } else {
         let wanted = scan::Wanted {
             virus: needed.virus,
             spam: needed.spam,
         };
-        scan::run_all(cfg, &spool.head, &env.sender, &env.recipients, wanted)
+        let msg = &spool.head;
+        std::thread::scope(|s| {
+            // The banned-files walk runs beside the network scanners; its stack is sized for
+            // banned.max_depth levels of nesting whatever the message.
+            let walk = (needed.banned && cfg.banned.enabled)
+                .then(|| {
+                    std::thread::Builder::new()
+                        .name("banned".into())
+                        .stack_size(32 << 20)
+                        .spawn_scoped(s, || scan::banned::scan(msg, &cfg.banned))
+                })
+                .transpose();
+            let reports = scan::run_all(cfg, msg, &env.sender, &env.recipients, wanted);
+            let banned = match walk {
+                Ok(Some(h)) => h
+                    .join()
+                    .unwrap_or_else(|_| Err("banned-files check panicked".into())),
+                Ok(None) => Ok(Vec::new()),
+                Err(e) => Err(format!("banned-files check: cannot start a thread: {e}")),
+            };
+            (reports, banned)
+        })
     };
     for r in &reports {
         if let scan::Outcome::Failed(why) = &r.outcome {
@@ -97,6 +118,23 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         }
     }
     let mut facts = Facts::from_reports(spool.oversized(), &reports);
+    match banned {
+        Ok(reasons) => facts.banned = reasons,
+        // A message we cannot take apart cannot be said to be free of banned parts.
+        Err(why) => {
+            crate::log::warn(&format!("banned-files check failed: {why}"));
+            facts
+                .virus_unchecked
+                .get_or_insert(format!("banned-files check failed: {why}"));
+        }
+    }
+    if needed.header && cfg.bad_header.enabled && !spool.oversized() {
+        facts.bad_header = scan::headers::findings(&spool.head, &header)
+            .into_iter()
+            .filter(|f| cfg.bad_header.tests.contains(&f.test))
+            .map(|f| f.reason)
+            .collect();
+    }
     facts.authors = authors;
     facts.bulk = is_bulk(&header, &spool.head);
     let verdicts =
@@ -627,10 +665,12 @@ fn describe(o: &scan::Outcome) -> String {
 
 /// "Passed CLEAN {Relayed}", "Blocked INFECTED (Eicar-Signature) {Discarded}".
 fn summary(plan: &Plan) -> String {
-    let reason = if plan.category == policy::Category::Virus {
-        format!(" ({})", plan.reason)
-    } else {
-        String::new()
+    // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`.
+    let reason = match plan.category {
+        policy::Category::Virus | policy::Category::Banned | policy::Category::BadHeader => {
+            format!(" ({})", scan::banned::printable(&plan.reason, 300))
+        }
+        _ => String::new(),
     };
     format!(
         "{} {}{} {{{}}}",

@@ -200,7 +200,7 @@ fn eicar_with_virus_destiny_bounce_is_discarded_without_backscatter() {
 
 #[test]
 fn eicar_inside_a_zip_is_infected() {
-    let zip = stored_zip("docs/readme.com", &eicar());
+    let zip = stored_zip("docs/readme.txt", &eicar());
     let f = real("[destiny]\nvirus = \"pass\"\n");
     let r = f.run(
         &[&["-v"][..], &argv()].concat(),

@@ -70,8 +70,12 @@ pub struct BannedConfig {
     pub max_archive_members: usize,
     /// Sum of the declared uncompressed sizes inside archives, plus the decoded size of base64 or
     /// quoted-printable attached messages (which are decoded to look inside): the zip-bomb guard.
-    pub max_expanded_size: u64,
+    pub max_expanded_size: crate::config::Size,
+    /// The site's own rules, checked before `rules`: allow-exceptions ("our ERP sends .cmd
+    /// files") and extra bans, without copying the built-in list.
+    pub local_rules: Vec<Rule>,
     /// Ordered; the first rule that matches a part decides (ban or allow); no match allows.
+    /// Defaults to the built-in list ([`default_rules`]); setting it replaces that list.
     pub rules: Vec<Rule>,
 }
 
@@ -82,7 +86,8 @@ impl Default for BannedConfig {
             max_depth: 20,
             max_parts: 1000,
             max_archive_members: 1000,
-            max_expanded_size: 200 * 1024 * 1024,
+            max_expanded_size: crate::config::Size(200 * 1024 * 1024),
+            local_rules: Vec::new(),
             rules: default_rules(),
         }
     }
@@ -274,16 +279,20 @@ pub fn validate(cfg: &BannedConfig) -> Result<(), (String, String)> {
     for (k, v) in [
         ("max_parts", cfg.max_parts as u64),
         ("max_archive_members", cfg.max_archive_members as u64),
-        ("max_expanded_size", cfg.max_expanded_size),
+        ("max_expanded_size", cfg.max_expanded_size.0),
     ] {
         if v == 0 {
             return Err((key(k), "must be above 0".into()));
         }
     }
-    for (i, r) in cfg.rules.iter().enumerate() {
+    let lists = [("local_rules", &cfg.local_rules), ("rules", &cfg.rules)];
+    for (list, i, r) in lists
+        .iter()
+        .flat_map(|(list, rules)| rules.iter().enumerate().map(move |(i, r)| (*list, i, r)))
+    {
         let what = |text: String| {
             (
-                key("rules"),
+                key(list),
                 format!("rule {} ({:?}): {text}", i + 1, r.description),
             )
         };
@@ -321,6 +330,7 @@ pub struct Inventory {
 
 /// Lists every part of `msg` within the limits; the parts past a limit are left out (see
 /// [`survey`] for the reasons). `Err` only when a parser panicked.
+#[cfg(test)]
 pub fn inventory(msg: &[u8], cfg: &BannedConfig) -> Result<Vec<Part>, String> {
     survey(msg, cfg).map(|inv| inv.parts)
 }
@@ -349,7 +359,12 @@ pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
     if !cfg.enabled {
         return Vec::new();
     }
-    let rules: Vec<Compiled> = cfg.rules.iter().filter_map(Compiled::new).collect();
+    let rules: Vec<Compiled> = cfg
+        .local_rules
+        .iter()
+        .chain(&cfg.rules)
+        .filter_map(Compiled::new)
+        .collect();
     let mut banned: HashSet<&str> = HashSet::new();
     let mut reasons = Vec::new();
     for part in parts {
@@ -593,8 +608,8 @@ impl Walk<'_> {
     /// Adds to the expansion budget; false once it is exceeded.
     fn expand_by(&mut self, bytes: u64, what: &str) -> bool {
         self.expanded = self.expanded.saturating_add(bytes);
-        if self.expanded > self.cfg.max_expanded_size {
-            let (total, max) = (size(self.expanded), size(self.cfg.max_expanded_size));
+        if self.expanded > self.cfg.max_expanded_size.0 {
+            let (total, max) = (size(self.expanded), size(self.cfg.max_expanded_size.0));
             self.problem(
                 "expanded",
                 format!(
@@ -1257,8 +1272,7 @@ mod zip {
             .and_then(|l| l.checked_add(shift))
             .and_then(|l| usize::try_from(l).ok())
             .filter(|&lh| sig(data, lh, b"PK\x03\x04"));
-        if let Some(lh) = local_header
-        {
+        if let Some(lh) = local_header {
             let ln = le16(data, lh + 26).unwrap_or(0) as usize;
             let lx = le16(data, lh + 28).unwrap_or(0) as usize;
             if let Some(lname) = data.get(lh + 30..lh + 30 + ln) {
@@ -2132,7 +2146,7 @@ mod tests {
         assert_eq!(with(&|c| c.max_depth = 1000).0, "banned.max_depth");
         assert_eq!(with(&|c| c.max_parts = 0).0, "banned.max_parts");
         assert_eq!(
-            with(&|c| c.max_expanded_size = 0).0,
+            with(&|c| c.max_expanded_size = crate::config::Size(0)).0,
             "banned.max_expanded_size"
         );
         let rule = |name: Option<&str>, description: &str| Rule {

@@ -73,6 +73,7 @@ impl Test {
     ];
 
     /// The configuration name ("8bit", "control", ...).
+    #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
             Test::EightBit => "8bit",
@@ -115,6 +116,7 @@ const SINGLETONS: &[&str] = &[
 const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "Reply-To", "To", "Cc"];
 
 /// The reasons, e.g. "non-encoded 8-bit data in header field Subject".
+#[cfg(test)]
 pub fn check(raw: &[u8], header: &Header) -> Vec<String> {
     findings(raw, header)
         .into_iter()

@@ -6,8 +6,10 @@
 //! every server failed is the result `Failed`, and what that means is the policy's business
 //! (`[virus] on_failure`, `[spam] on_failure`). A scanner never turns a failure into "clean".
 
+pub mod banned;
 pub mod clamd;
 pub mod command;
+pub mod headers;
 pub mod net;
 pub mod rspamd;
 pub mod spamd;
