@@ -5,20 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-mod act;
-mod admin;
-mod cli;
-mod config;
-mod control;
-mod envelope;
-mod filter;
-mod log;
-mod lookup;
-mod message;
-mod plan;
-mod policy;
-mod scan;
-mod spool;
+use pipescan::{admin, cli, config, control, envelope, filter, log, scan};
 
 use clap::Parser;
 use clap::error::ErrorKind;
