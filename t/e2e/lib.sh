@@ -140,7 +140,9 @@ smtp_send() {
         cat "$out" >&2
         fail "swaks could not submit $file to 127.0.0.1:$port"
     fi
-    QUEUE_ID=$(sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$out" | tail -n1)
+    # Postfix: "250 2.0.0 Ok: queued as ID"; Sendmail: "250 2.0.0 ID Message accepted for delivery"
+    QUEUE_ID=$(sed -n -e 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' \
+        -e 's/.*250 2\.0\.0 \([0-9A-Za-z]*\) Message accepted for delivery.*/\1/p' "$out" | tail -n1)
     [[ -n $QUEUE_ID ]] || { cat "$out" >&2; fail "no queue id in swaks' transcript"; }
 }
 

@@ -21,9 +21,9 @@ smtp_send "$POSTFIX_SMTP_PORT" alice@example.net bob@example.com "$m"
 id=$QUEUE_ID
 
 step "Postfix defers it: postqueue -p shows pipescan's reason, the log its 4.3.0; bob has nothing"
-wait_deferred "$id" '^\(virus scan failed, message kept for retry: clamd .*clamd-is-down\.sock'
+wait_deferred "$id" '^\((pipescan: )?virus scan failed, message kept for retry: clamd .*clamd-is-down\.sock'
 note "postqueue -p: $(grep -A1 "^$id" <<<"$QUEUE_LISTING" | sed -n 2p)"
-expect_pf_log "$id: to=<bob@example.com>, relay=pipescan, .*dsn=4\.3\.0, status=deferred \(virus scan failed"
+expect_pf_log "$id: to=<bob@example.com>, relay=pipescan, .*dsn=4\.3\.0, status=deferred \((pipescan: )?virus scan failed"
 wait_ps_log 'TempFailed \{75\}, <alice@example.net> -> <bob@example.com>'
 [[ $(mail_count "$(mailbox bob)") -eq 0 ]] || fail "bob got the message although it was deferred"
 

@@ -11,7 +11,15 @@ use_config "$SCENARIO_DIR/pipescan.toml"
 SM=$POSTFIX_STACK_DIR/sendmail
 SM_LIB=$SM/root/usr/lib/x86_64-linux-gnu
 SM_BIN=$SM/root/usr/libexec/sendmail/sendmail
-sm() { LD_LIBRARY_PATH=$SM_LIB "$SM_BIN" -C "$SM/sendmail.cf" "$@"; }
+# Sendmail qualifies the machine's host name before it reads its .cf; an unqualified name that
+# neither /etc/hosts nor DNS can qualify ("vm" here, no DNS) costs a 60 s "sleeping for retry"
+# at every start (each -bt, -bp, -q and the daemon). Each run therefore gets a UTS namespace of
+# its own with a qualified host name (unshare, util-linux); /etc/hosts stays untouched.
+sm() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    LD_LIBRARY_PATH=$SM_LIB unshare --uts bash -c 'hostname mx-sendmail.test && exec "$@"' _ \
+        "$SM_BIN" -C "$SM/sendmail.cf" "$@"
+}
 scenario_cleanup() {
     local pid
     pid=$(head -n1 "$SM/sendmail.pid" 2>/dev/null || true)
