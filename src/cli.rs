@@ -62,6 +62,10 @@ pub struct FilterArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
+    /// Print where the time went (read, parse, each scanner, policy, reinjection) on stderr
+    #[arg(long)]
+    pub timings: bool,
+
     /// SENDER RECIPIENT... (positional form), or RECIPIENT... after -f SENDER --
     #[arg(value_name = "ADDRESS")]
     pub addresses: Vec<String>,

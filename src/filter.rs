@@ -40,7 +40,10 @@ impl Mode {
 pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
     let started = Instant::now();
     let hostname = cfg.hostname();
-    let mut spool = match Spool::read(input, cfg.general.max_message_size.0, &cfg.general.tempdir) {
+    let read = crate::timings::time("read", || {
+        Spool::read(input, cfg.general.max_message_size.0, &cfg.general.tempdir)
+    });
+    let mut spool = match read {
         Ok(s) => s,
         Err(e) => {
             return fail(
@@ -55,6 +58,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         let f = Failure::tempfail("4.3.0", "empty message on stdin (input closed early?)");
         return fail(&f, env, Some(&spool), started);
     }
+    let parse_started = Instant::now();
     let header = Header::parse(&spool.head);
     let received = header.count("Received");
     if received > cfg.general.max_received {
@@ -82,6 +86,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         .flat_map(|f| crate::message::addresses(&f.text(&spool.head)))
         .collect::<Vec<_>>();
     let needed = policy::needed(&lists, &env.sender, &authors, &env.recipients);
+    crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
         (Vec::new(), Ok(Vec::new()))
     } else {
@@ -98,7 +103,9 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
                     std::thread::Builder::new()
                         .name("banned".into())
                         .stack_size(32 << 20)
-                        .spawn_scoped(s, || scan::banned::scan(msg, &cfg.banned))
+                        .spawn_scoped(s, || {
+                            crate::timings::time("banned", || scan::banned::scan(msg, &cfg.banned))
+                        })
                 })
                 .transpose();
             let reports = scan::run_all(cfg, msg, &env.sender, &env.recipients, wanted);
@@ -113,6 +120,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         })
     };
     for r in &reports {
+        crate::timings::add(r.scanner, r.elapsed);
         if let scan::Outcome::Failed(why) = &r.outcome {
             crate::log::warn(&format!("{} failed: {why}", r.scanner));
         }
@@ -129,7 +137,9 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         }
     }
     if needed.header && cfg.bad_header.enabled && !spool.oversized() {
-        facts.bad_header = scan::headers::findings(&spool.head, &header)
+        let findings =
+            crate::timings::time("headers", || scan::headers::findings(&spool.head, &header));
+        facts.bad_header = findings
             .into_iter()
             .filter(|f| cfg.bad_header.tests.contains(&f.test))
             .map(|f| f.reason)
@@ -137,6 +147,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
     }
     facts.authors = authors;
     facts.bulk = is_bulk(&header, &spool.head);
+    let policy_started = Instant::now();
     let verdicts =
         match policy::decide(cfg, &lists, &hostname, &facts, &env.sender, &env.recipients) {
             Ok(v) => v,
@@ -150,6 +161,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             }
         };
     let mut plan = plan::plan(&verdicts);
+    crate::timings::add("policy", policy_started.elapsed());
     let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
     // Only blocked mail is quarantined (someone did not get it), and only with somewhere to
     // put it; lovers' copies then carry its X-Quarantine-ID.
@@ -177,7 +189,10 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             .as_ref()
             .is_some_and(|f| f.exit == Exit::TempFail),
     ) {
-        match quarantine_message(cfg, env, &mut spool, &header, cat, &plan, best_score) {
+        let stored = crate::timings::time("quarantine", || {
+            quarantine_message(cfg, env, &mut spool, &header, cat, &plan, best_score)
+        });
+        match stored {
             Ok(id) => {
                 for g in &mut plan.groups {
                     g.edits

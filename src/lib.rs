@@ -17,3 +17,4 @@ pub mod plan;
 pub mod policy;
 pub mod scan;
 pub mod spool;
+pub mod timings;

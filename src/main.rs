@@ -5,7 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, control, envelope, filter, log, scan};
+use pipescan::{admin, cli, config, control, envelope, filter, log, scan, timings};
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -136,6 +136,10 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
 }
 
 fn filter_mode(args: &cli::FilterArgs) -> Exit {
+    let started = std::time::Instant::now();
+    if args.timings {
+        timings::enable();
+    }
     let mode = filter::Mode::of(args);
     let loaded = match config::load(args.config.as_deref(), args.policy.as_deref()) {
         Ok(l) => l,
@@ -182,7 +186,11 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return f.exit;
         }
     };
-    filter::run(cfg, &env, mode, &mut std::io::stdin().lock())
+    let exit = filter::run(cfg, &env, mode, &mut std::io::stdin().lock());
+    if args.timings {
+        eprintln!("{}", timings::line(started.elapsed()));
+    }
+    exit
 }
 
 /// Missing envelope arguments: a person at a terminal gets 64 and the usage; an MTA (stdin not a

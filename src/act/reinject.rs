@@ -42,6 +42,16 @@ pub fn run_as(
     commits: bool,
     write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
 ) -> Result<(), Failure> {
+    let stage = if commits { "reinject" } else { "send" };
+    crate::timings::time(stage, || run_timed(argv, on_hard_failure, commits, write))
+}
+
+fn run_timed(
+    argv: &[String],
+    on_hard_failure: HardFailure,
+    commits: bool,
+    write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
+) -> Result<(), Failure> {
     let prog = &argv[0];
     let mut child = Command::new(prog)
         .args(&argv[1..])

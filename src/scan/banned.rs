@@ -425,50 +425,113 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 // ---------------------------------------------------------------------------------------------
 // Rules
 
-struct Compiled {
+/// A rule whose patterns are compiled on first use: most parts of most messages are decided by
+/// a few rules, and compiling the whole default list costs milliseconds per message.
+struct Compiled<'a> {
     action: Action,
-    name: Option<Regex>,
-    declared: Option<Regex>,
-    sniffed: Option<Regex>,
-    description: String,
+    name: Option<Lazy<'a>>,
+    declared: Option<Lazy<'a>>,
+    sniffed: Option<Lazy<'a>>,
+    description: &'a str,
 }
 
-impl Compiled {
-    fn new(r: &Rule) -> Option<Compiled> {
-        let re = |s: &Option<String>| -> Option<Option<Regex>> {
+struct Lazy<'a> {
+    source: &'a str,
+    /// False when the pattern cannot match the empty string (known from its parse alone).
+    matches_empty: bool,
+    re: std::cell::OnceCell<Option<Regex>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(source: &'a str) -> Option<Lazy<'a>> {
+        // The syntax tree, not the HIR: translating (?i) Unicode classes costs as much as the
+        // compile we are trying to avoid.
+        let ast = regex_syntax::ast::parse::Parser::new().parse(source).ok()?;
+        Some(Lazy {
+            source,
+            matches_empty: min_len(&ast) == 0,
+            re: std::cell::OnceCell::new(),
+        })
+    }
+
+    fn regex(&self) -> Option<&Regex> {
+        self.re
+            .get_or_init(|| Regex::new(self.source).ok())
+            .as_ref()
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        if s.is_empty() && !self.matches_empty {
+            return false;
+        }
+        self.regex().is_some_and(|re| re.is_match(s))
+    }
+}
+
+/// The fewest characters a pattern can match (a lower bound; 0 when unsure).
+fn min_len(ast: &regex_syntax::ast::Ast) -> usize {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    match ast {
+        Ast::Literal(_) | Ast::Dot(_) | Ast::ClassUnicode(_) | Ast::ClassPerl(_) => 1,
+        Ast::ClassBracketed(_) => 1,
+        Ast::Empty(_) | Ast::Flags(_) | Ast::Assertion(_) => 0,
+        Ast::Repetition(r) => {
+            let times = match &r.op.kind {
+                RepetitionKind::ZeroOrOne | RepetitionKind::ZeroOrMore => 0,
+                RepetitionKind::OneOrMore => 1,
+                RepetitionKind::Range(
+                    RepetitionRange::Exactly(m)
+                    | RepetitionRange::AtLeast(m)
+                    | RepetitionRange::Bounded(m, _),
+                ) => *m as usize,
+            };
+            times.saturating_mul(min_len(&r.ast))
+        }
+        Ast::Group(g) => min_len(&g.ast),
+        Ast::Alternation(a) => a.asts.iter().map(min_len).min().unwrap_or(0),
+        Ast::Concat(c) => c.asts.iter().map(min_len).fold(0, usize::saturating_add),
+    }
+}
+
+impl<'a> Compiled<'a> {
+    fn new(r: &'a Rule) -> Option<Compiled<'a>> {
+        let lazy = |s: &'a Option<String>| -> Option<Option<Lazy<'a>>> {
             match s {
                 None => Some(None),
-                Some(s) => Regex::new(s).ok().map(Some),
+                Some(s) => Lazy::new(s).map(Some),
             }
         };
         let c = Compiled {
             action: r.action,
-            name: re(&r.name)?,
-            declared: re(&r.declared)?,
-            sniffed: re(&r.sniffed)?,
-            description: r.description.clone(),
+            name: lazy(&r.name)?,
+            declared: lazy(&r.declared)?,
+            sniffed: lazy(&r.sniffed)?,
+            description: &r.description,
         };
         (c.name.is_some() || c.declared.is_some() || c.sniffed.is_some()).then_some(c)
     }
 
     /// The expanded description when every matcher matches.
     fn matches(&self, part: &Part) -> Option<String> {
+        // The cheap matchers first: an unnamed text part usually fails on them, and then the
+        // name pattern is never compiled.
+        if let Some(l) = &self.declared
+            && !l.is_match(&part.declared_type)
+        {
+            return None;
+        }
+        if let Some(l) = &self.sniffed
+            && !l.is_match(part.sniffed.unwrap_or(""))
+        {
+            return None;
+        }
         let name = part.name.as_deref().unwrap_or("");
         let captures = match &self.name {
-            Some(re) => Some(re.captures(name)?),
+            Some(l) if !l.is_match(name) => return None,
+            Some(l) => l.regex().and_then(|re| re.captures(name)),
             None => None,
         };
-        if let Some(re) = &self.declared
-            && !re.is_match(&part.declared_type)
-        {
-            return None;
-        }
-        if let Some(re) = &self.sniffed
-            && !re.is_match(part.sniffed.unwrap_or(""))
-        {
-            return None;
-        }
-        Some(expand(&self.description, part, captures.as_ref()))
+        Some(expand(self.description, part, captures.as_ref()))
     }
 }
 

@@ -310,3 +310,384 @@ pub fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
     z.extend_from_slice(&0u16.to_le_bytes());
     z
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection (t/faults.rs, t/badinput.rs): the real spamd/clamd addresses, a different
+// reinjection command, misbehaving servers, small file systems, processes left behind.
+
+/// The real spamd started by scripts/mailstack (host:port); fails with instructions if unset.
+pub fn real_spamd() -> String {
+    std::env::var("PIPESCAN_SPAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_SPAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    })
+}
+
+/// The real clamd started by scripts/mailstack (a socket path); fails with instructions if unset.
+pub fn real_clamd() -> String {
+    std::env::var("PIPESCAN_CLAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_CLAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    })
+}
+
+/// Base64 in 76-character lines, as MUAs write attachments.
+pub fn base64_lines(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
+    for (i, c) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            s.push('\n');
+        }
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            s.push(if k <= c.len() {
+                T[((n >> (18 - 6 * k)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    s
+}
+
+impl Filter {
+    /// Replaces this filter's `[reinject] command` (the fake sendmail) with `argv`.
+    pub fn set_reinject_command(&self, argv: &[&str]) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let old = format!("[reinject]\ncommand = [\"{}\", \"-i\"]\n", fake_sendmail());
+        assert!(text.contains(&old), "no base [reinject] command in {text}");
+        let list = argv
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let new = format!("[reinject]\ncommand = [{list}]\n");
+        std::fs::write(&self.config, text.replacen(&old, &new, 1)).unwrap();
+    }
+
+    /// Puts a shell wrapper in front of the fake sendmail: it appends its pid (the pid pipescan
+    /// started) to `sendmail.pids`, runs `script` (which may set FAKE_SENDMAIL_EXIT, e.g. per
+    /// call: `$n` is the number of calls recorded before this one), then execs the fake sendmail.
+    pub fn wrap_sendmail(&self, script: &str) {
+        let wrapper = self.dir.path().join("sendmail-wrapper.sh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "echo $$ >> \"$FAKE_SENDMAIL_DIR/sendmail.pids\"\nn=0\nwhile [ -e \"$FAKE_SENDMAIL_DIR/call$n.argv\" ]; do n=$((n + 1)); done\n{script}\nexec \"{}\" \"$@\"\n",
+                fake_sendmail()
+            ),
+        )
+        .unwrap();
+        // Run through /bin/sh, not exec'd: a script written just now could be "text file busy".
+        self.set_reinject_command(&["/bin/sh", wrapper.to_str().unwrap(), "-i"]);
+    }
+
+    /// The pids of the sendmail processes pipescan started (with [`Filter::wrap_sendmail`]).
+    pub fn sendmail_pids(&self) -> Vec<u32> {
+        std::fs::read_to_string(self.dir.path().join("sendmail.pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Kills (by pid) what a hanging fake sendmail left behind: every process whose environment
+    /// names this filter's recording directory. Returns how many there were.
+    pub fn kill_leftovers(&self) -> usize {
+        let marker = format!("FAKE_SENDMAIL_DIR={}", self.dir.path().display());
+        let mut n = 0;
+        for pid in processes_with_env(&marker) {
+            if pid != std::process::id() {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// Pids of the processes whose environment contains the entry `entry` ("NAME=value").
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(e.path().join("environ"))
+            && env.split(|&b| b == 0).any(|v| v == entry.as_bytes())
+            && process_alive(pid)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// A TCP address on 127.0.0.1 where nothing listens.
+pub fn refused_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap().to_string();
+    drop(l);
+    a
+}
+
+/// How a fault server misbehaves once it has the whole request (spamd's header and body, or
+/// clamd's zINSTREAM chunks up to the empty one).
+#[derive(Clone, Copy, Debug)]
+pub enum Misbehave {
+    /// Never answers; holds the connection for 30 s.
+    Hang,
+    /// Answers these bytes and closes: garbage, an error reply, or a reply cut short.
+    Reply(&'static [u8]),
+    /// Answers one byte of this every 300 ms.
+    Drip(&'static [u8]),
+    /// Reads this many bytes of the request, then closes while the client is still sending.
+    CloseAfter(usize),
+    /// Accepts and never reads (the client's writes block once the socket buffers are full);
+    /// holds the connection for 30 s.
+    NeverRead,
+}
+
+/// A fake scanner on 127.0.0.1:0, for faults only; counts connections and whole requests.
+pub struct FaultServer {
+    /// "127.0.0.1:PORT".
+    pub addr: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultServer {
+    pub fn start(how: Misbehave) -> FaultServer {
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let hold = Duration::from_secs(30);
+                    if let Misbehave::NeverRead = how {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(hold);
+                        return;
+                    }
+                    c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 65536];
+                    loop {
+                        if let Misbehave::CloseAfter(n) = how
+                            && req.len() >= n
+                        {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            return; // dropped with unread data: the client sees a reset
+                        }
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                        if request_complete(&req) {
+                            break;
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    match how {
+                        Misbehave::Hang | Misbehave::NeverRead | Misbehave::CloseAfter(_) => {
+                            std::thread::sleep(hold)
+                        }
+                        Misbehave::Reply(b) => {
+                            let _ = c.write_all(b);
+                        }
+                        Misbehave::Drip(b) => {
+                            for byte in b {
+                                if c.write_all(&[*byte]).is_err() {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(300));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        FaultServer { addr, requests }
+    }
+
+    /// Requests received so far (for NeverRead and CloseAfter: connections).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Is this a whole spamd request (header + Content-length bytes) or a whole clamd zINSTREAM
+/// (chunks up to the empty one), or another NUL/newline-terminated clamd command?
+fn request_complete(req: &[u8]) -> bool {
+    if req.starts_with(b"zINSTREAM\0") || req.starts_with(b"nINSTREAM\n") {
+        let mut at = 10;
+        loop {
+            let Some(len) = req.get(at..at + 4) else {
+                return false;
+            };
+            let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            if n == 0 {
+                return true;
+            }
+            at += 4 + n;
+        }
+    }
+    if req.starts_with(b"z") {
+        return req.contains(&0);
+    }
+    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    req.len() >= end + 4 + len
+}
+
+/// A proxy on 127.0.0.1:0 in front of a real server ("host:port" or a socket path) that holds
+/// back the server's answer for `delay`: a slow scanner that still answers.
+pub fn slow_proxy(upstream: &str, delay: Duration) -> String {
+    enum Up {
+        Tcp(std::net::TcpStream),
+        Unix(std::os::unix::net::UnixStream),
+    }
+    impl Up {
+        fn connect(to: &str) -> std::io::Result<Up> {
+            if to.starts_with('/') {
+                std::os::unix::net::UnixStream::connect(to).map(Up::Unix)
+            } else {
+                std::net::TcpStream::connect(to).map(Up::Tcp)
+            }
+        }
+        fn split(self) -> std::io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>, Up)> {
+            Ok(match self {
+                Up::Tcp(s) => (
+                    Box::new(s.try_clone()?),
+                    Box::new(s.try_clone()?),
+                    Up::Tcp(s),
+                ),
+                Up::Unix(s) => (
+                    Box::new(s.try_clone()?),
+                    Box::new(s.try_clone()?),
+                    Up::Unix(s),
+                ),
+            })
+        }
+        fn shutdown_write(&self) {
+            let _ = match self {
+                Up::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+                Up::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            };
+        }
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(client) = conn else { return };
+            let Ok(up) = Up::connect(&upstream) else {
+                continue;
+            };
+            let Ok((mut up_r, mut up_w, up)) = up.split() else {
+                continue;
+            };
+            let mut client_r = client.try_clone().unwrap();
+            let mut client_w = client;
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_r, &mut up_w);
+                up.shutdown_write();
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut first = true;
+                while let Ok(n) = up_r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if first {
+                        std::thread::sleep(delay);
+                        first = false;
+                    }
+                    if client_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = client_w.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+/// A small tmpfs mounted on a fresh directory (we run as root), unmounted on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `size` as mount(8) takes it ("64k"); `read_only` mounts it read-only.
+    pub fn mount(size: &str, read_only: bool) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = format!(
+            "size={size},mode=0755{}",
+            if read_only { ",ro" } else { "" }
+        );
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            out.status.success(),
+            "cannot mount a {size} tmpfs on {} (these tests run as root, as in CI): {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // Busy (a process still holds a file there): detach it now, freed when released.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}

@@ -26,6 +26,7 @@ SCENARIO_DIR=$(cd "$(dirname "$0")" && pwd)
 SCENARIO=$(basename "$SCENARIO_DIR")
 
 for v in POSTFIX_STACK_DIR POSTFIX_CONFIG POSTFIX_SMTP_PORT POSTFIX_SUBMIT_PORT POSTFIX_MAILDIRS \
+    POSTFIX_OUTSIDE_MAILDIRS \
     POSTFIX_LOG POSTFIX_PROCMAIL_HOME POSTFIX_PROCMAIL_USER PIPESCAN_E2E_BIN PIPESCAN_E2E_CONF \
     PIPESCAN_E2E_LOG PIPESCAN_E2E_SYSLOG PIPESCAN_E2E_QUARANTINE PIPESCAN_SPAMD PIPESCAN_CLAMD; do
     if [[ -z ${!v:-} ]]; then
@@ -105,7 +106,7 @@ fresh_start() {
     find "$PIPESCAN_E2E_QUARANTINE" -mindepth 1 -delete 2>/dev/null || true
     postsuper -d ALL >/dev/null 2>&1 || true
     find "$SPOOL/maildrop" -type f -delete 2>/dev/null || true
-    find "$POSTFIX_MAILDIRS" "$POSTFIX_PROCMAIL_HOME/Maildir" -type f \
+    find "$POSTFIX_MAILDIRS" "$POSTFIX_OUTSIDE_MAILDIRS" "$POSTFIX_PROCMAIL_HOME/Maildir" -type f \
         \( -path '*/new/*' -o -path '*/cur/*' -o -path '*/tmp/*' \) -delete 2>/dev/null || true
     PF_MARK=$(stat -c %s "$POSTFIX_LOG")
     PS_MARK=$(stat -c %s "$PIPESCAN_E2E_LOG")
@@ -255,6 +256,9 @@ release_held() {
 
 # mailbox USER: the Maildir of USER@example.com (virtual(8))
 mailbox() { printf '%s/%s\n' "$POSTFIX_MAILDIRS" "$1"; }
+# outside_mailbox USER: the Maildir of USER@example.net, where the senders of the stories live
+# (the instance delivers example.net locally too, so that DSNs and notices to them can be read)
+outside_mailbox() { printf '%s/%s\n' "$POSTFIX_OUTSIDE_MAILDIRS" "$1"; }
 # procmail_mailbox: where the procmail user's recipes deliver
 procmail_mailbox() { printf '%s/Maildir\n' "$POSTFIX_PROCMAIL_HOME"; }
 
@@ -285,12 +289,13 @@ delivered_once() {
     DELIVERED=$(mail_files "$1")
 }
 
-# nothing_delivered: no Maildir of the instance received anything
+# nothing_delivered: no Maildir of the instance received anything (example.com, example.net, procmail)
 nothing_delivered() {
     settle
     sleep 0.3
     local found
-    found=$(find "$POSTFIX_MAILDIRS" "$POSTFIX_PROCMAIL_HOME/Maildir" -type f -path '*/new/*' -o -type f -path '*/cur/*' 2>/dev/null || true)
+    found=$(find "$POSTFIX_MAILDIRS" "$POSTFIX_OUTSIDE_MAILDIRS" "$POSTFIX_PROCMAIL_HOME/Maildir" \
+        -type f \( -path '*/new/*' -o -path '*/cur/*' \) 2>/dev/null || true)
     [[ -z $found ]] || fail "expected no delivery, found: $found"
 }
 
