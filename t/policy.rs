@@ -332,3 +332,129 @@ fn per_recipient_levels_and_dry_run_table() {
     );
     assert_eq!(f.calls(), 0);
 }
+
+/// A message with one attachment, base64.
+fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
+    format!(
+        "From: vendor@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <inv@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n--b1\nContent-Type: application/zip; name=\"{name}\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"{name}\"\n\n{}--b1--\n",
+        base64_lines(data)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn banned_pdf_exe_inside_a_zip_is_quarantined_and_the_lover_gets_it_tagged() {
+    let zip = stored_zip("scans/invoice.pdf.exe", b"MZ\x90\x00 not really a program");
+    let msg = with_attachment("invoice.zip", &zip);
+    let f = with_scanners("[lists]\nbanned_files_lovers = [\"lover@example.com\"]\n");
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "vendor@example.net",
+            "--",
+            "bob@example.com",
+            "lover@example.com",
+        ],
+        &msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = log_lines(&r.stderr);
+    assert_eq!(lines.len(), 1, "one log line: {}", r.stderr);
+    assert!(
+        lines[0].contains(
+            "Blocked BANNED (scans/invoice.pdf.exe (part 2 > invoice.zip: double extension .pdf.exe))"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("{Relayed,Discarded}"), "{}", lines[0]);
+    // Only the lover gets a copy: tagged with the alert and the quarantine id, body untouched.
+    assert_eq!(f.calls(), 1);
+    assert_eq!(
+        f.call_argv(0)[1..],
+        ["-f", "vendor@example.net", "--", "lover@example.com"]
+    );
+    let got = f.call_msg(0);
+    let head = header_of(&got);
+    assert!(
+        head.contains("X-Pipescan-Alert: BANNED, message contains scans/invoice.pdf.exe"),
+        "{head}"
+    );
+    assert!(head.contains("X-Quarantine-ID: <"), "{head}");
+    assert!(got.ends_with(&msg), "the original bytes follow our fields");
+    let q = f.quarantined();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0].file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("banned-"),
+        "{q:?}"
+    );
+}
+
+#[test]
+fn a_local_allow_rule_lets_a_sites_own_attachments_through() {
+    let msg = with_attachment("nightly.cmd", b"@echo off\r\nrem ERP export\r\n");
+    let f = Filter::new("");
+    let argv = ["-v", "-f", "erp@example.net", "--", "bob@example.com"];
+    let r = f.run(&argv, &msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Blocked BANNED (nightly.cmd (part 2: executable file name extension .cmd"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0);
+
+    let f = Filter::new(
+        "[[banned.local_rules]]\naction = \"allow\"\nname = '(?i)^nightly\\.cmd$'\ndescription = \"the ERP's export job\"\n",
+    );
+    let r = f.run(&argv, &msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+    assert_eq!(f.calls(), 1);
+    // And an executable under a harmless name is still caught by the built-in rules.
+    let r = f.run(&argv, &with_attachment("notes.txt", b"MZ\x90\x00\x03"));
+    assert!(
+        r.stderr.contains("Blocked BANNED (notes.txt"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_headers_are_tagged_by_default_and_refused_when_the_admin_says_so() {
+    let msg = b"From: a@example.org\nFrom: b@example.org\nTo: bob@example.com\nSubject: caf\xe9\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <bh@example.org>\n\nhello\n";
+    let argv = ["-v", "-f", "a@example.org", "--", "bob@example.com"];
+    let f = Filter::new("");
+    let r = f.run_bytes(&argv, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed BAD-HEADER ("), "{}", r.stderr);
+    let got = f.call_msg(0);
+    let head = header_of(&got);
+    assert!(
+        head.contains("X-Pipescan-Alert: BAD HEADER SECTION, non-encoded 8-bit data"),
+        "{head}"
+    );
+    assert!(head.contains("header field From"), "{head}");
+    assert!(got.ends_with(msg), "the original bytes follow our fields");
+
+    // Only the kinds the admin counts.
+    let f = Filter::new("[bad_header]\ntests = [\"long\", \"missing\"]\n");
+    let r = f.run_bytes(&argv, msg);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+
+    // A refusal for the only recipient: 69 and the reason for the MTA's bounce.
+    let f = Filter::new("[destiny]\nbad_header = \"reject\"\n");
+    let r = f.run_bytes(&argv, msg);
+    assert_eq!(r.code, 69, "{}", r.stderr);
+    assert!(r.stdout.contains("5.7."), "{}", r.stdout);
+    assert_eq!(f.calls(), 0);
+    // A bypass for everyone skips the check.
+    let f = Filter::new("[lists]\nbypass_header_checks = [\"@example.com\"]\n");
+    let r = f.run_bytes(&argv, msg);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+}

@@ -1,0 +1,1102 @@
+//! The fault matrix (issue 8): every way the world around one pipescan run can break, with the
+//! exit code and side effects DESIGN.md §1 requires. One table, one loop; every failing row is
+//! reported, not just the first.
+//!
+//! The rule behind every row: exit 0 only after a successful reinjection or a logged discard;
+//! anything pipescan cannot vouch for is 75 (the MTA keeps the message), with one status line on
+//! stdout, nothing half-delivered (a hung sendmail is killed, not abandoned) and no quarantine
+//! file half-written.
+//!
+//! The baseline rows use the real spamd and clamd (PIPESCAN_SPAMD, PIPESCAN_CLAMD, from
+//! scripts/mailstack); fake servers appear only to break something. Full and read-only disks are
+//! small tmpfs mounts (these tests run as root, as CI does; `chmod 000` means nothing to root);
+//! a file-size limit is `ulimit -f` in a `sh -c` wrapper.
+//!
+//! Rows marked `Elsewhere` are cases another test already drives; the table names it (and the
+//! loop checks that the test still exists), so this table stays the whole matrix.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The message a row feeds on stdin.
+#[derive(Clone, Copy)]
+enum Input {
+    Plain,
+    /// GTUBE: spam for the real spamd.
+    Gtube,
+    /// EICAR as a base64 attachment: a virus for the real clamd.
+    Eicar,
+    /// A Windows program attachment: banned (discarded and quarantined) by default.
+    Banned,
+    /// PLAIN with this many more body bytes.
+    Big(usize),
+    /// The first bytes of a header, and then stdin closes.
+    Truncated,
+}
+
+/// A scanner server as a row breaks it.
+#[derive(Clone, Copy)]
+enum Srv {
+    /// Nothing listens on the port.
+    Refused,
+    Fault(Misbehave),
+    /// The real server behind a proxy that holds its answer back this many ms.
+    Slow(u64),
+}
+
+/// A directory (general.tempdir or quarantine.directory) as a row breaks it.
+#[derive(Clone, Copy)]
+enum Disk {
+    /// A read-only tmpfs: EROFS.
+    ReadOnly,
+    /// A path below a regular file: ENOTDIR.
+    UnderFile,
+    /// A 64 KiB tmpfs: ENOSPC.
+    Full,
+    /// `ulimit -f 16` (16 KiB files): SIGXFSZ, caught, then EFBIG.
+    FileSizeLimit,
+}
+
+/// When a row interrupts the run.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// stdin is still open: half a header arrived.
+    Reading,
+    /// A scanner server has the request and does not answer.
+    Scanning,
+    /// The fake sendmail has the message and hangs.
+    Reinjecting,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Nothing is broken: the real spamd and clamd.
+    None,
+    /// spamd broken, the real clamd beside it.
+    Spamd(Srv),
+    /// clamd broken, the real spamd beside it.
+    Clamd(Srv),
+    /// Both scanners hang.
+    BothHang,
+    /// FAKE_SENDMAIL_EXIT for every call: a code, "kill".
+    Sendmail(&'static str),
+    /// The first sendmail call succeeds; later calls exit with this.
+    SendmailFromSecond(&'static str),
+    /// `[reinject] command` names a program that does not exist.
+    SendmailMissing,
+    Tempdir(Disk),
+    Quarantine(Disk),
+    /// This signal, at this phase.
+    Signal(&'static str, Phase),
+    /// `[general] deadline = "1s"` runs out at this phase.
+    Deadline(Phase),
+    /// The config file holds these bytes.
+    ConfigText(&'static [u8]),
+    /// `-c` names a directory.
+    ConfigDir,
+    /// fd 0 is not open at all.
+    StdinClosed,
+    /// `--stdout` (procmail) mode and the reader of stdout is gone.
+    StdoutGone,
+    /// Driven by this test in this file: (file, test function).
+    Elsewhere(&'static str, &'static str),
+}
+
+/// What sendmail must have seen.
+#[derive(Clone, Copy)]
+enum Sm {
+    /// Never called.
+    No,
+    /// One call per entry; each got the input unchanged behind exactly these added header
+    /// fields (unfolded; a field ending in '*' is matched as a prefix: spamd's numbers vary).
+    Got(&'static [&'static [&'static str]]),
+    /// Called once with the whole message, then killed by pipescan (and reaped): no sendmail
+    /// process of ours survives the run.
+    Killed,
+}
+
+struct Case {
+    name: &'static str,
+    fault: Fault,
+    input: Input,
+    /// Config merged into the row's Filter.
+    extra: &'static str,
+    exit: i32,
+    /// The one status line on stdout, '*' matching anything; "" = stdout stays empty.
+    status: &'static str,
+    sendmail: Sm,
+    /// Files in the quarantine directory after the run.
+    quarantined: usize,
+    /// A substring of the log (stderr); "" = not checked.
+    log: &'static str,
+}
+
+const SCANNED: &str = "X-Virus-Scanned: pipescan at mx.test";
+const PASSED: Sm = Sm::Got(&[&[SCANNED]]);
+const SPAM_UNCHECKED: Sm = Sm::Got(&[&[
+    SCANNED,
+    "X-Pipescan-Alert: not spam-checked: spam scanner unavailable",
+]]);
+const VIRUS_FAILED: &str = "4.3.0 pipescan: virus scan failed, message kept for retry: clamd *";
+const SPOOL: &str = "[general]\nmax_message_size = \"1K\"\n";
+const NO_SPAM_TAG: &str = "[headers]\nspam_subject_tag = \"\"\n";
+const SCANNERS_RS: &str = "t/scanners.rs";
+const FILTER_RS: &str = "t/filter.rs";
+const QUARANTINE_RS: &str = "t/quarantine.rs";
+
+/// Shorthand for rows that only differ in a few columns.
+const fn row(name: &'static str, fault: Fault, exit: i32, status: &'static str) -> Case {
+    Case {
+        name,
+        fault,
+        input: Input::Plain,
+        extra: "",
+        exit,
+        status,
+        sendmail: Sm::No,
+        quarantined: 0,
+        log: "",
+    }
+}
+
+const fn elsewhere(name: &'static str, file: &'static str, test: &'static str, exit: i32) -> Case {
+    row(name, Fault::Elsewhere(file, test), exit, "")
+}
+
+static MATRIX: &[Case] = &[
+    // ---- baseline: nothing broken, the real scanners ------------------------------------------
+    Case {
+        sendmail: PASSED,
+        log: "Passed CLEAN {Relayed}",
+        ..row("baseline: clean mail, real spamd + clamd", Fault::None, 0, "")
+    },
+    Case {
+        input: Input::Eicar,
+        quarantined: 1,
+        log: "Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}",
+        ..row("baseline: EICAR is discarded and quarantined", Fault::None, 0, "")
+    },
+    // ---- spamd broken (the real clamd beside it): pass with an alert, by default ------------
+    elsewhere("spamd refused", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
+    elsewhere("spamd hung", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
+    elsewhere("spamd garbage", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
+    elsewhere("spamd slow drip past its timeout", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
+    elsewhere("spamd dies mid-reply", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
+    elsewhere("spamd down, spam.on_failure = tempfail", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 75),
+    elsewhere("spamd hung, failover to the next server", SCANNERS_RS, "spamd_failover_from_a_hung_server_to_the_real_one", 0),
+    Case {
+        sendmail: SPAM_UNCHECKED,
+        log: "spamd FAILED",
+        ..row("spamd refused, real clamd: delivered with the alert", Fault::Spamd(Srv::Refused), 0, "")
+    },
+    Case {
+        input: Input::Big(400_000),
+        sendmail: SPAM_UNCHECKED,
+        log: "spamd FAILED",
+        ..row(
+            "spamd dies while the message is still being sent",
+            Fault::Spamd(Srv::Fault(Misbehave::CloseAfter(4096))),
+            0,
+            "",
+        )
+    },
+    Case {
+        input: Input::Big(400_000),
+        sendmail: SPAM_UNCHECKED,
+        log: "spamd FAILED",
+        ..row(
+            "spamd never reads the request",
+            Fault::Spamd(Srv::Fault(Misbehave::NeverRead)),
+            0,
+            "",
+        )
+    },
+    Case {
+        sendmail: SPAM_UNCHECKED,
+        log: "spamd FAILED",
+        ..row(
+            "spamd answers with its own error (EX_PROTOCOL)",
+            Fault::Spamd(Srv::Fault(Misbehave::Reply(
+                b"SPAMD/1.0 76 Bad header line: (Content-Length mismatch)\r\n",
+            ))),
+            0,
+            "",
+        )
+    },
+    Case {
+        sendmail: SPAM_UNCHECKED,
+        log: "spamd FAILED",
+        ..row(
+            "spamd answers a score that is not a number",
+            Fault::Spamd(Srv::Fault(Misbehave::Reply(
+                b"SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\nSpam: True ; lots / 5.0\r\n\r\n",
+            ))),
+            0,
+            "",
+        )
+    },
+    Case {
+        input: Input::Gtube,
+        extra: NO_SPAM_TAG,
+        sendmail: Sm::Got(&[&[
+            SCANNED,
+            "X-Spam-Flag: YES",
+            "X-Spam-Score: 100*",
+            "X-Spam-Level: ****************************************************************",
+            "X-Spam-Status: Yes, score=100*GTUBE=1000*",
+        ]]),
+        log: "Passed SPAM {Relayed}",
+        ..row("spamd slow (700 ms) but within its timeout: its verdict counts", Fault::Spamd(Srv::Slow(700)), 0, "")
+    },
+    // ---- clamd broken (the real spamd beside it): keep the message (virus.on_failure) -------
+    elsewhere("clamd refused", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd socket missing", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd hung", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd garbage", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd dies mid-reply", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd slow drip past its timeout", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
+    elsewhere("clamd down, virus.on_failure = unchecked", SCANNERS_RS, "clamd_failure_as_unchecked_passes_tagged", 0),
+    elsewhere("clamd StreamMaxLength reply", SCANNERS_RS, "clamd_size_limit_is_unchecked_never_clean", 0),
+    elsewhere("clamd dead servers, failover", SCANNERS_RS, "clamd_failover_from_dead_servers_to_the_real_one", 69),
+    Case {
+        log: "clamd FAILED",
+        ..row("clamd refused, real spamd: kept", Fault::Clamd(Srv::Refused), 75, VIRUS_FAILED)
+    },
+    Case {
+        input: Input::Big(1 << 20),
+        log: "clamd FAILED",
+        ..row(
+            "clamd dies while the message is still being streamed",
+            Fault::Clamd(Srv::Fault(Misbehave::CloseAfter(4096))),
+            75,
+            VIRUS_FAILED,
+        )
+    },
+    Case {
+        input: Input::Big(1 << 20),
+        log: "clamd FAILED",
+        ..row(
+            "clamd never reads the stream",
+            Fault::Clamd(Srv::Fault(Misbehave::NeverRead)),
+            75,
+            VIRUS_FAILED,
+        )
+    },
+    Case {
+        log: "clamd FAILED",
+        ..row(
+            "clamd answers with its own error",
+            Fault::Clamd(Srv::Fault(Misbehave::Reply(
+                b"stream: Can't create temporary file ERROR\0",
+            ))),
+            75,
+            "4.3.0 pipescan: virus scan failed, message kept for retry: clamd *: stream: Can't create temporary file ERROR",
+        )
+    },
+    Case {
+        input: Input::Eicar,
+        quarantined: 1,
+        log: "Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}",
+        ..row("clamd slow (700 ms) but within its timeout: its verdict counts", Fault::Clamd(Srv::Slow(700)), 0, "")
+    },
+    Case {
+        log: "clamd FAILED",
+        ..row("spamd and clamd both hung: one timeout (parallel), kept", Fault::BothHang, 75, VIRUS_FAILED)
+    },
+    // ---- sendmail (reinjection) -------------------------------------------------------------
+    Case {
+        sendmail: PASSED,
+        log: "Passed CLEAN {Relayed}",
+        ..row("sendmail exits 0", Fault::Sendmail("0"), 0, "")
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row("sendmail exits 1", Fault::Sendmail("1"), 75, "4.3.0 * failed, exit 1")
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row("sendmail exits 64 (EX_USAGE)", Fault::Sendmail("64"), 75, "4.3.0 * failed, exit 64")
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row(
+            "sendmail exits 69 (EX_UNAVAILABLE), on_hard_failure = tempfail",
+            Fault::Sendmail("69"),
+            75,
+            "4.3.0 * refused the message, exit 69",
+        )
+    },
+    Case {
+        extra: "[reinject]\non_hard_failure = \"bounce\"\n",
+        sendmail: PASSED,
+        ..row(
+            "sendmail exits 69, on_hard_failure = bounce",
+            Fault::Sendmail("69"),
+            69,
+            "5.3.0 * refused the message, exit 69",
+        )
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row("sendmail exits 75 (EX_TEMPFAIL)", Fault::Sendmail("75"), 75, "4.3.0 * failed, exit 75")
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row("sendmail exits 78 (EX_CONFIG)", Fault::Sendmail("78"), 75, "4.3.0 * failed, exit 78")
+    },
+    Case {
+        sendmail: PASSED,
+        log: "TempFailed",
+        ..row("sendmail killed (SIGKILL)", Fault::Sendmail("kill"), 75, "4.3.0 * was killed by signal 9")
+    },
+    elsewhere("sendmail exits 0 without reading the message", FILTER_RS, "sendmail_that_does_not_read_the_message_is_not_success", 75),
+    Case {
+        log: "TempFailed",
+        ..row("sendmail program missing", Fault::SendmailMissing, 75, "4.3.5 cannot run /nonexistent/sendmail: *")
+    },
+    Case {
+        extra: "[general]\nlocal_domains = [\"local.example\"]\n[lists]\nblacklist_sender = [\"sender@example.net\"]\n",
+        sendmail: Sm::Got(&[
+            &[SCANNED, "X-Spam-Flag: YES", "X-Spam-Score: 100", "X-Spam-Level: *", "X-Spam-Status: Yes, score=100 *"],
+            &[SCANNED],
+        ]),
+        log: "FAILED after other recipients were delivered",
+        ..row(
+            "two reinjections, the second fails: past the point of no return, 0 and a loud log",
+            Fault::SendmailFromSecond("75"),
+            0,
+            "",
+        )
+    },
+    Case {
+        input: Input::Banned,
+        extra: "[quarantine]\ndirectory = \"\"\naddress = \"quarantine@mx.test\"\n",
+        sendmail: Sm::Got(&[&[
+            "X-Envelope-From: <sender@example.net>",
+            "X-Envelope-To: <bob@example.com>",
+            "X-Quarantine-ID: *",
+            "X-Pipescan-Category: BANNED *",
+        ]]),
+        ..row(
+            "quarantine mailbox refuses the copy (75): nothing discarded",
+            Fault::Sendmail("75"),
+            75,
+            "4.3.0 cannot quarantine the message: to quarantine@mx.test: *",
+        )
+    },
+    // ---- tempdir (only used for messages above max_message_size) ----------------------------
+    elsewhere("tempdir missing", FILTER_RS, "unwritable_tempdir_defers_a_large_message", 75),
+    Case {
+        input: Input::Big(200_000),
+        extra: SPOOL,
+        log: "TempFailed",
+        ..row(
+            "tempdir read-only (tmpfs ro, EROFS)",
+            Fault::Tempdir(Disk::ReadOnly),
+            75,
+            "4.3.0 reading the message: cannot create a spool file in *: Read-only file system*",
+        )
+    },
+    Case {
+        input: Input::Big(200_000),
+        extra: SPOOL,
+        ..row(
+            "tempdir below a regular file (ENOTDIR)",
+            Fault::Tempdir(Disk::UnderFile),
+            75,
+            "4.3.0 reading the message: cannot create a spool file in *: Not a directory*",
+        )
+    },
+    Case {
+        input: Input::Big(200_000),
+        extra: SPOOL,
+        ..row(
+            "tempdir full (64 KiB tmpfs, ENOSPC)",
+            Fault::Tempdir(Disk::Full),
+            75,
+            "4.3.0 reading the message: cannot write the spool file in *: No space left on device*",
+        )
+    },
+    Case {
+        input: Input::Big(200_000),
+        extra: SPOOL,
+        ..row(
+            "tempdir write over RLIMIT_FSIZE (ulimit -f, EFBIG)",
+            Fault::Tempdir(Disk::FileSizeLimit),
+            75,
+            "4.3.0 reading the message: cannot write the spool file in *: File too large*",
+        )
+    },
+    Case {
+        sendmail: PASSED,
+        ..row("tempdir full, message below max_message_size: not needed, delivered", Fault::Tempdir(Disk::Full), 0, "")
+    },
+    // ---- quarantine (blocked mail is kept before it is discarded) ---------------------------
+    elsewhere("quarantine below a regular file (ENOTDIR)", QUARANTINE_RS, "unwritable_quarantine_keeps_the_message", 75),
+    elsewhere("quarantine write over RLIMIT_FSIZE", QUARANTINE_RS, "full_quarantine_disk_keeps_the_message", 75),
+    Case {
+        input: Input::Banned,
+        ..row(
+            "quarantine read-only (tmpfs ro, EROFS)",
+            Fault::Quarantine(Disk::ReadOnly),
+            75,
+            "4.3.0 cannot quarantine the message: *Read-only file system*",
+        )
+    },
+    Case {
+        input: Input::Banned,
+        ..row(
+            "quarantine full (64 KiB tmpfs, ENOSPC): no partial file",
+            Fault::Quarantine(Disk::Full),
+            75,
+            "4.3.0 cannot quarantine the message: *No space left on device*",
+        )
+    },
+    // ---- signals ----------------------------------------------------------------------------
+    elsewhere("SIGTERM while reading stdin", FILTER_RS, "sigterm_while_reading_defers", 75),
+    row("SIGHUP while reading stdin", Fault::Signal("HUP", Phase::Reading), 75, "4.3.0 pipescan: interrupted by SIGHUP"),
+    row("SIGTERM mid-scan (spamd hangs)", Fault::Signal("TERM", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGTERM"),
+    row("SIGHUP mid-scan (spamd hangs)", Fault::Signal("HUP", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGHUP"),
+    row("SIGINT mid-scan (spamd hangs)", Fault::Signal("INT", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGINT"),
+    Case {
+        sendmail: Sm::Killed,
+        ..row(
+            "SIGTERM mid-reinjection: sendmail killed",
+            Fault::Signal("TERM", Phase::Reinjecting),
+            75,
+            "4.3.0 pipescan: interrupted by SIGTERM; reinjection killed before it finished",
+        )
+    },
+    Case {
+        sendmail: Sm::Killed,
+        ..row(
+            "SIGHUP mid-reinjection: sendmail killed",
+            Fault::Signal("HUP", Phase::Reinjecting),
+            75,
+            "4.3.0 pipescan: interrupted by SIGHUP; reinjection killed before it finished",
+        )
+    },
+    // ---- our deadline (1 s here; Postfix's own kill would bounce) ---------------------------
+    row("deadline while stdin stays open", Fault::Deadline(Phase::Reading), 75, "4.3.0 pipescan: deadline of 1s exceeded"),
+    row("deadline mid-scan (spamd hangs, its timeout 30 s)", Fault::Deadline(Phase::Scanning), 75, "4.3.0 pipescan: deadline of 1s exceeded"),
+    Case {
+        sendmail: Sm::Killed,
+        ..row(
+            "deadline mid-reinjection (sendmail hangs): sendmail killed",
+            Fault::Deadline(Phase::Reinjecting),
+            75,
+            "4.3.0 pipescan: deadline of 1s exceeded; reinjection killed before it finished",
+        )
+    },
+    // ---- configuration ----------------------------------------------------------------------
+    elsewhere("config: unknown key, bad duration, bad destiny, TOML syntax, empty command", FILTER_RS, "config_errors_defer_mail_and_check_config_says_78", 75),
+    elsewhere("config: named file missing; unknown policy bank", FILTER_RS, "config_errors_defer_mail_and_check_config_says_78", 75),
+    Case {
+        log: "cannot read",
+        ..row("config: -c names a directory", Fault::ConfigDir, 75, "4.3.5 pipescan: configuration error, message kept for retry")
+    },
+    row(
+        "config: not UTF-8",
+        Fault::ConfigText(b"[general]\nhostname = \"mx\xff\"\n"),
+        75,
+        "4.3.5 pipescan: configuration error, message kept for retry",
+    ),
+    Case {
+        log: "file:/nonexistent/lovers: cannot read",
+        ..row(
+            "config: a lookup table file is missing",
+            Fault::ConfigText(b"[lists]\nspam_lovers = [\"file:/nonexistent/lovers\"]\n"),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry",
+        )
+    },
+    Case {
+        log: "banned.rules",
+        ..row(
+            "config: a banned rule with an invalid regex",
+            Fault::ConfigText(b"[[banned.rules]]\naction = \"ban\"\nname = \"(unclosed\"\ndescription = \"x\"\n"),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry",
+        )
+    },
+    Case {
+        log: "banned.max_depth",
+        ..row(
+            "config: banned.max_depth out of range",
+            Fault::ConfigText(b"[banned]\nmax_depth = 0\n"),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry",
+        )
+    },
+    // ---- stdin and stdout -------------------------------------------------------------------
+    elsewhere("stdin empty", FILTER_RS, "empty_input_is_kept_for_retry", 75),
+    row("stdin not open at all (fd 0 closed)", Fault::StdinClosed, 75, "4.3.0 empty message on stdin (input closed early?)"),
+    Case {
+        input: Input::Truncated,
+        sendmail: PASSED,
+        ..row(
+            "stdin closed mid-header: indistinguishable from a message without a final newline, passed byte-exact",
+            Fault::None,
+            0,
+            "",
+        )
+    },
+    row(
+        "--stdout (procmail) and the reader of stdout is gone: never 0",
+        Fault::StdoutGone,
+        75,
+        "",
+    ),
+];
+
+// ---------------------------------------------------------------------------------------------
+
+fn gtube() -> Vec<u8> {
+    let g = concat!(
+        "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+        "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+    );
+    format!(
+        "From: promo@example.net\nTo: bob@example.com\nSubject: you won\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <gtube@example.net>\n\n{g}\n"
+    )
+    .into_bytes()
+}
+
+/// The 68-byte EICAR test file, from hex so this source is not itself a test virus.
+fn eicar() -> Vec<u8> {
+    let hex = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn with_attachment(name: &str, data: &[u8], pad: usize) -> Vec<u8> {
+    format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <att@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n{}\n--b1\nContent-Type: application/octet-stream; name=\"{name}\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"{name}\"\n\n{}\n--b1--\n",
+        "padding line of the text part, to make the message bigger than a small disk\n"
+            .repeat(pad),
+        base64_lines(data)
+    )
+    .into_bytes()
+}
+
+fn input(i: Input) -> Vec<u8> {
+    match i {
+        Input::Plain => PLAIN.to_vec(),
+        Input::Gtube => gtube(),
+        Input::Eicar => with_attachment("invoice.com", &eicar(), 0),
+        // ~200 KB: more than a 64 KiB quarantine disk holds.
+        Input::Banned => with_attachment("invoice.exe", b"MZ\x90\0\x03\0\0\0", 2600),
+        Input::Big(n) => {
+            let mut m = PLAIN.to_vec();
+            let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abc\n";
+            while m.len() < PLAIN.len() + n {
+                m.extend_from_slice(line);
+            }
+            m
+        }
+        Input::Truncated => b"From: Alice <alice@example.org>\nTo: bob@exa".to_vec(),
+    }
+}
+
+/// Does `text` match `pattern`, where '*' matches any run of characters?
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Splits a delivered message into the header fields we added (unfolded) and the rest, which
+/// must be the input unchanged.
+fn added_fields(msg: &[u8], input: &[u8]) -> Result<Vec<String>, String> {
+    if msg.len() < input.len() || &msg[msg.len() - input.len()..] != input {
+        return Err(format!(
+            "delivered message does not end with the input unchanged ({} bytes delivered, input {}): {:?}",
+            msg.len(),
+            input.len(),
+            String::from_utf8_lossy(&msg[..msg.len().min(600)])
+        ));
+    }
+    let head = String::from_utf8_lossy(&msg[..msg.len() - input.len()]).into_owned();
+    let mut out: Vec<String> = Vec::new();
+    for line in head.split_inclusive('\n') {
+        let line = line.trim_end_matches('\n');
+        if line.starts_with([' ', '\t']) {
+            match out.last_mut() {
+                Some(last) => {
+                    last.push(' ');
+                    last.push_str(line.trim());
+                }
+                None => return Err(format!("added block starts with a continuation: {head:?}")),
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// What one run of a row left behind.
+struct Run {
+    out: Output,
+    took: Duration,
+    quarantine: PathBuf,
+    input: Vec<u8>,
+    pids_after: Vec<(u32, bool)>,
+}
+
+/// Waits (up to 10 s) until `ready` says yes.
+fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+    let t = Instant::now();
+    while !ready() {
+        if t.elapsed() > Duration::from_secs(10) {
+            return Err(format!("gave up waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// pipescan has installed its signal handlers (its "signals" thread exists).
+fn handlers_installed(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|rd| {
+            rd.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "signals")
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// A hanging fake sendmail has the whole message (its `sleep` is running).
+fn sendmail_hangs(f: &Filter) -> bool {
+    let marker = format!("FAKE_SENDMAIL_DIR={}", f.dir.path().display());
+    processes_with_env(&marker).into_iter().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    })
+}
+
+fn run_case(c: &Case) -> Result<Run, String> {
+    let msg = input(c.input);
+    let real = || {
+        format!(
+            "[spamd]\nservers = [\"{}\"]\n[clamd]\nservers = [\"{}\"]\n",
+            real_spamd(),
+            real_clamd()
+        )
+    };
+    let fast = "timeout = \"1s\"\nconnect_timeout = \"500ms\"\n";
+    let mut server = None;
+    let mut mounts = Vec::new();
+    let mut scanners = String::new();
+    let mut general = String::new();
+    let mut quarantine_dir = None;
+    let server_addr = |s: Srv, upstream: &str, server: &mut Option<FaultServer>| match s {
+        Srv::Refused => refused_addr(),
+        Srv::Fault(m) => {
+            let fs = FaultServer::start(m);
+            let a = fs.addr.clone();
+            *server = Some(fs);
+            a
+        }
+        Srv::Slow(ms) => slow_proxy(upstream, Duration::from_millis(ms)),
+    };
+    let disk = |d: Disk, mounts: &mut Vec<Tmpfs>, scratch: &Path| -> PathBuf {
+        match d {
+            Disk::ReadOnly => {
+                mounts.push(Tmpfs::mount("64k", true));
+                mounts.last().unwrap().path().to_path_buf()
+            }
+            Disk::Full => {
+                mounts.push(Tmpfs::mount("64k", false));
+                mounts.last().unwrap().path().join("dir")
+            }
+            Disk::UnderFile => {
+                let file = scratch.join("a-file");
+                std::fs::write(&file, b"not a directory\n").unwrap();
+                file.join("dir")
+            }
+            Disk::FileSizeLimit => scratch.join("spool"),
+        }
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    match c.fault {
+        Fault::None | Fault::Elsewhere(..) => scanners = real(),
+        Fault::Spamd(s) => {
+            let a = server_addr(s, &real_spamd(), &mut server);
+            let t = if matches!(s, Srv::Slow(_)) {
+                "timeout = \"3s\"\n"
+            } else {
+                fast
+            };
+            scanners = format!(
+                "[spamd]\nservers = [\"{a}\"]\n{t}[clamd]\nservers = [\"{}\"]\n",
+                real_clamd()
+            );
+        }
+        Fault::Clamd(s) => {
+            let a = server_addr(s, &real_clamd(), &mut server);
+            let t = if matches!(s, Srv::Slow(_)) {
+                "timeout = \"3s\"\n"
+            } else {
+                fast
+            };
+            scanners = format!(
+                "[clamd]\nservers = [\"{a}\"]\n{t}[spamd]\nservers = [\"{}\"]\n",
+                real_spamd()
+            );
+        }
+        Fault::BothHang => {
+            let (s1, s2) = (
+                FaultServer::start(Misbehave::Hang),
+                FaultServer::start(Misbehave::Hang),
+            );
+            scanners = format!(
+                "[spamd]\nservers = [\"{}\"]\n{fast}[clamd]\nservers = [\"{}\"]\n{fast}",
+                s1.addr, s2.addr
+            );
+            server = Some(s1);
+            std::mem::forget(s2);
+        }
+        Fault::Signal(_, Phase::Scanning) | Fault::Deadline(Phase::Scanning) => {
+            let s = FaultServer::start(Misbehave::Hang);
+            scanners = format!("[spamd]\nservers = [\"{}\"]\ntimeout = \"30s\"\n", s.addr);
+            server = Some(s);
+        }
+        Fault::Tempdir(d) => {
+            let dir = disk(d, &mut mounts, scratch.path());
+            general = format!("tempdir = \"{}\"\n", dir.display());
+        }
+        Fault::Quarantine(d) => {
+            let dir = disk(d, &mut mounts, scratch.path());
+            quarantine_dir = Some(dir);
+        }
+        _ => {}
+    }
+    if matches!(c.fault, Fault::Deadline(_)) {
+        general.push_str("deadline = \"1s\"\n");
+    }
+    // Merge the row's [general] keys with ours (Filter::new merges tables it knows).
+    let mut extra = String::new();
+    if !general.is_empty() {
+        extra.push_str(&format!("[general]\n{general}"));
+    }
+    if let Some(q) = &quarantine_dir {
+        extra.push_str(&format!("[quarantine]\ndirectory = \"{}\"\n", q.display()));
+    }
+    extra.push_str(c.extra);
+    extra.push('\n');
+    extra.push_str(&scanners);
+    let f = Filter::new(&extra);
+    let quarantine = quarantine_dir.clone().unwrap_or_else(|| f.quarantine_dir());
+
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut config = f.config.clone();
+    let mut wrapper: Option<&str> = None;
+    let mut stdout_gone = false;
+    let mut args: Vec<String> = vec!["-f".into(), "sender@example.net".into(), "--".into()];
+    args.push("bob@example.com".into());
+    match c.fault {
+        Fault::Sendmail(how) => env.push(("FAKE_SENDMAIL_EXIT", how.into())),
+        Fault::SendmailFromSecond(code) => {
+            f.wrap_sendmail(&format!(
+                "if [ $n -ge 1 ]; then export FAKE_SENDMAIL_EXIT={code}; fi"
+            ));
+            args.pop();
+            args.extend(["x@local.example".into(), "y@remote.example".into()]);
+        }
+        Fault::SendmailMissing => f.set_reinject_command(&["/nonexistent/sendmail", "-i"]),
+        Fault::Signal(_, Phase::Reinjecting) | Fault::Deadline(Phase::Reinjecting) => {
+            f.wrap_sendmail("export FAKE_SENDMAIL_EXIT=hang");
+        }
+        Fault::Tempdir(Disk::FileSizeLimit) => wrapper = Some("ulimit -f 16; exec \"$0\" \"$@\""),
+        Fault::StdinClosed => wrapper = Some("exec \"$0\" \"$@\" <&-"),
+        Fault::ConfigText(text) => std::fs::write(&config, text).unwrap(),
+        Fault::ConfigDir => config = scratch.path().to_path_buf(),
+        Fault::StdoutGone => {
+            args.insert(0, "--stdout".into());
+            stdout_gone = true;
+        }
+        _ => {}
+    }
+
+    let mut cmd = match wrapper {
+        Some(script) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(script).arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
+    cmd.arg("-c").arg(&config).args(&args);
+    cmd.env("FAKE_SENDMAIL_DIR", f.dir.path());
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let pid = child.id();
+    if stdout_gone {
+        // The reader goes away before anything is written.
+        drop(child.stdout.take());
+        child.stdout = Some(
+            std::process::Command::new("true")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+                .stdout
+                .take()
+                .unwrap(),
+        );
+    }
+    let out = match c.fault {
+        Fault::Signal(sig, phase) => {
+            let mut stdin = child.stdin.take().unwrap();
+            let trigger = match phase {
+                Phase::Reading => {
+                    stdin.write_all(b"Subject: half a header").unwrap();
+                    wait_until("signal handlers", || handlers_installed(pid))
+                }
+                Phase::Scanning => {
+                    stdin.write_all(&msg).unwrap();
+                    drop(stdin);
+                    stdin = tempfile_stdin();
+                    let s = server.as_ref().unwrap();
+                    wait_until("spamd to get the request", || s.requests() >= 1)
+                }
+                Phase::Reinjecting => {
+                    stdin.write_all(&msg).unwrap();
+                    drop(stdin);
+                    stdin = tempfile_stdin();
+                    wait_until("sendmail to hang", || sendmail_hangs(&f))
+                }
+            };
+            if let Err(e) = trigger {
+                let _ = child.kill();
+                let out = wait_output(child, Duration::from_secs(10));
+                f.kill_leftovers();
+                return Err(format!("{e}; stdout {:?} stderr {:?}", out.stdout, out.stderr));
+            }
+            signal(pid, sig);
+            let out = wait_output(child, Duration::from_secs(15));
+            drop(stdin);
+            out
+        }
+        Fault::Deadline(Phase::Reading) => {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"Subject: half a header").unwrap();
+            let out = wait_output(child, Duration::from_secs(15));
+            drop(stdin);
+            out
+        }
+        _ => {
+            let mut stdin = child.stdin.take().unwrap();
+            let data = msg.clone();
+            let w = std::thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+            });
+            let out = wait_output(child, Duration::from_secs(30));
+            let _ = w.join();
+            out
+        }
+    };
+    let took = t.elapsed();
+    let pids_after = f
+        .sendmail_pids()
+        .into_iter()
+        .map(|p| (p, process_alive(p)))
+        .collect();
+    f.kill_leftovers();
+    let run = Run {
+        out,
+        took,
+        quarantine,
+        input: msg,
+        pids_after,
+    };
+    check(c, &f, &run)?;
+    drop(mounts);
+    Ok(run)
+}
+
+/// A writable stand-in to keep in the `stdin` variable once the real one is closed.
+fn tempfile_stdin() -> std::process::ChildStdin {
+    Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+        .stdin
+        .take()
+        .unwrap()
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                n += count_files(&p);
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Every requirement of the row against what the run left; all problems at once.
+fn check(c: &Case, f: &Filter, r: &Run) -> Result<(), String> {
+    let mut bad: Vec<String> = Vec::new();
+    let o = &r.out;
+    if o.code != c.exit {
+        bad.push(format!("exit {} (want {})", o.code, c.exit));
+    }
+    if ![0, 65, 69, 75].contains(&o.code) {
+        bad.push(format!("exit {} is not one an MTA-facing run may use", o.code));
+    }
+    if o.stderr.contains("panicked") || o.stderr.contains("internal error") {
+        bad.push("a panic".into());
+    }
+    if !matches!(c.fault, Fault::StdoutGone) {
+        let lines: Vec<&str> = o.stdout.lines().collect();
+        match (c.status, lines.as_slice()) {
+            ("", []) => {}
+            ("", _) => bad.push(format!("stdout should be empty: {:?}", o.stdout)),
+            (want, [one]) if glob(want, one) => {}
+            (want, _) => bad.push(format!(
+                "status line {:?} (want one line like {want:?})",
+                o.stdout
+            )),
+        }
+    }
+    if !c.log.is_empty() && !o.stderr.contains(c.log) {
+        bad.push(format!("log lacks {:?}", c.log));
+    }
+    match c.sendmail {
+        Sm::No => {
+            if f.calls() != 0 {
+                bad.push(format!("sendmail called {} times (want never)", f.calls()));
+            }
+        }
+        Sm::Got(want) => {
+            if f.calls() != want.len() {
+                bad.push(format!("sendmail called {} times (want {})", f.calls(), want.len()));
+            }
+            for (n, fields) in want.iter().enumerate().take(f.calls()) {
+                let got = std::fs::read(f.dir.path().join(format!("call{n}.msg")))
+                    .unwrap_or_default();
+                match added_fields(&got, &r.input) {
+                    Err(e) => bad.push(format!("call {n}: {e}")),
+                    Ok(added) => {
+                        let ok = added.len() == fields.len()
+                            && added.iter().zip(fields.iter()).all(|(a, w)| glob(w, a));
+                        if !ok {
+                            bad.push(format!("call {n}: added fields {added:?} (want {fields:?})"));
+                        }
+                    }
+                }
+            }
+        }
+        Sm::Killed => {
+            if f.calls() != 1 {
+                bad.push(format!("sendmail called {} times (want 1)", f.calls()));
+            }
+            if r.pids_after.is_empty() {
+                bad.push("no sendmail pid recorded".into());
+            }
+            for (pid, alive) in &r.pids_after {
+                if *alive {
+                    bad.push(format!("sendmail {pid} still runs after pipescan exited"));
+                }
+            }
+        }
+    }
+    let files = count_files(&r.quarantine);
+    if files != c.quarantined {
+        bad.push(format!(
+            "{files} files in the quarantine (want {})",
+            c.quarantined
+        ));
+    }
+    if r.took > Duration::from_secs(8) {
+        bad.push(format!("took {:?}", r.took));
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n      stdout: {:?}\n      stderr: {}",
+            bad.join("; "),
+            o.stdout,
+            o.stderr.trim_end().replace('\n', "\n              ")
+        ))
+    }
+}
+
+#[test]
+fn fault_matrix() {
+    assert!(MATRIX.len() >= 40, "the matrix lost rows");
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for c in MATRIX {
+        if let Fault::Elsewhere(file, test) = c.fault {
+            let text = std::fs::read_to_string(repo().join(file)).unwrap_or_default();
+            if !text.contains(&format!("fn {test}()")) {
+                failures.push(format!("{}: the test {file}::{test} is gone", c.name));
+            }
+            continue;
+        }
+        ran += 1;
+        let t = Instant::now();
+        match run_case(c) {
+            Ok(_) => eprintln!("ok   {:>5} ms  {}", t.elapsed().as_millis(), c.name),
+            Err(e) => {
+                eprintln!("FAIL {:>5} ms  {}", t.elapsed().as_millis(), c.name);
+                failures.push(format!("{}: {e}", c.name));
+            }
+        }
+    }
+    eprintln!(
+        "{ran} rows run, {} elsewhere, {:?}",
+        MATRIX.len() - ran,
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n  {}",
+        failures.len(),
+        MATRIX.len(),
+        failures.join("\n  ")
+    );
+}
