@@ -173,26 +173,76 @@ static MATRIX: &[Case] = &[
     Case {
         sendmail: PASSED,
         log: "Passed CLEAN {Relayed}",
-        ..row("baseline: clean mail, real spamd + clamd", Fault::None, 0, "")
+        ..row(
+            "baseline: clean mail, real spamd + clamd",
+            Fault::None,
+            0,
+            "",
+        )
     },
     Case {
         input: Input::Eicar,
         quarantined: 1,
         log: "Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}",
-        ..row("baseline: EICAR is discarded and quarantined", Fault::None, 0, "")
+        ..row(
+            "baseline: EICAR is discarded and quarantined",
+            Fault::None,
+            0,
+            "",
+        )
     },
     // ---- spamd broken (the real clamd beside it): pass with an alert, by default ------------
-    elsewhere("spamd refused", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
-    elsewhere("spamd hung", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
-    elsewhere("spamd garbage", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
-    elsewhere("spamd slow drip past its timeout", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
-    elsewhere("spamd dies mid-reply", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 0),
-    elsewhere("spamd down, spam.on_failure = tempfail", SCANNERS_RS, "spamd_faults_pass_with_an_alert_by_default", 75),
-    elsewhere("spamd hung, failover to the next server", SCANNERS_RS, "spamd_failover_from_a_hung_server_to_the_real_one", 0),
+    elsewhere(
+        "spamd refused",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        0,
+    ),
+    elsewhere(
+        "spamd hung",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        0,
+    ),
+    elsewhere(
+        "spamd garbage",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        0,
+    ),
+    elsewhere(
+        "spamd slow drip past its timeout",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        0,
+    ),
+    elsewhere(
+        "spamd dies mid-reply",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        0,
+    ),
+    elsewhere(
+        "spamd down, spam.on_failure = tempfail",
+        SCANNERS_RS,
+        "spamd_faults_pass_with_an_alert_by_default",
+        75,
+    ),
+    elsewhere(
+        "spamd hung, failover to the next server",
+        SCANNERS_RS,
+        "spamd_failover_from_a_hung_server_to_the_real_one",
+        0,
+    ),
     Case {
         sendmail: SPAM_UNCHECKED,
         log: "spamd FAILED",
-        ..row("spamd refused, real clamd: delivered with the alert", Fault::Spamd(Srv::Refused), 0, "")
+        ..row(
+            "spamd refused, real clamd: delivered with the alert",
+            Fault::Spamd(Srv::Refused),
+            0,
+            "",
+        )
     },
     Case {
         input: Input::Big(400_000),
@@ -251,21 +301,76 @@ static MATRIX: &[Case] = &[
             "X-Spam-Status: Yes, score=100*GTUBE=1000*",
         ]]),
         log: "Passed SPAM {Relayed}",
-        ..row("spamd slow (700 ms) but within its timeout: its verdict counts", Fault::Spamd(Srv::Slow(700)), 0, "")
+        ..row(
+            "spamd slow (700 ms) but within its timeout: its verdict counts",
+            Fault::Spamd(Srv::Slow(700)),
+            0,
+            "",
+        )
     },
     // ---- clamd broken (the real spamd beside it): keep the message (virus.on_failure) -------
-    elsewhere("clamd refused", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd socket missing", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd hung", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd garbage", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd dies mid-reply", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd slow drip past its timeout", SCANNERS_RS, "clamd_faults_keep_the_message_for_retry", 75),
-    elsewhere("clamd down, virus.on_failure = unchecked", SCANNERS_RS, "clamd_failure_as_unchecked_passes_tagged", 0),
-    elsewhere("clamd StreamMaxLength reply", SCANNERS_RS, "clamd_size_limit_is_unchecked_never_clean", 0),
-    elsewhere("clamd dead servers, failover", SCANNERS_RS, "clamd_failover_from_dead_servers_to_the_real_one", 69),
+    elsewhere(
+        "clamd refused",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd socket missing",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd hung",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd garbage",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd dies mid-reply",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd slow drip past its timeout",
+        SCANNERS_RS,
+        "clamd_faults_keep_the_message_for_retry",
+        75,
+    ),
+    elsewhere(
+        "clamd down, virus.on_failure = unchecked",
+        SCANNERS_RS,
+        "clamd_failure_as_unchecked_passes_tagged",
+        0,
+    ),
+    elsewhere(
+        "clamd StreamMaxLength reply",
+        SCANNERS_RS,
+        "clamd_size_limit_is_unchecked_never_clean",
+        0,
+    ),
+    elsewhere(
+        "clamd dead servers, failover",
+        SCANNERS_RS,
+        "clamd_failover_from_dead_servers_to_the_real_one",
+        69,
+    ),
     Case {
         log: "clamd FAILED",
-        ..row("clamd refused, real spamd: kept", Fault::Clamd(Srv::Refused), 75, VIRUS_FAILED)
+        ..row(
+            "clamd refused, real spamd: kept",
+            Fault::Clamd(Srv::Refused),
+            75,
+            VIRUS_FAILED,
+        )
     },
     Case {
         input: Input::Big(1 << 20),
@@ -302,11 +407,21 @@ static MATRIX: &[Case] = &[
         input: Input::Eicar,
         quarantined: 1,
         log: "Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}",
-        ..row("clamd slow (700 ms) but within its timeout: its verdict counts", Fault::Clamd(Srv::Slow(700)), 0, "")
+        ..row(
+            "clamd slow (700 ms) but within its timeout: its verdict counts",
+            Fault::Clamd(Srv::Slow(700)),
+            0,
+            "",
+        )
     },
     Case {
         log: "clamd FAILED",
-        ..row("spamd and clamd both hung: one timeout (parallel), kept", Fault::BothHang, 75, VIRUS_FAILED)
+        ..row(
+            "spamd and clamd both hung: one timeout (parallel), kept",
+            Fault::BothHang,
+            75,
+            VIRUS_FAILED,
+        )
     },
     // ---- sendmail (reinjection) -------------------------------------------------------------
     Case {
@@ -317,12 +432,22 @@ static MATRIX: &[Case] = &[
     Case {
         sendmail: PASSED,
         log: "TempFailed",
-        ..row("sendmail exits 1", Fault::Sendmail("1"), 75, "4.3.0 * failed, exit 1")
+        ..row(
+            "sendmail exits 1",
+            Fault::Sendmail("1"),
+            75,
+            "4.3.0 * failed, exit 1",
+        )
     },
     Case {
         sendmail: PASSED,
         log: "TempFailed",
-        ..row("sendmail exits 64 (EX_USAGE)", Fault::Sendmail("64"), 75, "4.3.0 * failed, exit 64")
+        ..row(
+            "sendmail exits 64 (EX_USAGE)",
+            Fault::Sendmail("64"),
+            75,
+            "4.3.0 * failed, exit 64",
+        )
     },
     Case {
         sendmail: PASSED,
@@ -347,27 +472,58 @@ static MATRIX: &[Case] = &[
     Case {
         sendmail: PASSED,
         log: "TempFailed",
-        ..row("sendmail exits 75 (EX_TEMPFAIL)", Fault::Sendmail("75"), 75, "4.3.0 * failed, exit 75")
+        ..row(
+            "sendmail exits 75 (EX_TEMPFAIL)",
+            Fault::Sendmail("75"),
+            75,
+            "4.3.0 * failed, exit 75",
+        )
     },
     Case {
         sendmail: PASSED,
         log: "TempFailed",
-        ..row("sendmail exits 78 (EX_CONFIG)", Fault::Sendmail("78"), 75, "4.3.0 * failed, exit 78")
+        ..row(
+            "sendmail exits 78 (EX_CONFIG)",
+            Fault::Sendmail("78"),
+            75,
+            "4.3.0 * failed, exit 78",
+        )
     },
     Case {
         sendmail: PASSED,
         log: "TempFailed",
-        ..row("sendmail killed (SIGKILL)", Fault::Sendmail("kill"), 75, "4.3.0 * was killed by signal 9")
+        ..row(
+            "sendmail killed (SIGKILL)",
+            Fault::Sendmail("kill"),
+            75,
+            "4.3.0 * was killed by signal 9",
+        )
     },
-    elsewhere("sendmail exits 0 without reading the message", FILTER_RS, "sendmail_that_does_not_read_the_message_is_not_success", 75),
+    elsewhere(
+        "sendmail exits 0 without reading the message",
+        FILTER_RS,
+        "sendmail_that_does_not_read_the_message_is_not_success",
+        75,
+    ),
     Case {
         log: "TempFailed",
-        ..row("sendmail program missing", Fault::SendmailMissing, 75, "4.3.5 cannot run /nonexistent/sendmail: *")
+        ..row(
+            "sendmail program missing",
+            Fault::SendmailMissing,
+            75,
+            "4.3.5 cannot run /nonexistent/sendmail: *",
+        )
     },
     Case {
         extra: "[general]\nlocal_domains = [\"local.example\"]\n[lists]\nblacklist_sender = [\"sender@example.net\"]\n",
         sendmail: Sm::Got(&[
-            &[SCANNED, "X-Spam-Flag: YES", "X-Spam-Score: 100", "X-Spam-Level: *", "X-Spam-Status: Yes, score=100 *"],
+            &[
+                SCANNED,
+                "X-Spam-Flag: YES",
+                "X-Spam-Score: 100",
+                "X-Spam-Level: *",
+                "X-Spam-Status: Yes, score=100 *",
+            ],
             &[SCANNED],
         ]),
         log: "FAILED after other recipients were delivered",
@@ -395,7 +551,12 @@ static MATRIX: &[Case] = &[
         )
     },
     // ---- tempdir (only used for messages above max_message_size) ----------------------------
-    elsewhere("tempdir missing", FILTER_RS, "unwritable_tempdir_defers_a_large_message", 75),
+    elsewhere(
+        "tempdir missing",
+        FILTER_RS,
+        "unwritable_tempdir_defers_a_large_message",
+        75,
+    ),
     Case {
         input: Input::Big(200_000),
         extra: SPOOL,
@@ -439,11 +600,26 @@ static MATRIX: &[Case] = &[
     },
     Case {
         sendmail: PASSED,
-        ..row("tempdir full, message below max_message_size: not needed, delivered", Fault::Tempdir(Disk::Full), 0, "")
+        ..row(
+            "tempdir full, message below max_message_size: not needed, delivered",
+            Fault::Tempdir(Disk::Full),
+            0,
+            "",
+        )
     },
     // ---- quarantine (blocked mail is kept before it is discarded) ---------------------------
-    elsewhere("quarantine below a regular file (ENOTDIR)", QUARANTINE_RS, "unwritable_quarantine_keeps_the_message", 75),
-    elsewhere("quarantine write over RLIMIT_FSIZE", QUARANTINE_RS, "full_quarantine_disk_keeps_the_message", 75),
+    elsewhere(
+        "quarantine below a regular file (ENOTDIR)",
+        QUARANTINE_RS,
+        "unwritable_quarantine_keeps_the_message",
+        75,
+    ),
+    elsewhere(
+        "quarantine write over RLIMIT_FSIZE",
+        QUARANTINE_RS,
+        "full_quarantine_disk_keeps_the_message",
+        75,
+    ),
     Case {
         input: Input::Banned,
         ..row(
@@ -463,11 +639,36 @@ static MATRIX: &[Case] = &[
         )
     },
     // ---- signals ----------------------------------------------------------------------------
-    elsewhere("SIGTERM while reading stdin", FILTER_RS, "sigterm_while_reading_defers", 75),
-    row("SIGHUP while reading stdin", Fault::Signal("HUP", Phase::Reading), 75, "4.3.0 pipescan: interrupted by SIGHUP"),
-    row("SIGTERM mid-scan (spamd hangs)", Fault::Signal("TERM", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGTERM"),
-    row("SIGHUP mid-scan (spamd hangs)", Fault::Signal("HUP", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGHUP"),
-    row("SIGINT mid-scan (spamd hangs)", Fault::Signal("INT", Phase::Scanning), 75, "4.3.0 pipescan: interrupted by SIGINT"),
+    elsewhere(
+        "SIGTERM while reading stdin",
+        FILTER_RS,
+        "sigterm_while_reading_defers",
+        75,
+    ),
+    row(
+        "SIGHUP while reading stdin",
+        Fault::Signal("HUP", Phase::Reading),
+        75,
+        "4.3.0 pipescan: interrupted by SIGHUP",
+    ),
+    row(
+        "SIGTERM mid-scan (spamd hangs)",
+        Fault::Signal("TERM", Phase::Scanning),
+        75,
+        "4.3.0 pipescan: interrupted by SIGTERM",
+    ),
+    row(
+        "SIGHUP mid-scan (spamd hangs)",
+        Fault::Signal("HUP", Phase::Scanning),
+        75,
+        "4.3.0 pipescan: interrupted by SIGHUP",
+    ),
+    row(
+        "SIGINT mid-scan (spamd hangs)",
+        Fault::Signal("INT", Phase::Scanning),
+        75,
+        "4.3.0 pipescan: interrupted by SIGINT",
+    ),
     Case {
         sendmail: Sm::Killed,
         ..row(
@@ -487,8 +688,18 @@ static MATRIX: &[Case] = &[
         )
     },
     // ---- our deadline (1 s here; Postfix's own kill would bounce) ---------------------------
-    row("deadline while stdin stays open", Fault::Deadline(Phase::Reading), 75, "4.3.0 pipescan: deadline of 1s exceeded"),
-    row("deadline mid-scan (spamd hangs, its timeout 30 s)", Fault::Deadline(Phase::Scanning), 75, "4.3.0 pipescan: deadline of 1s exceeded"),
+    row(
+        "deadline while stdin stays open",
+        Fault::Deadline(Phase::Reading),
+        75,
+        "4.3.0 pipescan: deadline of 1s exceeded",
+    ),
+    row(
+        "deadline mid-scan (spamd hangs, its timeout 30 s)",
+        Fault::Deadline(Phase::Scanning),
+        75,
+        "4.3.0 pipescan: deadline of 1s exceeded",
+    ),
     Case {
         sendmail: Sm::Killed,
         ..row(
@@ -499,11 +710,26 @@ static MATRIX: &[Case] = &[
         )
     },
     // ---- configuration ----------------------------------------------------------------------
-    elsewhere("config: unknown key, bad duration, bad destiny, TOML syntax, empty command", FILTER_RS, "config_errors_defer_mail_and_check_config_says_78", 75),
-    elsewhere("config: named file missing; unknown policy bank", FILTER_RS, "config_errors_defer_mail_and_check_config_says_78", 75),
+    elsewhere(
+        "config: unknown key, bad duration, bad destiny, TOML syntax, empty command",
+        FILTER_RS,
+        "config_errors_defer_mail_and_check_config_says_78",
+        75,
+    ),
+    elsewhere(
+        "config: named file missing; unknown policy bank",
+        FILTER_RS,
+        "config_errors_defer_mail_and_check_config_says_78",
+        75,
+    ),
     Case {
         log: "cannot read",
-        ..row("config: -c names a directory", Fault::ConfigDir, 75, "4.3.5 pipescan: configuration error, message kept for retry")
+        ..row(
+            "config: -c names a directory",
+            Fault::ConfigDir,
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry",
+        )
     },
     row(
         "config: not UTF-8",
@@ -524,7 +750,9 @@ static MATRIX: &[Case] = &[
         log: "banned.rules",
         ..row(
             "config: a banned rule with an invalid regex",
-            Fault::ConfigText(b"[[banned.rules]]\naction = \"ban\"\nname = \"(unclosed\"\ndescription = \"x\"\n"),
+            Fault::ConfigText(
+                b"[[banned.rules]]\naction = \"ban\"\nname = \"(unclosed\"\ndescription = \"x\"\n",
+            ),
             75,
             "4.3.5 pipescan: configuration error, message kept for retry",
         )
@@ -539,8 +767,18 @@ static MATRIX: &[Case] = &[
         )
     },
     // ---- stdin and stdout -------------------------------------------------------------------
-    elsewhere("stdin empty", FILTER_RS, "empty_input_is_kept_for_retry", 75),
-    row("stdin not open at all (fd 0 closed)", Fault::StdinClosed, 75, "4.3.0 empty message on stdin (input closed early?)"),
+    elsewhere(
+        "stdin empty",
+        FILTER_RS,
+        "empty_input_is_kept_for_retry",
+        75,
+    ),
+    row(
+        "stdin not open at all (fd 0 closed)",
+        Fault::StdinClosed,
+        75,
+        "4.3.0 empty message on stdin (input closed early?)",
+    ),
     Case {
         input: Input::Truncated,
         sendmail: PASSED,
@@ -600,7 +838,8 @@ fn input(i: Input) -> Vec<u8> {
         Input::Banned => with_attachment("invoice.exe", b"MZ\x90\0\x03\0\0\0", 2600),
         Input::Big(n) => {
             let mut m = PLAIN.to_vec();
-            let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abc\n";
+            let line =
+                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abc\n";
             while m.len() < PLAIN.len() + n {
                 m.extend_from_slice(line);
             }
@@ -686,8 +925,7 @@ fn handlers_installed(pid: u32) -> bool {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|rd| {
             rd.flatten().any(|t| {
-                std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|c| c.trim() == "signals")
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "signals")
             })
         })
         .unwrap_or(false)
@@ -781,7 +1019,7 @@ fn run_case(c: &Case) -> Result<Run, String> {
                 s1.addr, s2.addr
             );
             server = Some(s1);
-            std::mem::forget(s2);
+            drop(s2); // its threads go on serving
         }
         Fault::Signal(_, Phase::Scanning) | Fault::Deadline(Phase::Scanning) => {
             let s = FaultServer::start(Misbehave::Hang);
@@ -861,71 +1099,67 @@ fn run_case(c: &Case) -> Result<Run, String> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let gone = stdout_gone.then(std::io::pipe).transpose().unwrap();
+    if let Some((_, w)) = &gone {
+        cmd.stdout(w.try_clone().unwrap());
+    }
     let t = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    // The reader of a gone stdout closes before anything is written.
+    drop(gone);
     let pid = child.id();
-    if stdout_gone {
-        // The reader goes away before anything is written.
-        drop(child.stdout.take());
-        child.stdout = Some(
-            std::process::Command::new("true")
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-                .stdout
-                .take()
-                .unwrap(),
-        );
-    }
+    let mut stdin = child.stdin.take();
+    let mut feed = |all: bool| {
+        let data = if all {
+            msg.clone()
+        } else {
+            b"Subject: half a header".to_vec()
+        };
+        let mut w = stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+            // Only a whole message closes stdin; half a header keeps it open.
+            if !all {
+                std::thread::sleep(Duration::from_secs(20));
+            }
+        })
+    };
     let out = match c.fault {
         Fault::Signal(sig, phase) => {
-            let mut stdin = child.stdin.take().unwrap();
             let trigger = match phase {
                 Phase::Reading => {
-                    stdin.write_all(b"Subject: half a header").unwrap();
+                    feed(false);
                     wait_until("signal handlers", || handlers_installed(pid))
                 }
                 Phase::Scanning => {
-                    stdin.write_all(&msg).unwrap();
-                    drop(stdin);
-                    stdin = tempfile_stdin();
+                    feed(true);
                     let s = server.as_ref().unwrap();
                     wait_until("spamd to get the request", || s.requests() >= 1)
                 }
                 Phase::Reinjecting => {
-                    stdin.write_all(&msg).unwrap();
-                    drop(stdin);
-                    stdin = tempfile_stdin();
+                    feed(true);
                     wait_until("sendmail to hang", || sendmail_hangs(&f))
                 }
             };
             if let Err(e) = trigger {
                 let _ = child.kill();
-                let out = wait_output(child, Duration::from_secs(10));
+                let out = finish(child, Duration::from_secs(10));
                 f.kill_leftovers();
-                return Err(format!("{e}; stdout {:?} stderr {:?}", out.stdout, out.stderr));
+                return Err(format!(
+                    "{e}; stdout {:?} stderr {:?}",
+                    out.stdout, out.stderr
+                ));
             }
             signal(pid, sig);
-            let out = wait_output(child, Duration::from_secs(15));
-            drop(stdin);
-            out
+            finish(child, Duration::from_secs(15))
         }
         Fault::Deadline(Phase::Reading) => {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(b"Subject: half a header").unwrap();
-            let out = wait_output(child, Duration::from_secs(15));
-            drop(stdin);
-            out
+            feed(false);
+            finish(child, Duration::from_secs(15))
         }
         _ => {
-            let mut stdin = child.stdin.take().unwrap();
-            let data = msg.clone();
-            let w = std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            });
-            let out = wait_output(child, Duration::from_secs(30));
-            let _ = w.join();
-            out
+            feed(true);
+            finish(child, Duration::from_secs(30))
         }
     };
     let took = t.elapsed();
@@ -947,16 +1181,16 @@ fn run_case(c: &Case) -> Result<Run, String> {
     Ok(run)
 }
 
-/// A writable stand-in to keep in the `stdin` variable once the real one is closed.
-fn tempfile_stdin() -> std::process::ChildStdin {
-    Command::new("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-        .stdin
-        .take()
-        .unwrap()
+/// [`wait_output`], also for a child whose stdout is not ours to read.
+fn finish(mut child: std::process::Child, limit: Duration) -> Output {
+    if child.stdout.is_none() {
+        let (r, w) = std::io::pipe().unwrap();
+        drop(w);
+        child.stdout = Some(std::process::ChildStdout::from(std::os::fd::OwnedFd::from(
+            r,
+        )));
+    }
+    wait_output(child, limit)
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -982,7 +1216,10 @@ fn check(c: &Case, f: &Filter, r: &Run) -> Result<(), String> {
         bad.push(format!("exit {} (want {})", o.code, c.exit));
     }
     if ![0, 65, 69, 75].contains(&o.code) {
-        bad.push(format!("exit {} is not one an MTA-facing run may use", o.code));
+        bad.push(format!(
+            "exit {} is not one an MTA-facing run may use",
+            o.code
+        ));
     }
     if o.stderr.contains("panicked") || o.stderr.contains("internal error") {
         bad.push("a panic".into());
@@ -1010,18 +1247,24 @@ fn check(c: &Case, f: &Filter, r: &Run) -> Result<(), String> {
         }
         Sm::Got(want) => {
             if f.calls() != want.len() {
-                bad.push(format!("sendmail called {} times (want {})", f.calls(), want.len()));
+                bad.push(format!(
+                    "sendmail called {} times (want {})",
+                    f.calls(),
+                    want.len()
+                ));
             }
             for (n, fields) in want.iter().enumerate().take(f.calls()) {
-                let got = std::fs::read(f.dir.path().join(format!("call{n}.msg")))
-                    .unwrap_or_default();
+                let got =
+                    std::fs::read(f.dir.path().join(format!("call{n}.msg"))).unwrap_or_default();
                 match added_fields(&got, &r.input) {
                     Err(e) => bad.push(format!("call {n}: {e}")),
                     Ok(added) => {
                         let ok = added.len() == fields.len()
                             && added.iter().zip(fields.iter()).all(|(a, w)| glob(w, a));
                         if !ok {
-                            bad.push(format!("call {n}: added fields {added:?} (want {fields:?})"));
+                            bad.push(format!(
+                                "call {n}: added fields {added:?} (want {fields:?})"
+                            ));
                         }
                     }
                 }
