@@ -130,7 +130,7 @@ msg() {
 
 # ---------------------------------------------------------------- sending
 
-# smtp_send PORT FROM TO FILE: submit FILE over SMTP with swaks (it sends CRLF line endings and
+# smtp_send PORT FROM TO[,TO...] FILE: submit FILE over SMTP with swaks (it sends CRLF line endings and
 # adds the final dot; we append ".\n" so swaks does not add a stray blank line at the end).
 # FROM may be '<>' for the null sender. Sets QUEUE_ID.
 smtp_send() {
@@ -386,8 +386,13 @@ wait_ps_log() {
     fail "no pipescan log line matches /$1/ within $limit s"
 }
 
-# pipescan_runs: how many times Postfix ran a pipescan transport since the scenario started
-pipescan_runs() { count_pf_log ' relay=pipescan(-orig)?,'; }
+# pipescan_runs: how many times Postfix ran a pipescan transport since the scenario started.
+# pipe(8) logs one line per recipient of a run: the lines of one run share the delivery agent's
+# pid, the queue id and the delay fields, so those identify a run.
+pipescan_runs() {
+    pf_log | sed -En 's/.* postfix\/pipe\[([0-9]+)\]: ([0-9A-Za-z]+): to=<[^>]*>, (orig_to=<[^>]*>, )?relay=pipescan(-orig)?, (delay=[^ ]+ delays=[^ ]+).*/\1 \2 \5/p' \
+        | sort -u | wc -l
+}
 
 passed() {
     awk -v a="$SCENARIO_STARTED" -v b="$(date +%s.%N)" -v s="$SCENARIO" \

@@ -19,7 +19,7 @@ Congratulations! Claim your prize today.
 $GTUBE
 MSG
 )
-smtp_send_multi "$POSTFIX_SMTP_PORT" promo@example.net "$m" bob@example.com carol@example.com
+smtp_send "$POSTFIX_SMTP_PORT" promo@example.net bob@example.com,carol@example.com "$m"
 id=$QUEUE_ID
 
 step "Postfix runs pipescan once for both recipients; pipescan logs the split verdict"
