@@ -2,7 +2,7 @@
 """timeit.py -- run commands side by side, interleaved, and print medians and ratios.
 
 Usage: timeit.py [--runs N] [--warmup N] [--stdin FILE] [--ref NAME] [--json OUT]
-                 [--stderr-of NAME=FILE] NAME=COMMAND [NAME=COMMAND...]
+                 [--stderr-of NAME=FILE] [--ok-exit NAME=CODE,...] NAME=COMMAND [NAME=COMMAND...]
 
 Each COMMAND is split like a shell would split words (shlex) and run directly with
 posix_spawn (no shell, unless the command itself is `sh -c ...`), stdin from FILE (re-opened
@@ -11,7 +11,8 @@ to FILE, e.g. to collect `pipescan --timings` lines).
 
 Runs are interleaved: round 1 runs every command once (in an order rotated each round), then
 round 2, ... so that a slow spell of a shared machine hits every command alike. Wall time is
-measured around spawn + waitpid. A run that exits non-zero is reported (and the benchmark is
+measured around spawn + waitpid. A run that exits with another status than 0 (or
+the --ok-exit codes given for that command) is reported (and the benchmark is
 suspect). No memory figure here: a child spawned from Python inherits Python's ru_maxrss across
 exec (Linux keeps the high-water mark of the pre-exec address space); scripts/bench measures
 peak RSS with GNU time instead.
@@ -52,7 +53,7 @@ def pct(xs, p):
 
 def main():
     args = sys.argv[1:]
-    runs, warmup, stdin, ref, out, stderr_of = 30, 3, None, None, None, {}
+    runs, warmup, stdin, ref, out, stderr_of, ok_exit = 30, 3, None, None, None, {}, {}
     cmds = []
     while args:
         a = args.pop(0)
@@ -66,6 +67,9 @@ def main():
             ref = args.pop(0)
         elif a == "--json":
             out = args.pop(0)
+        elif a == "--ok-exit":
+            n, c = args.pop(0).split("=", 1)
+            ok_exit[n] = {int(x) for x in c.split(",")}
         elif a == "--stderr-of":
             n, f = args.pop(0).split("=", 1)
             stderr_of[n] = f
@@ -86,7 +90,7 @@ def main():
             if r < warmup:
                 continue
             times[n].append(ms)
-            if code != 0:
+            if code not in ok_exit.get(n, {0}):
                 fails[n][code] = fails[n].get(code, 0) + 1
     ref = ref or cmds[0][0]
     ref_med = statistics.median(times[ref])
