@@ -571,6 +571,7 @@ fn request_complete(req: &[u8]) -> bool {
 /// A proxy on 127.0.0.1:0 in front of a real server ("host:port" or a socket path) that holds
 /// back the server's answer for `delay`: a slow scanner that still answers.
 pub fn slow_proxy(upstream: &str, delay: Duration) -> String {
+    type Halves = (Box<dyn Read + Send>, Box<dyn Write + Send>);
     enum Up {
         Tcp(std::net::TcpStream),
         Unix(std::os::unix::net::UnixStream),
@@ -583,16 +584,14 @@ pub fn slow_proxy(upstream: &str, delay: Duration) -> String {
                 std::net::TcpStream::connect(to).map(Up::Tcp)
             }
         }
-        fn split(self) -> std::io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>, Up)> {
+        fn split(self) -> std::io::Result<(Halves, Up)> {
             Ok(match self {
                 Up::Tcp(s) => (
-                    Box::new(s.try_clone()?),
-                    Box::new(s.try_clone()?),
+                    (Box::new(s.try_clone()?), Box::new(s.try_clone()?)),
                     Up::Tcp(s),
                 ),
                 Up::Unix(s) => (
-                    Box::new(s.try_clone()?),
-                    Box::new(s.try_clone()?),
+                    (Box::new(s.try_clone()?), Box::new(s.try_clone()?)),
                     Up::Unix(s),
                 ),
             })
@@ -613,7 +612,7 @@ pub fn slow_proxy(upstream: &str, delay: Duration) -> String {
             let Ok(up) = Up::connect(&upstream) else {
                 continue;
             };
-            let Ok((mut up_r, mut up_w, up)) = up.split() else {
+            let Ok(((mut up_r, mut up_w), up)) = up.split() else {
                 continue;
             };
             let mut client_r = client.try_clone().unwrap();
