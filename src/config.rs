@@ -93,6 +93,9 @@ pub struct General {
     pub syslog_socket: PathBuf,
     /// The program name in log lines.
     pub syslog_ident: String,
+    /// Started as root (a Sendmail prog mailer, a careless setup), switch to this user (and its
+    /// groups) before reading the message. Empty: stay as started (a warning when that is root).
+    pub user: String,
 }
 
 impl Default for General {
@@ -107,6 +110,7 @@ impl Default for General {
             syslog: true,
             syslog_socket: PathBuf::from("/dev/log"),
             syslog_ident: "pipescan".into(),
+            user: String::new(),
         }
     }
 }
@@ -799,6 +803,15 @@ impl Config {
         }
         if g.max_message_size.0 == 0 {
             return Err(("general.max_message_size".into(), "must be above 0".into()));
+        }
+        if g.user
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == ':')
+        {
+            return Err((
+                "general.user".into(),
+                "must be a user name (no spaces, colons or control characters)".into(),
+            ));
         }
         if g.max_received == 0 {
             return Err(("general.max_received".into(), "must be above 0".into()));

@@ -205,3 +205,62 @@ pub fn start_deadline(limit: Duration) {
             ));
         });
 }
+
+/// What [`drop_root`] did, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Privileges {
+    /// Not started as root: nothing to do.
+    Unprivileged,
+    /// Now running as this user (uid, gid).
+    Switched(String, u32, u32),
+    /// Still root, and why (no user configured, the user does not exist).
+    StillRoot(String),
+}
+
+/// Started as root, become `user` (its gid, its supplementary groups, then its uid) before the
+/// message is touched. A missing user is not a reason to refuse or delay mail: the run goes on
+/// as root and says so. A failing switch for a user that exists is an error (exit 75).
+pub fn drop_root(user: &str) -> Result<Privileges, String> {
+    use nix::unistd::{Gid, Uid, User, geteuid, getuid, initgroups, setgid, setuid};
+    if !geteuid().is_root() && !getuid().is_root() {
+        return Ok(Privileges::Unprivileged);
+    }
+    if user.is_empty() {
+        return Ok(Privileges::StillRoot(
+            "running as root: set [general] user to an unprivileged account".into(),
+        ));
+    }
+    let u = match User::from_name(user) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return Ok(Privileges::StillRoot(format!(
+                "[general] user {user:?} does not exist: running as root"
+            )));
+        }
+        Err(e) => {
+            return Ok(Privileges::StillRoot(format!(
+                "cannot look up [general] user {user:?} ({e}): running as root"
+            )));
+        }
+    };
+    if u.uid.is_root() {
+        return Ok(Privileges::StillRoot(format!(
+            "[general] user {user:?} is root: running as root"
+        )));
+    }
+    let name = std::ffi::CString::new(user).map_err(|e| e.to_string())?;
+    initgroups(&name, u.gid).map_err(|e| format!("initgroups({user}): {e}"))?;
+    setgid(Gid::from_raw(u.gid.as_raw())).map_err(|e| format!("setgid({}): {e}", u.gid))?;
+    setuid(Uid::from_raw(u.uid.as_raw())).map_err(|e| format!("setuid({}): {e}", u.uid))?;
+    // setuid from root sets the real, effective and saved ids: there is no way back.
+    if setuid(Uid::from_raw(0)).is_ok() {
+        return Err(format!(
+            "still able to regain root after switching to {user}"
+        ));
+    }
+    Ok(Privileges::Switched(
+        user.to_string(),
+        u.uid.as_raw(),
+        u.gid.as_raw(),
+    ))
+}

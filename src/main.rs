@@ -159,6 +159,18 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             .then(|| cfg.general.syslog_socket.clone()),
         args.verbose || mode == filter::Mode::DryRun,
     );
+    // Before the message is read or a temporary file made: whatever follows runs unprivileged.
+    match control::drop_root(&cfg.general.user) {
+        Ok(control::Privileges::StillRoot(why)) => log::warn(&why),
+        Ok(_) => {}
+        Err(e) => {
+            control::status_line(
+                "4.3.0 pipescan: cannot drop root privileges, message kept for retry",
+            );
+            log::warn(&format!("cannot switch to [general] user: {e}"));
+            return Exit::TempFail;
+        }
+    }
     if let Err(e) = control::install_signal_handlers() {
         log::warn(&format!("cannot install signal handlers: {e}"));
     }

@@ -621,3 +621,72 @@ fn help_and_version_exit_0() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("--dry-run"));
 }
+
+/// Started as root (a Sendmail prog mailer), pipescan becomes `[general] user` before it reads
+/// the message; a user that does not exist is logged, never a reason to refuse mail. Not root,
+/// the setting changes nothing.
+#[test]
+fn root_drops_to_the_configured_user_before_reading_the_message() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        out.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let script = format!(
+        "id -u > {0}/uid; id -G > {0}/groups; cat > {0}/msg",
+        out.path().display()
+    );
+    let msg = b"From: a@example.org\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nSubject: x\n\nhi\n";
+    let argv = ["-f", "a@example.org", "--", "b@example.com"];
+    let read = |f: &str| {
+        std::fs::read_to_string(out.path().join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+
+    let f = Filter::new("[general]\nuser = \"nobody\"\n");
+    f.set_reinject_command(&["/bin/sh", "-c", &script, "sh"]);
+    let r = f.run_bytes(&argv, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .unwrap();
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    let me = if root { nobody.clone() } else { read("uid") };
+    assert_eq!(read("uid"), me, "the reinjection ran as {}", read("uid"));
+    if root {
+        assert_ne!(read("uid"), "0");
+        assert!(
+            !read("groups").split(' ').any(|g| g == "0"),
+            "{}",
+            read("groups")
+        );
+        assert!(!r.stderr.contains("running as root"), "{}", r.stderr);
+    }
+    assert!(read("msg").ends_with("hi"), "{}", read("msg"));
+
+    let f = Filter::new("[general]\nuser = \"no-such-user-pipescan\"\n");
+    f.set_reinject_command(&["/bin/sh", "-c", &script, "sh"]);
+    let r = f.run_bytes(&argv, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    if root {
+        assert!(
+            r.stderr.contains(
+                "[general] user \"no-such-user-pipescan\" does not exist: running as root"
+            ),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(read("uid"), "0");
+    } else {
+        assert!(!r.stderr.contains("running as root"), "{}", r.stderr);
+    }
+}
