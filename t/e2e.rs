@@ -48,7 +48,11 @@ fn run(cmd: &mut Command) -> (bool, String) {
 fn parse_env(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+        })
         .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
         .collect()
 }
@@ -75,7 +79,9 @@ impl Drop for Stacks {
             eprintln!("{out}");
         }
         if self.keep {
-            eprintln!("e2e: state kept in {dir} (postfix/postfix.log, postfix/pipescan.log, Maildirs)");
+            eprintln!(
+                "e2e: state kept in {dir} (postfix/postfix.log, postfix/pipescan.log, Maildirs)"
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -97,7 +103,9 @@ fn scenarios(only: Option<&str>) -> Vec<PathBuf> {
             None => true,
             Some(prefixes) => {
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                prefixes.split(',').any(|pre| !pre.is_empty() && name.starts_with(pre.trim()))
+                prefixes
+                    .split(',')
+                    .any(|pre| !pre.is_empty() && name.starts_with(pre.trim()))
             }
         })
         .collect();
@@ -124,7 +132,10 @@ fn e2e_scenarios() {
     let started = Instant::now();
     let only = std::env::var("PIPESCAN_E2E_ONLY").ok();
     let list = scenarios(only.as_deref());
-    assert!(!list.is_empty(), "no scenarios found under t/e2e (PIPESCAN_E2E_ONLY={only:?})");
+    assert!(
+        !list.is_empty(),
+        "no scenarios found under t/e2e (PIPESCAN_E2E_ONLY={only:?})"
+    );
 
     // Prerequisites: fail, never skip, and say what to do.
     let uid = run(Command::new("id").arg("-u")).1;
@@ -135,9 +146,30 @@ fn e2e_scenarios() {
          spamd, clamav-daemon), create the users pipescan and pipescan-e2e and run a private \
          Postfix instance. Run them as root, e.g. with scripts/test on a Debian 12 machine."
     );
-    for tool in ["bash", "timeout", "perl", "flock", "runuser", "useradd"] {
+    for tool in [
+        "bash", "timeout", "perl", "flock", "runuser", "useradd", "unshare",
+    ] {
         let (ok, _) = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]));
-        assert!(ok, "{tool} is missing: install it (Debian: apt-get install coreutils perl util-linux passwd)");
+        assert!(
+            ok,
+            "{tool} is missing: install it (Debian: apt-get install coreutils perl util-linux passwd)"
+        );
+    }
+
+    // One e2e run at a time on a machine: the runs share the users pipescan and pipescan-e2e
+    // (whose home directory, where procmail delivers, moves to each run's state directory),
+    // /etc/postfix/main.cf's alternate_config_directories and the Debian packages. A second
+    // `cargo test` waits here instead of stealing the first one's procmail deliveries.
+    let lock_path = "/run/lock/pipescan-e2e.lock";
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lock_path)
+        .unwrap_or_else(|e| panic!("cannot open {lock_path}: {e}"));
+    if lock.try_lock().is_err() {
+        eprintln!("e2e: another e2e run holds {lock_path}; waiting for it");
+        lock.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {lock_path}: {e}"));
     }
 
     let state = tempfile::Builder::new()
@@ -157,7 +189,10 @@ fn e2e_scenarios() {
 
     // spamd + clamd: use the caller's (scripts/test), or start our own on free ports.
     let t0 = Instant::now();
-    match (std::env::var("PIPESCAN_SPAMD"), std::env::var("PIPESCAN_CLAMD")) {
+    match (
+        std::env::var("PIPESCAN_SPAMD"),
+        std::env::var("PIPESCAN_CLAMD"),
+    ) {
         (Ok(s), Ok(c)) if !s.is_empty() && !c.is_empty() => {
             env.insert("PIPESCAN_SPAMD".into(), s);
             env.insert("PIPESCAN_CLAMD".into(), c);
@@ -170,7 +205,10 @@ fn e2e_scenarios() {
                 .env("MAILSTACK_CLAMD_PORT", free_port().to_string()));
             stacks.mailstack_up = true;
             stacks.keep |= !ok;
-            assert!(ok, "scripts/mailstack up {ms} failed (it installs spamd, spamc, spamassassin, clamav-daemon, clamdscan, swaks with apt-get):\n{out}");
+            assert!(
+                ok,
+                "scripts/mailstack up {ms} failed (it installs spamd, spamc, spamassassin, clamav-daemon, clamdscan, swaks with apt-get):\n{out}"
+            );
             let (_, out) = run(Command::new(repo().join("scripts/mailstack")).args(["env", &ms]));
             env.extend(parse_env(&out));
         }
@@ -189,23 +227,39 @@ fn e2e_scenarios() {
         .env("POSTFIX_STACK_SUBMIT_PORT", free_port().to_string()));
     stacks.postfix_up = true;
     stacks.keep |= !ok;
-    assert!(ok, "scripts/postfix-stack up {pf} failed (it installs postfix, swaks and procmail with apt-get):\n{out}");
+    assert!(
+        ok,
+        "scripts/postfix-stack up {pf} failed (it installs postfix, swaks and procmail with apt-get):\n{out}"
+    );
     env.extend(parse_env(&out));
     let postfix_secs = t0.elapsed().as_secs_f64();
-    eprintln!("e2e: mailstack ready in {mailstack_secs:.1} s, postfix-stack in {postfix_secs:.1} s");
+    eprintln!(
+        "e2e: mailstack ready in {mailstack_secs:.1} s, postfix-stack in {postfix_secs:.1} s"
+    );
 
     let mut failures = Vec::new();
     for dir in &list {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let (ok, out, secs) = run_scenario(dir, &env);
         eprintln!("{out}");
-        eprintln!("e2e: {name}: {} in {secs:.1} s", if ok { "ok" } else { "FAILED" });
+        eprintln!(
+            "e2e: {name}: {} in {secs:.1} s",
+            if ok { "ok" } else { "FAILED" }
+        );
         if !ok {
             failures.push(name);
         }
     }
     stacks.keep |= !failures.is_empty();
     let total = started.elapsed().as_secs_f64();
-    eprintln!("e2e: {} scenario(s) in {total:.1} s, {} failed", list.len(), failures.len());
-    assert!(failures.is_empty(), "failed scenarios: {failures:?} (output above; state kept in {})", state.display());
+    eprintln!(
+        "e2e: {} scenario(s) in {total:.1} s, {} failed",
+        list.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failed scenarios: {failures:?} (output above; state kept in {})",
+        state.display()
+    );
 }

@@ -53,6 +53,9 @@ cleanup_work() {
     return "$rc"
 }
 trap cleanup_work EXIT
+# t/e2e.rs runs each scenario under timeout(1): let SIGTERM run the EXIT trap too (11-sendmail
+# stops its Sendmail daemon there).
+trap 'exit 143' TERM INT
 
 # GTUBE and EICAR are assembled at run time so that this file is not itself a test spam or a
 # test virus for whatever scans the repository.
