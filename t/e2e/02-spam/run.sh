@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 02-spam: GTUBE from outside. With the default policy bob gets it tagged (X-Spam-Flag: YES,
-# "***SPAM***" in the Subject, nothing else changed); when the admin sets the spam destiny to
-# "discard", nobody gets it and pipescan logs "Blocked SPAM {Discarded}".
+# "***SPAM***" in the Subject, nothing else changed) and nothing is quarantined; when the admin
+# sets the spam destiny to "discard" and quarantines spam, nobody gets it, the quarantine has
+# it, and pipescan logs "Blocked SPAM {Discarded}".
 source "$(dirname "$0")/../lib.sh"
 fresh_start
 use_config "$SCENARIO_DIR/pipescan.toml"
@@ -32,11 +33,12 @@ expect_header "$DELIVERED" Subject "***SPAM*** you have won"
 expect_header "$DELIVERED" X-Virus-Scanned "pipescan at mx.test"
 wait_ps_log 'Passed SPAM \{Relayed[,}].*<promo@example.net> -> <bob@example.com>'
 
-step "apart from the Subject tag, the original is there byte for byte"
+step "apart from the Subject tag, the original is there byte for byte; nothing was quarantined"
 sed '0,/^Subject: /s//Subject: ***SPAM*** /' "$m" >"$WORK/expected.eml"
 ends_with_original "$WORK/expected.eml" "$DELIVERED"
+[[ -z $(quarantined) ]] || fail "passed spam was quarantined: $(quarantined)"
 
-step "the admin switches the spam destiny to discard; the same spam comes again"
+step "the admin switches the spam destiny to discard and quarantines spam; the same spam comes again"
 fresh_start
 use_config "$SCENARIO_DIR/pipescan-discard.toml"
 m=$(spam gtube-again)
@@ -49,4 +51,10 @@ expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent"
 runs=$(pipescan_runs)
 [[ $runs -eq 1 ]] || fail "expected one pipescan run, the Postfix log shows $runs"
 expect_no_pf_log 'sender non-delivery notification'
+
+step "the quarantine holds the discarded message, whole"
+q=$(quarantined)
+[[ -n $q && $(wc -l <<<"$q") -eq 1 && $(basename "$q") == spam-* ]] \
+    || fail "expected one spam-* file in the quarantine, found: '$q'"
+ends_with_original "$m" "$q"
 passed

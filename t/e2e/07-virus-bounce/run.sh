@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # 07-virus-bounce: a bounce (null sender) that carries a virus -- the classic backscatter
 # vector -- is discarded: nobody gets it, and no notification goes anywhere (a message from <>
-# must never cause another one), so both the mailboxes and the queue stay empty.
+# must never cause another one), so both the mailboxes and the queue stay empty. Then a bounce
+# that carries spam, while the spam destiny is "bounce" and DSNs are not cut off by score: for
+# any other sender that means a DSN (06-spam-lover-dsn), for <> a logged discard.
 source "$(dirname "$0")/../lib.sh"
 fresh_start
 use_config "$SCENARIO_DIR/pipescan.toml"
@@ -68,4 +70,30 @@ expect_no_pf_log 'postfix/bounce\['
 expect_no_pf_log 'pickup\[[0-9]+\]: '
 runs=$(pipescan_runs)
 [[ $runs -eq 1 ]] || fail "expected one pipescan run, the Postfix log shows $runs"
+
+step "second act: the spam destiny is bounce; a 'bounce' from <> for dave carries GTUBE"
+fresh_start
+use_config "$SCENARIO_DIR/pipescan-spam-bounce.toml"
+m=$(msg spam-bounce <<MSG
+From: Mail Delivery System <MAILER-DAEMON@example.net>
+To: dave@example.com
+Subject: Undelivered Mail Returned to Sender
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+
+Your message could not be delivered. It said:
+
+$GTUBE
+MSG
+)
+smtp_send "$POSTFIX_SMTP_PORT" '<>' dave@example.com "$m"
+
+step "pipescan blocks it, but turns the bounce into a discard: no DSN to <>, and exit 0 (not 69, or Postfix would bounce it)"
+wait_ps_log 'Blocked SPAM \{(Bounced,)?Discarded[,}].*<> -> <dave@example.com>'
+expect_pf_log "$QUEUE_ID: to=<dave@example.com>, relay=pipescan, .*status=sent"
+expect_no_pf_log 'status=bounced'
+nothing_delivered
+queue_empty || fail "the queue is not empty"
+expect_no_pf_log 'postfix/bounce\['
+expect_no_pf_log 'pickup\[[0-9]+\]: '
 passed

@@ -34,7 +34,10 @@ if [[ ! -x $SM_BIN ]]; then
     install -d "$SM/debs"
     # apt's download sandbox user must be able to write there
     if id -u _apt >/dev/null 2>&1; then chown _apt "$SM/debs"; fi
+    # (stale package lists: one apt-get update, then a second try)
     (cd "$SM/debs" && apt-get download sendmail-bin sendmail-cf libwrap0 m4 >"$SM/download.log" 2>&1) \
+        || { apt-get update >>"$SM/download.log" 2>&1 \
+            && (cd "$SM/debs" && apt-get download sendmail-bin sendmail-cf libwrap0 m4 >>"$SM/download.log" 2>&1); } \
         || { cat "$SM/download.log" >&2; fail "apt-get download sendmail-bin sendmail-cf libwrap0 m4 failed (needs a Debian mirror)"; }
     for deb in "$SM"/debs/*.deb; do dpkg-deb -x "$deb" "$SM/root"; done
     chmod g-s "$SM_BIN" # not set-gid, so that LD_LIBRARY_PATH (libwrap) is honoured
