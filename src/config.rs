@@ -32,6 +32,8 @@ pub struct Config {
     pub banned: crate::scan::banned::BannedConfig,
     /// Bad-header checks (amavisd's allowed_header_tests).
     pub bad_header: BadHeader,
+    /// The authenticated "already scanned" marker.
+    pub loop_marker: LoopMarker,
     /// Command-line virus scanners, amavisd's backup scanners: used in order when clamd is not
     /// configured or every clamd server failed.
     pub av_command: Vec<crate::scan::command::AvCommand>,
@@ -60,6 +62,7 @@ impl Default for Config {
             rspamd: Rspamd::default(),
             banned: Default::default(),
             bad_header: BadHeader::default(),
+            loop_marker: LoopMarker::default(),
             av_command: Vec::new(),
             lists: Lists::default(),
             per_recipient: Vec::new(),
@@ -377,6 +380,37 @@ impl Default for BadHeader {
             tests: crate::scan::headers::Test::ALL.to_vec(),
         }
     }
+}
+
+/// The `[loop_marker]` table: with a key, passed mail carries an `X-Pipescan-Marker` field
+/// (HMAC-SHA256 over the body, the host and the time), and a message that comes back with a
+/// valid one is passed on unscanned and unchanged. Without a key, no marker is added and every
+/// incoming one is removed as forged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopMarker {
+    /// The secret itself (at least 16 bytes). Prefer key_file: a config file is often readable.
+    #[serde(serialize_with = "hidden")]
+    pub key: String,
+    /// A file whose first line is the secret (e.g. mode 0640 root:pipescan).
+    pub key_file: PathBuf,
+    /// Markers older than this are not trusted.
+    pub max_age: Dur,
+}
+
+impl Default for LoopMarker {
+    fn default() -> Self {
+        LoopMarker {
+            key: String::new(),
+            key_file: PathBuf::new(),
+            max_age: Dur(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// Secrets are shown as set or not, never printed (check-config output ends up in tickets).
+fn hidden<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if v.is_empty() { "" } else { "(set, not shown)" })
 }
 
 /// amavisd's per-recipient lookup tables (see pipescan.toml(5) for the entry syntax).
@@ -910,6 +944,22 @@ impl Config {
         }
         crate::act::quarantine::validate(&self.quarantine)?;
         crate::scan::banned::validate(&self.banned)?;
+        let m = &self.loop_marker;
+        if !m.key.is_empty() && !m.key_file.as_os_str().is_empty() {
+            return Err((
+                "loop_marker.key".into(),
+                "set key or key_file, not both".into(),
+            ));
+        }
+        if !m.key.is_empty() && m.key.len() < crate::marker::MIN_KEY_LEN {
+            return Err((
+                "loop_marker.key".into(),
+                format!(
+                    "must be at least {} bytes, e.g. the output of `head -c 32 /dev/urandom | base64`",
+                    crate::marker::MIN_KEY_LEN
+                ),
+            ));
+        }
         for c in &self.av_command {
             crate::scan::command::validate(c).map_err(|e| ("av_command".to_string(), e))?;
         }

@@ -85,7 +85,52 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         .filter(|f| f.is("From"))
         .flat_map(|f| crate::message::addresses(&f.text(&spool.head)))
         .collect::<Vec<_>>();
-    let needed = policy::needed(&lists, &env.sender, &authors, &env.recipients);
+    // The loop marker: a valid one means this very body was scanned and passed by us (or a
+    // host sharing the key) within max_age; the message goes on unscanned and unchanged.
+    let marker_key = match crate::marker::load(&cfg.loop_marker.key, &cfg.loop_marker.key_file) {
+        Ok(k) => k,
+        Err(e) => {
+            crate::log::warn(&format!(
+                "loop marker key: {e}: markers are neither trusted nor added"
+            ));
+            None
+        }
+    };
+    let body = &spool.head[header.body_start.min(spool.head.len())..];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let trusted = marker_key
+        .as_ref()
+        .filter(|_| !spool.oversized())
+        .and_then(|key| {
+            header
+                .fields
+                .iter()
+                .filter(|f| f.is(crate::marker::FIELD))
+                .find_map(|f| {
+                    let value = f.text(&spool.head);
+                    match crate::marker::verify(key, &value, body, now, cfg.loop_marker.max_age.0) {
+                        Ok(host) => Some(host),
+                        Err(why) => {
+                            crate::log::info(&format!(
+                                "untrusted {} ({why}): removed, message scanned",
+                                crate::marker::FIELD
+                            ));
+                            None
+                        }
+                    }
+                })
+        });
+    let needed = match trusted {
+        Some(_) => policy::Needed {
+            virus: false,
+            spam: false,
+            banned: false,
+            header: false,
+        },
+        None => policy::needed(&lists, &env.sender, &authors, &env.recipients),
+    };
     crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
         (Vec::new(), Ok(Vec::new()))
@@ -148,20 +193,45 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
     facts.authors = authors;
     facts.bulk = is_bulk(&header, &spool.head);
     let policy_started = Instant::now();
-    let verdicts =
-        match policy::decide(cfg, &lists, &hostname, &facts, &env.sender, &env.recipients) {
-            Ok(v) => v,
-            Err(hold) => {
-                let f = Failure::tempfail(hold.status, hold.reason);
-                if mode == Mode::DryRun {
-                    let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
-                    return Exit::TempFail;
-                }
-                return fail(&f, env, Some(&spool), started);
+    let decided = match &trusted {
+        // Scanned before: pass to everyone, not one byte changed (its fields are ours).
+        Some(host) => Ok(env
+            .recipients
+            .iter()
+            .map(|r| policy::Verdict {
+                recipient: r.clone(),
+                category: policy::Category::Clean,
+                destiny: crate::config::Destiny::Pass,
+                reason: format!("already scanned by {host}"),
+                score: None,
+                dsn_allowed: false,
+                edits: crate::message::Edits::default(),
+            })
+            .collect()),
+        None => policy::decide(cfg, &lists, &hostname, &facts, &env.sender, &env.recipients),
+    };
+    let verdicts = match decided {
+        Ok(v) => v,
+        Err(hold) => {
+            let f = Failure::tempfail(hold.status, hold.reason);
+            if mode == Mode::DryRun {
+                let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
+                return Exit::TempFail;
             }
-        };
+            return fail(&f, env, Some(&spool), started);
+        }
+    };
     let mut plan = plan::plan(&verdicts);
+    if let (Some(key), None, false) = (&marker_key, &trusted, spool.oversized()) {
+        let value = crate::marker::make(key, &hostname, now, body);
+        for g in &mut plan.groups {
+            g.edits
+                .add
+                .push((crate::marker::FIELD.into(), value.clone()));
+        }
+    }
     crate::timings::add("policy", policy_started.elapsed());
+    let note = trusted.as_ref().map(|h| format!("already scanned by {h}"));
     let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
     // Only blocked mail is quarantined (someone did not get it), and only with somewhere to
     // put it; lovers' copies then carry its X-Quarantine-ID.
@@ -310,7 +380,7 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
     if mode == Mode::Reinject {
         notify(cfg, &hostname, env, &spool, &header, &plan, &scans);
     }
-    log_line(&plan, env, Some(&spool), &scans, started, None);
+    log_line(&plan, env, Some(&spool), &scans, started, note.as_deref());
     if !problems.is_empty() && !control::is_delivered() {
         // Nothing was delivered and something failed: retry the whole message.
         return fail_with(&problems[0], env, Some(&spool), &plan, &scans, started);

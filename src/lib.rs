@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod filter;
 pub mod log;
 pub mod lookup;
+pub mod marker;
 pub mod message;
 pub mod plan;
 pub mod policy;

@@ -127,7 +127,7 @@ pub struct Verdict {
 }
 
 /// Field names we always remove from incoming mail: a copy from outside is forged.
-pub const FORGEABLE: &[&str] = &["X-Spam-*", "X-Quarantine-ID", ALERT];
+pub const FORGEABLE: &[&str] = &["X-Spam-*", "X-Quarantine-ID", ALERT, crate::marker::FIELD];
 
 /// Our alert field: what a recipient should know about a message we passed anyway.
 pub const ALERT: &str = "X-Pipescan-Alert";

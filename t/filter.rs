@@ -690,3 +690,95 @@ fn root_drops_to_the_configured_user_before_reading_the_message() {
         assert!(!r.stderr.contains("running as root"), "{}", r.stderr);
     }
 }
+
+/// With a `[loop_marker]` key, passed mail carries an HMAC marker; the same bytes coming back
+/// are passed on unscanned and unchanged. A marker that does not verify (another key, a changed
+/// body, none configured) is removed and the message is scanned: here the only spamd refuses
+/// connections and `[spam] on_failure = "tempfail"`, so "scanned" shows as 75.
+#[test]
+fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
+    let key = "[loop_marker]\nkey = \"0123456789abcdef-test-key\"\n";
+    let dead_spamd = format!(
+        "[spamd]\nservers = [\"{}\"]\n[spam]\non_failure = \"tempfail\"\n",
+        refused_addr()
+    );
+    let msg = b"From: a@example.org\r\nTo: b@example.com\r\nSubject: hi\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m@example.org>\r\n\r\nbody\r\n";
+    let argv = ["-v", "-f", "a@example.org", "--", "b@example.com"];
+
+    // First pass (no spamd): the marker is added.
+    let first = Filter::new(key);
+    let r = first.run_bytes(&argv, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let scanned = first.call_msg(0);
+    let text = String::from_utf8_lossy(&scanned);
+    // Folded like our other long fields; unfolded it is "v1 HOST TIME 64-HEX".
+    let at = text.find("X-Pipescan-Marker: ").expect("no marker");
+    let rest = &text[at + "X-Pipescan-Marker: ".len()..];
+    let end = (0..rest.len())
+        .find(|&i| rest[i..].starts_with("\r\n") && !rest[i + 2..].starts_with([' ', '\t']))
+        .unwrap();
+    let value = rest[..end].replace("\r\n", "");
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    assert_eq!(parts.len(), 4, "{value:?}");
+    assert_eq!((parts[0], parts[1]), ("v1", "mx.test"), "{value:?}");
+    assert_eq!(parts[3].len(), 64, "{value:?}");
+    assert!(scanned.ends_with(msg));
+
+    // Second pass with a dead spamd: trusted, so nothing is scanned and no byte changes.
+    let second = Filter::new(&format!("{key}{dead_spamd}"));
+    let r = second.run_bytes(&argv, &scanned);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already scanned by mx.test"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(second.call_msg(0), scanned);
+
+    // The body changed after scanning: not trusted, scanned (spamd down: 75).
+    let mut changed = scanned.clone();
+    let n = changed.len();
+    changed[n - 3] = b'Y';
+    let r = second.run_bytes(&argv, &changed);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("untrusted X-Pipescan-Marker (bad MAC"),
+        "{}",
+        r.stderr
+    );
+
+    // Another site's key: not trusted either.
+    let other = Filter::new(&format!(
+        "[loop_marker]\nkey = \"another-sites-key-0123\"\n{dead_spamd}"
+    ));
+    let r = other.run_bytes(&argv, &scanned);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+
+    // No key here: the marker is a forgery to remove, and none is added.
+    let plain = Filter::new("");
+    let r = plain.run_bytes(&argv, &scanned);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = plain.call_msg(0);
+    assert!(
+        !String::from_utf8_lossy(&out).contains("X-Pipescan-Marker"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(out.ends_with(msg));
+
+    // A key file works like the key; a missing one is logged and mail still flows, scanned.
+    let dir = tempfile::tempdir().unwrap();
+    let kf = dir.path().join("marker.key");
+    std::fs::write(&kf, "0123456789abcdef-test-key\n").unwrap();
+    let from_file = Filter::new(&format!(
+        "[loop_marker]\nkey_file = \"{}\"\n{dead_spamd}",
+        kf.display()
+    ));
+    let r = from_file.run_bytes(&argv, &scanned);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::remove_file(&kf).unwrap();
+    let r = from_file.run_bytes(&argv, &scanned);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("loop marker key: "), "{}", r.stderr);
+}
