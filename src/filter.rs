@@ -138,31 +138,22 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         let wanted = scan::Wanted {
             virus: needed.virus,
             spam: needed.spam,
+            banned: needed.banned,
         };
-        let msg = &spool.head;
-        std::thread::scope(|s| {
-            // The banned-files walk runs beside the network scanners; its stack is sized for
-            // banned.max_depth levels of nesting whatever the message.
-            let walk = (needed.banned && cfg.banned.enabled)
-                .then(|| {
-                    std::thread::Builder::new()
-                        .name("banned".into())
-                        .stack_size(32 << 20)
-                        .spawn_scoped(s, || {
-                            crate::timings::time("banned", || scan::banned::scan(msg, &cfg.banned))
-                        })
-                })
-                .transpose();
-            let reports = scan::run_all(cfg, msg, &env.sender, &env.recipients, wanted);
-            let banned = match walk {
-                Ok(Some(h)) => h
-                    .join()
-                    .unwrap_or_else(|_| Err("banned-files check panicked".into())),
-                Ok(None) => Ok(Vec::new()),
-                Err(e) => Err(format!("banned-files check: cannot start a thread: {e}")),
-            };
-            (reports, banned)
-        })
+        let blocking = scan::Blocking {
+            virus: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Virus),
+            banned: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Banned),
+        };
+        let shared = std::sync::Arc::new(cfg.clone());
+        let r = scan::run_all(
+            &shared,
+            &spool.head,
+            &env.sender,
+            &env.recipients,
+            wanted,
+            blocking,
+        );
+        (r.reports, r.banned)
     };
     for r in &reports {
         crate::timings::add(r.scanner, r.elapsed);

@@ -187,6 +187,31 @@ impl Lists {
     }
 }
 
+/// True when a `category` finding (Virus or Banned) blocks the message for every recipient: its
+/// destiny is not pass and nobody loves or bypasses it. Then the spam score cannot change what
+/// anyone gets, and the spam scan need not be waited for.
+pub fn blocks_everyone(
+    cfg: &Config,
+    lists: &Lists,
+    recipients: &[String],
+    category: Category,
+) -> bool {
+    let (destiny, lovers, bypass) = match category {
+        Category::Virus => (cfg.destiny.virus, &lists.virus_lovers, &lists.bypass_virus),
+        Category::Banned => (
+            cfg.destiny.banned,
+            &lists.banned_lovers,
+            &lists.bypass_banned,
+        ),
+        _ => return false,
+    };
+    destiny != Destiny::Pass
+        && !recipients.is_empty()
+        && !recipients
+            .iter()
+            .any(|r| lovers.contains(r) || bypass.contains(r))
+}
+
 /// Which checks must run: a check is skipped only when every recipient bypasses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needed {

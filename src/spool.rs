@@ -14,8 +14,9 @@ use std::path::Path;
 const HEAD_MAX: usize = 1 << 20;
 
 pub struct Spool {
-    /// The whole message, or (when `file` is set) its first bytes.
-    pub head: Vec<u8>,
+    /// The whole message, or (when `file` is set) its first bytes. Shared (not copied) with
+    /// scanner threads that may outlive the decision (a spam scan no longer needed).
+    pub head: std::sync::Arc<Vec<u8>>,
     /// The whole message on disk, for messages above the size limit.
     file: Option<File>,
     /// Total size in bytes.
@@ -32,7 +33,7 @@ impl Spool {
         if (head.len() as u64) <= max_size {
             let size = head.len() as u64;
             return Ok(Spool {
-                head,
+                head: head.into(),
                 file: None,
                 size,
             });
@@ -66,7 +67,7 @@ impl Spool {
         head.truncate(HEAD_MAX);
         head.shrink_to_fit();
         Ok(Spool {
-            head,
+            head: head.into(),
             file: Some(file),
             size,
         })
@@ -100,7 +101,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::read(&mut &b"Subject: x\n\nhi\n"[..], 100, dir.path()).unwrap();
         assert!(!s.oversized());
-        assert_eq!(s.head, b"Subject: x\n\nhi\n");
+        assert_eq!(*s.head, b"Subject: x\n\nhi\n");
         assert_eq!(s.size, 15);
     }
 

@@ -637,3 +637,59 @@ fn av_command_backs_up_a_dead_clamd() {
         r.stdout
     );
 }
+
+/// A message blocked for everyone by a virus (or a banned part) does not wait for the spam
+/// scan, as amavisd skips it: here spamd hangs for its whole 3 s timeout, and the run ends as
+/// soon as clamd has answered. With a virus lover among the recipients the score matters (the
+/// lover gets spam headers), so the spam scan is waited for.
+#[test]
+fn blocked_mail_does_not_wait_for_the_spam_scan() {
+    let hang = fake(Fault::Hang);
+    let cfg = |extra: &str| {
+        Filter::new(&format!(
+            "[spamd]\nservers = [\"{hang}\"]\ntimeout = \"3s\"\n[clamd]\nservers = [\"{}\"]\n{extra}",
+            clamd()
+        ))
+    };
+    let virus = with_attachment("readme.txt", &eicar());
+    let f = cfg("");
+    let t = Instant::now();
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &virus);
+    let took = t.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL) {Discarded}"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("spamd FAILED"), "{}", r.stderr);
+    assert!(
+        took < Duration::from_millis(2000),
+        "took {took:?}: waited for spamd"
+    );
+
+    // A banned part blocks everyone too (no virus here: clamd answers OK).
+    let banned = with_attachment("setup.exe", b"MZ\x90\x00 harmless bytes");
+    let t = Instant::now();
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &banned);
+    let took = t.elapsed();
+    assert!(
+        r.stderr.contains("Blocked BANNED (setup.exe"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        took < Duration::from_millis(2000),
+        "took {took:?}: waited for spamd"
+    );
+
+    // A lover: the spam scan is waited for (and fails after its 3 s).
+    let f = cfg("[lists]\nvirus_lovers = [\"bob@example.com\"]\n");
+    let t = Instant::now();
+    let r = f.run(&[&["-v"][..], &argv()].concat(), &virus);
+    let took = t.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("spamd FAILED"), "{}", r.stderr);
+    assert!(took >= Duration::from_millis(2900), "took {took:?}");
+}

@@ -16,6 +16,7 @@ pub mod spamd;
 
 use crate::config::Config;
 use net::ServerAddr;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// What one scanner concluded.
@@ -51,44 +52,182 @@ pub struct ScanReport {
     pub elapsed: Duration,
 }
 
-/// Which scanners to run for this message (bypass lists decide this later).
+/// Which checks to run for this message (bypass lists decide this later).
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted {
     pub virus: bool,
     pub spam: bool,
+    /// The banned-files walk (`[banned]`), run beside the scanners.
+    pub banned: bool,
 }
 
-/// Runs every configured and wanted scanner on `msg` in parallel.
+/// Findings that block the message for every recipient whatever its spam score (no lover, a
+/// destiny other than pass): once one is in and the virus scan is done, the spam scanners are
+/// not waited for (amavisd skips the spam check of blocked mail).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Blocking {
+    pub virus: bool,
+    pub banned: bool,
+}
+
+/// What [`run_all`] found.
+#[derive(Debug)]
+pub struct Results {
+    pub reports: Vec<ScanReport>,
+    /// The banned-files reasons; `Err` when the walk itself failed (the message is UNCHECKED).
+    pub banned: Result<Vec<String>, String>,
+}
+
+enum Done {
+    Report(ScanReport),
+    Banned(Result<Vec<String>, String>),
+}
+
+/// Runs every configured and wanted check on `msg` in parallel, each on its own thread, and
+/// waits for them, except for spam scanners whose answer can no longer matter (see
+/// [`Blocking`]): those are reported as skipped and left to finish on their own (the process
+/// exits soon after).
 pub fn run_all(
-    cfg: &Config,
-    msg: &[u8],
+    cfg: &Arc<Config>,
+    msg: &Arc<Vec<u8>>,
     sender: &str,
     recipients: &[String],
     wanted: Wanted,
-) -> Vec<ScanReport> {
-    std::thread::scope(|s| {
-        let mut jobs = Vec::new();
-        if wanted.virus && (!cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()) {
-            jobs.push(s.spawn(|| run_virus(cfg, msg)));
+    blocking: Blocking,
+) -> Results {
+    let (tx, rx) = mpsc::channel::<Done>();
+    let mut pending_spam: Vec<&'static str> = Vec::new();
+    let mut pending_other = 0usize;
+    let mut reports = Vec::new();
+    let mut banned = Ok(Vec::new());
+    let start = |name: &'static str,
+                 stack: usize,
+                 job: Box<dyn FnOnce() -> Done + Send>,
+                 reports: &mut Vec<ScanReport>|
+     -> bool {
+        let tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.into())
+            .stack_size(stack)
+            .spawn(move || {
+                let _ = tx.send(job());
+            });
+        if let Err(e) = spawned {
+            reports.push(ScanReport {
+                scanner: name,
+                kind: if name == "spamd" || name == "rspamd" {
+                    Kind::Spam
+                } else {
+                    Kind::Virus
+                },
+                outcome: Outcome::Failed(format!("cannot start a thread: {e}")),
+                server: None,
+                elapsed: Duration::ZERO,
+            });
+            return false;
         }
-        if wanted.spam && !cfg.spamd.servers.is_empty() {
-            jobs.push(s.spawn(|| run_spamd(cfg, msg, recipients)));
+        true
+    };
+    const STACK: usize = 2 << 20;
+    if wanted.virus && (!cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()) {
+        let (cfg, msg) = (cfg.clone(), msg.clone());
+        let job = Box::new(move || Done::Report(run_virus(&cfg, &msg)));
+        if start("virus", STACK, job, &mut reports) {
+            pending_other += 1;
         }
-        if wanted.spam && !cfg.rspamd.servers.is_empty() {
-            jobs.push(s.spawn(|| run_rspamd(cfg, msg, sender, recipients)));
+    }
+    if wanted.banned && cfg.banned.enabled {
+        let (cfg, msg) = (cfg.clone(), msg.clone());
+        // Sized for banned.max_depth levels of nesting whatever the message.
+        let job = Box::new(move || {
+            Done::Banned(crate::timings::time("banned", || {
+                banned::scan(&msg, &cfg.banned)
+            }))
+        });
+        if start("banned", 32 << 20, job, &mut reports) {
+            pending_other += 1;
+        } else {
+            banned = Err("cannot start a thread for the banned-files walk".into());
         }
-        jobs.into_iter()
-            .map(|j| {
-                j.join().unwrap_or_else(|_| ScanReport {
-                    scanner: "scanner",
-                    kind: Kind::Virus,
-                    outcome: Outcome::Failed("scanner thread panicked".into()),
+    }
+    if wanted.spam && !cfg.spamd.servers.is_empty() {
+        let (cfg, msg, rcpts) = (cfg.clone(), msg.clone(), recipients.to_vec());
+        let job = Box::new(move || Done::Report(run_spamd(&cfg, &msg, &rcpts)));
+        if start("spamd", STACK, job, &mut reports) {
+            pending_spam.push("spamd");
+        }
+    }
+    if wanted.spam && !cfg.rspamd.servers.is_empty() {
+        let (cfg, msg, rcpts) = (cfg.clone(), msg.clone(), recipients.to_vec());
+        let sender = sender.to_string();
+        let job = Box::new(move || Done::Report(run_rspamd(&cfg, &msg, &sender, &rcpts)));
+        if start("rspamd", STACK, job, &mut reports) {
+            pending_spam.push("rspamd");
+        }
+    }
+    drop(tx);
+    let mut blocked_by: Option<&str> = None;
+    while pending_other > 0 || !pending_spam.is_empty() {
+        if let Some(why) = blocked_by
+            && pending_other == 0
+        {
+            for name in pending_spam.drain(..) {
+                reports.push(ScanReport {
+                    scanner: name,
+                    kind: Kind::Spam,
+                    outcome: Outcome::Skipped(format!("not needed: the message is {why}")),
                     server: None,
                     elapsed: Duration::ZERO,
-                })
-            })
-            .collect()
-    })
+                });
+            }
+            break;
+        }
+        match rx.recv() {
+            Ok(Done::Report(r)) => {
+                match pending_spam.iter().position(|n| *n == r.scanner) {
+                    Some(i) if r.kind == Kind::Spam => {
+                        pending_spam.remove(i);
+                    }
+                    _ => pending_other -= 1,
+                }
+                if blocking.virus && matches!(r.outcome, Outcome::Infected(_)) {
+                    blocked_by = Some("INFECTED");
+                }
+                reports.push(r);
+            }
+            Ok(Done::Banned(b)) => {
+                pending_other -= 1;
+                if blocking.banned && b.as_ref().is_ok_and(|v| !v.is_empty()) {
+                    blocked_by = blocked_by.or(Some("BANNED"));
+                }
+                banned = b;
+            }
+            // Every job's sender is gone without an answer: a thread died (a panic would
+            // have ended the process through the panic hook; this is belt and braces).
+            Err(_) => {
+                for name in pending_spam.drain(..) {
+                    reports.push(ScanReport {
+                        scanner: name,
+                        kind: Kind::Spam,
+                        outcome: Outcome::Failed("scanner thread ended without an answer".into()),
+                        server: None,
+                        elapsed: Duration::ZERO,
+                    });
+                }
+                if pending_other > 0 {
+                    reports.push(ScanReport {
+                        scanner: "virus",
+                        kind: Kind::Virus,
+                        outcome: Outcome::Failed("scanner thread ended without an answer".into()),
+                        server: None,
+                        elapsed: Duration::ZERO,
+                    });
+                }
+                break;
+            }
+        }
+    }
+    Results { reports, banned }
 }
 
 /// clamd first; the command-line scanners (in order) only when clamd is not configured or
