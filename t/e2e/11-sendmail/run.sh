@@ -97,6 +97,25 @@ sm -bp 2>&1 | grep -q 'is empty' || fail "Sendmail's queue is not empty: $(sm -b
 [[ $(ls /var/spool/postfix/maildrop 2>/dev/null || true) == "$maildrop_before" ]] \
     || fail "something landed in the default Postfix instance's maildrop"
 
+step "a bounce (null sender) arrives at Sendmail: pipescan gets -f '' and reinjects it with the null sender"
+fresh_start
+m=$(msg bounce <<'MSG'
+From: Mail Delivery Subsystem <MAILER-DAEMON@example.net>
+To: bob@example.com
+Subject: Returned mail: see transcript for details
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+
+The original message was received at some point in the past.
+MSG
+)
+smtp_send "$port" '<>' bob@example.com "$m"
+delivered_once "$(mailbox bob)"
+wait_ps_log 'Passed CLEAN \{Relayed\}, <> -> <bob@example.com>'
+expect_header "$DELIVERED" Return-Path "<>"
+expect_header "$DELIVERED" X-Virus-Scanned "pipescan at mx.test"
+ends_with_original "$m" "$DELIVERED"
+
 step "clamd goes down: pipescan exits 75 and Sendmail keeps the message in its queue"
 fresh_start
 use_config "$SCENARIO_DIR/pipescan-clamd-down.toml"
