@@ -10,6 +10,9 @@
 //! max_expanded_size 200M: src/scan/banned.rs) and run without them (clamd needs ~15 s for
 //! 100,000 parts, which says nothing about pipescan).
 //!
+//! A NUL cannot be passed inside an argument at all (execve's strings end at the first NUL);
+//! src/envelope.rs's unit test `control_characters_are_refused` covers it below argv.
+//!
 //! Big inputs are generated here, not committed.
 
 mod common;
@@ -1337,4 +1340,17 @@ fn bad_input_catalogue() {
         CATALOGUE.len(),
         failures.join("\n  ")
     );
+}
+
+/// The hand-made zip bomb is a real deflate stream of exactly the size its zip entry declares.
+#[test]
+fn deflate_zeros_is_what_it_claims() {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(&deflate_zeros(1000)[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out.len(), 1 + 258 * 1000);
+    assert!(out.iter().all(|&b| b == 0));
+    assert_eq!(crc32_zeros(out.len()), crc32(&out));
 }
