@@ -66,8 +66,14 @@ pub struct FilterArgs {
     #[arg(long)]
     pub timings: bool,
 
-    /// SENDER RECIPIENT... (positional form), or RECIPIENT... after -f SENDER --
-    #[arg(value_name = "ADDRESS")]
+    /// SENDER RECIPIENT... (positional form), or RECIPIENT... after -f SENDER --.
+    /// Everything after the first address is an address too, even "-fattacker@example": an MTA
+    /// hands over whatever RCPT TO said.
+    #[arg(
+        value_name = "ADDRESS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub addresses: Vec<String>,
 }
 
@@ -123,6 +129,34 @@ pub enum QuarantineCommand {
     },
 }
 
+impl Cli {
+    /// Parses the arguments. In the positional form everything after the sender is an address
+    /// (clap's trailing_var_arg); an unknown option in front of the addresses would then become
+    /// the sender, so a first address starting with `-` is refused as an unknown option (use
+    /// `-f SENDER --` for such a sender).
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory;
+        let cli = <Cli as clap::Parser>::try_parse_from(args)?;
+        if cli.command.is_none()
+            && cli.filter.sender.is_none()
+            && let Some(first) = cli.filter.addresses.first()
+            && first.starts_with('-')
+        {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!(
+                    "unexpected argument {first:?} (a sender starting with '-' needs the form -f SENDER -- RECIPIENT...)"
+                ),
+            ));
+        }
+        Ok(cli)
+    }
+}
+
 impl FilterArgs {
     /// Splits the addresses into (sender, recipients) for either invocation form.
     /// None when no sender was given at all.
@@ -142,7 +176,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("pipescan").chain(args.iter().copied())).unwrap()
+        Cli::parse_args(std::iter::once("pipescan").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
@@ -199,6 +233,42 @@ mod tests {
 
     #[test]
     fn unknown_option_is_an_error_not_an_exit() {
-        assert!(Cli::try_parse_from(["pipescan", "--bogus", "a", "b"]).is_err());
+        assert!(Cli::parse_args(["pipescan", "--bogus", "a", "b"]).is_err());
+        // A misspelt option in a master.cf must not become the sender.
+        assert!(
+            Cli::parse_args([
+                "pipescan",
+                "--polcy",
+                "ORIGINATING",
+                "-f",
+                "s@x",
+                "--",
+                "r@y"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn positional_form_takes_everything_after_the_sender_as_an_address() {
+        let c = parse(&[
+            "-v",
+            "s@x.example",
+            "-fattacker@evil.example",
+            "--stdout",
+            "-v",
+        ]);
+        assert!(c.filter.verbose && !c.filter.stdout);
+        assert_eq!(
+            c.filter.envelope(),
+            Some((
+                "s@x.example".to_string(),
+                vec![
+                    "-fattacker@evil.example".into(),
+                    "--stdout".into(),
+                    "-v".into()
+                ]
+            ))
+        );
     }
 }

@@ -27,6 +27,9 @@ pub fn init(ident: &str, syslog: Option<PathBuf>, verbose: bool) {
 
 /// LOG_MAIL = 2, severities: 6 info, 4 warning.
 fn emit(severity: u8, line: &str) {
+    // Lines carry what senders wrote (Message-ID, addresses, names): no control, line-breaking
+    // or bidi character reaches syslog or a terminal raw.
+    let line = &crate::scan::banned::printable(line, usize::MAX);
     let pid = std::process::id();
     let (ident, syslog, verbose) = match LOGGER.get() {
         Some(l) => (l.ident.as_str(), l.syslog.as_ref(), l.stderr),

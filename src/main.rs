@@ -7,14 +7,13 @@
 
 use pipescan::{admin, cli, config, control, envelope, filter, log, scan, timings};
 
-use clap::Parser;
 use clap::error::ErrorKind;
 use control::{Exit, Failure};
 use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     control::install_panic_hook();
-    let exit = match cli::Cli::try_parse() {
+    let exit = match cli::Cli::parse_args(std::env::args_os()) {
         Ok(cli) => match cli.command {
             Some(cli::Command::CheckConfig {
                 config,
@@ -87,10 +86,11 @@ fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -
 
 /// Does argv name an admin subcommand (before any `--`)?
 fn is_admin_command() -> bool {
-    std::env::args()
+    // args_os: an argument that is not UTF-8 (a hostile envelope address) must not panic here.
+    std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
-        .any(|a| matches!(a.as_str(), "release" | "quarantine" | "check-config"))
+        .any(|a| matches!(a.to_str(), Some("release" | "quarantine" | "check-config")))
 }
 
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {

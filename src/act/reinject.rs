@@ -11,6 +11,7 @@
 use crate::config::HardFailure;
 use crate::control::{self, Failure};
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ fn run_timed(
     let prog = &argv[0];
     let mut child = Command::new(prog)
         .args(&argv[1..])
+        // Its own process group: a stop kills sendmail's helpers (postdrop) too, so nothing we
+        // started can finish a submission after we have told the MTA to retry.
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -119,8 +123,7 @@ fn wait(child: &mut Child) -> Result<ExitStatus, String> {
         if let Some(reason) = control::stop_requested() {
             // Kill and reap it, then leave at once: the writer may be blocked on a pipe that a
             // grandchild still holds, and exiting ends every thread of ours.
-            let _ = child.kill();
-            let _ = child.wait();
+            control::kill_group(child);
             control::reinjection_failed();
             control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
         }

@@ -343,27 +343,9 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     }
 }
 
-/// Kills the child's whole process group, then the child itself (in case `kill` is missing),
-/// and reaps it.
+/// Kills the child's whole process group and reaps the child.
 fn kill_group(child: &mut Child) {
-    // process_group(0) made the child a group leader: its pid is the group id. Linux does not
-    // hand out a pid again while a process group still uses it, so when the child is already
-    // reaped (it exited, but a process of its group holds its output) this still hits only that
-    // group; what left the group (setsid) is out of reach, as for any supervisor.
-    let group = format!("-{}", child.id());
-    for kill in ["/usr/bin/kill", "/bin/kill"] {
-        let done = Command::new(kill)
-            .args(["-KILL", "--", &group])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if done.is_ok() {
-            break;
-        }
-    }
-    let _ = child.kill(); // already dead: an error we do not care about
-    let _ = child.wait();
+    crate::control::kill_group(child);
 }
 
 /// What the program printed.
