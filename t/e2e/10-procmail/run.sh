@@ -2,9 +2,10 @@
 # 10-procmail: a user filters her own mail with pipescan from ~/.procmailrc.
 #
 # Route (scripts/postfix-stack): Postfix's local(8) delivers pipescan-e2e@localhost with
-# mailbox_command = procmail -a "$EXTENSION", as that user, with HOME from the passwd entry;
-# procmail reads ~/.procmailrc, pipes the message through `pipescan --stdout` (":0 fw") and files
-# the result in ~/Maildir/. The message is submitted with sendmail(1): pickup is unfiltered, so
+# mailbox_command = procmail -a "$EXTENSION" STATE_DIR/home/.procmailrc, as that user (the
+# rcfile by path, where a real site lets procmail find ~/.procmailrc: the test user is shared by
+# every instance on the machine); procmail pipes the message through `pipescan --stdout`
+# (":0 fw") and files the result in STATE_DIR/home/Maildir/. The message is submitted with sendmail(1): pickup is unfiltered, so
 # pipescan runs once, under procmail, and not also as Postfix's content filter. This is the
 # setup of a site without a system-wide filter, where users opt in; local(8) turns procmail's
 # exit 75 into a deferral.
@@ -15,8 +16,9 @@ user=$POSTFIX_PROCMAIL_USER
 rcpt=$user@localhost
 box=$(procmail_mailbox)
 
-step "$user puts pipescan into ~/.procmailrc"
-sed -e "s|@BIN@|$PIPESCAN_E2E_BIN|g" -e "s|@CONF@|$PIPESCAN_E2E_CONF|g" "$SCENARIO_DIR/procmailrc" \
+step "$user puts pipescan into a .procmailrc"
+sed -e "s|@BIN@|$PIPESCAN_E2E_BIN|g" -e "s|@CONF@|$PIPESCAN_E2E_CONF|g" \
+    -e "s|@HOME@|$POSTFIX_PROCMAIL_HOME|g" "$SCENARIO_DIR/procmailrc" \
     >"$WORK/procmailrc"
 install -o "$user" -g "$user" -m 644 "$WORK/procmailrc" "$POSTFIX_PROCMAIL_HOME/.procmailrc"
 
