@@ -72,3 +72,21 @@ fn message_edit_inputs_keep_the_byte_contract() {
         assert!(out.ends_with(&raw[h.body_start..]), "{}", path.display());
     }
 }
+
+/// message_edit-crlf-from-line-only.bin: a message that is only a CRLF mbox `From ` line. The
+/// fuzz target's line-ending oracle was too strict here (not a bug in pipescan): with no line after
+/// the `From ` line, the added fields take that line's CRLF.
+#[test]
+fn fields_after_a_lone_crlf_from_line_use_crlf() {
+    let data = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("t/fuzz-crashes/message_edit-crlf-from-line-only.bin"),
+    )
+    .unwrap();
+    let (&ctl, raw) = data.split_first().unwrap();
+    assert_eq!(raw, b"From \r\n");
+    assert_eq!(
+        rewrite(raw, &edits_for(ctl)),
+        b"From \r\nX-Virus-Scanned: pipescan at mx.example\r\nSubject: [SPAM]\r\n"
+    );
+}
