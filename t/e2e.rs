@@ -237,6 +237,27 @@ fn e2e_scenarios() {
         "e2e: mailstack ready in {mailstack_secs:.1} s, postfix-stack in {postfix_secs:.1} s"
     );
 
+    // Both scanners must answer before any story starts: a dead spamd would otherwise show up as
+    // "passed, not spam-checked" deep inside a scenario. The stack's initial pipescan.toml names
+    // exactly PIPESCAN_SPAMD and PIPESCAN_CLAMD.
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_pipescan")).args([
+        "check-config",
+        "--ping",
+        "-c",
+        &format!("{pf}/pipescan.toml"),
+    ]));
+    let pings: Vec<&str> = out.lines().filter(|l| l.starts_with("# ping")).collect();
+    assert!(
+        ok && pings.len() == 2,
+        "spamd and clamd must both answer (PIPESCAN_SPAMD={}, PIPESCAN_CLAMD={}); start them with \
+         scripts/mailstack up DIR (it installs spamd, spamc, spamassassin, clamav-daemon) and \
+         export what `scripts/mailstack env DIR` prints, or unset both variables to let this test \
+         start its own:\n{}",
+        env["PIPESCAN_SPAMD"],
+        env["PIPESCAN_CLAMD"],
+        pings.join("\n")
+    );
+
     let mut failures = Vec::new();
     for dir in &list {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
