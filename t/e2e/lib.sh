@@ -266,7 +266,7 @@ outside_mailbox() { printf '%s/%s\n' "$POSTFIX_OUTSIDE_MAILDIRS" "$1"; }
 procmail_mailbox() { printf '%s/Maildir\n' "$POSTFIX_PROCMAIL_HOME"; }
 
 mail_files() { # MAILDIR
-    find "$1/new" "$1/cur" -type f 2>/dev/null | sort
+    { find "$1/new" "$1/cur" -type f 2>/dev/null || true; } | sort # (no Maildir yet: nothing)
 }
 mail_count() { mail_files "$1" | wc -l; }
 
@@ -397,7 +397,13 @@ pipescan_runs() {
         | sort -u | wc -l
 }
 
+# passed: the scenario's last checks (nothing left in the queue, nothing strayed to an address
+# no story uses: the catch-all Maildirs of both domains), then the PASS line.
 passed() {
+    settle
+    local stray
+    stray=$(mail_files "$(mailbox catchall)"; mail_files "$(outside_mailbox catchall)")
+    [[ -z $stray ]] || fail "mail for an address no story uses (catch-all): $stray"
     awk -v a="$SCENARIO_STARTED" -v b="$(date +%s.%N)" -v s="$SCENARIO" \
         'BEGIN { printf "%s: PASS (%.1f s)\n", s, b - a }'
 }
