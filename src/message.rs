@@ -247,6 +247,16 @@ impl Rewrite {
             top.extend_from_slice(format!("Subject: {}{eol}", tag.trim_end()).as_bytes());
         }
         if !top.is_empty() {
+            let at = header.insert_at.min(raw.len());
+            // An mbox "From " line without its line break: ours must not join it.
+            if at > 0 && raw[at - 1] != b'\n' {
+                top.splice(0..0, eol.bytes());
+            }
+            // No header, and the message starts with white space: that line would read as a
+            // continuation of our last field. An empty line keeps the whole message body.
+            if header.fields.is_empty() && matches!(raw.get(at), Some(b' ' | b'\t')) {
+                top.extend_from_slice(eol.as_bytes());
+            }
             splices.push(Splice {
                 at: header.insert_at,
                 remove: 0,

@@ -70,7 +70,42 @@ fn message_edit_inputs_keep_the_byte_contract() {
         assert!(out.ends_with(&raw[h.insert_at..]), "{}", path.display());
         assert!(out.starts_with(&raw[..h.insert_at]), "{}", path.display());
         assert!(out.ends_with(&raw[h.body_start..]), "{}", path.display());
+        // Read back: exactly our fields, and the same body (no body line became a field or a
+        // continuation of ours, and ours did not vanish into an mbox `From ` line).
+        let h2 = Header::parse(&out);
+        let added = e.add.len() + usize::from(e.subject_tag.is_some() && h.fields.is_empty());
+        assert_eq!(
+            h2.fields.len(),
+            h.fields.len() + added,
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            &out[h2.body_start..],
+            &raw[h.body_start..],
+            "{}",
+            path.display()
+        );
     }
+}
+
+/// message_edit-no-header-leading-space.bin and -from-line-no-newline.bin, the two fixed
+/// findings, as literal bytes.
+#[test]
+fn added_fields_never_swallow_body_lines_or_join_a_from_line() {
+    let mut e = Edits::default();
+    e.add
+        .push(("X-Virus-Scanned".into(), "pipescan at mx.example".into()));
+    let raw = b"  continued\nSubject: body text\n";
+    assert_eq!(
+        rewrite(raw, &e),
+        b"X-Virus-Scanned: pipescan at mx.example\n\n  continued\nSubject: body text\n"
+    );
+    let raw = b"From a@b Mon Nov 23 10:00:00 2026";
+    assert_eq!(
+        rewrite(raw, &e),
+        b"From a@b Mon Nov 23 10:00:00 2026\nX-Virus-Scanned: pipescan at mx.example\n"
+    );
 }
 
 /// message_edit-crlf-from-line-only.bin: a message that is only a CRLF mbox `From ` line. The
