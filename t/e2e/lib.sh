@@ -218,7 +218,8 @@ wait_deferred() {
     local id=$1 re=$2 limit=${3:-30} i listing
     for ((i = 0; i < limit * 10; i++)); do
         listing=$(postqueue -p 2>/dev/null || true)
-        if grep -q "^$id\\b" <<<"$listing" && grep -Eq -- "$re" <<<"$listing"; then
+        # "ID " is in the deferred queue; "ID*" would still be active, "ID!" on hold
+        if grep -q "^$id " <<<"$listing" && grep -Eq -- "$re" <<<"$listing"; then
             QUEUE_LISTING=$listing
             return 0
         fi
@@ -373,10 +374,34 @@ quarantined() { find "$PIPESCAN_E2E_QUARANTINE" -type f | sort; }
 pf_log() { tail -c +$((PF_MARK + 1)) "$POSTFIX_LOG"; }
 ps_log() { tail -c +$((PS_MARK + 1)) "$PIPESCAN_E2E_LOG"; }
 
-expect_pf_log() { pf_log | grep -Eq -- "$1" || fail "no Postfix log line matches /$1/"; }
+# Postfix writes its log through postlogd, a moment after the fact (postqueue -p can show a
+# deferral before the pipe line is in the log): positive checks poll, and counts and negative
+# checks first wait until the log has been quiet for 0.3 s.
+pf_log_quiet() {
+    local i size last=-1 same=0
+    for ((i = 0; i < 100; i++)); do
+        size=$(stat -c %s "$POSTFIX_LOG")
+        if [[ $size == "$last" ]]; then
+            same=$((same + 1))
+            ((same >= 3)) && return 0
+        else
+            same=0
+        fi
+        last=$size
+        sleep 0.1
+    done
+}
+expect_pf_log() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pf_log | grep -Eq -- "$1" && return 0
+        sleep 0.1
+    done
+    fail "no Postfix log line matches /$1/ within 10 s"
+}
 expect_ps_log() { ps_log | grep -Eq -- "$1" || fail "no pipescan log line matches /$1/"; }
-expect_no_pf_log() { ! pf_log | grep -Eq -- "$1" || fail "unexpected Postfix log line: $(pf_log | grep -E -- "$1" | head -n 3)"; }
-count_pf_log() { pf_log | grep -Ec -- "$1" || true; }
+expect_no_pf_log() { pf_log_quiet; ! pf_log | grep -Eq -- "$1" || fail "unexpected Postfix log line: $(pf_log | grep -E -- "$1" | head -n 3)"; }
+count_pf_log() { pf_log_quiet; pf_log | grep -Ec -- "$1" || true; }
 count_ps_log() { ps_log | grep -Ec -- "$1" || true; }
 
 # wait_ps_log ERE [SECONDS]: pipescan logs are written by the sink a moment after the run
@@ -393,6 +418,7 @@ wait_ps_log() {
 # pipe(8) logs one line per recipient of a run: the lines of one run share the delivery agent's
 # pid, the queue id and the delay fields, so those identify a run.
 pipescan_runs() {
+    pf_log_quiet
     pf_log | sed -En 's/.* postfix\/pipe\[([0-9]+)\]: ([0-9A-Za-z]+): to=<[^>]*>, (orig_to=<[^>]*>, )?relay=pipescan(-orig)?, (delay=[^ ]+ delays=[^ ]+).*/\1 \2 \5/p' \
         | sort -u | wc -l
 }
