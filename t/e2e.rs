@@ -161,6 +161,7 @@ fn e2e_scenarios() {
     // /etc/postfix/main.cf's alternate_config_directories and the Debian packages. A second
     // `cargo test` waits here instead of stealing the first one's procmail deliveries.
     let lock_path = "/run/lock/pipescan-e2e.lock";
+    let _ = std::fs::create_dir_all("/run/lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
