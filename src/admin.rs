@@ -161,6 +161,7 @@ fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8>
         }),
     ];
     let mut b = MessageBuilder::new()
+        .message_id(crate::act::message_id(&host))
         .from((
             format!("Content-filter at {host}"),
             format!("postmaster@{host}"),

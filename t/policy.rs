@@ -204,6 +204,12 @@ fn mixed_bounce_sends_our_dsn_to_the_sender() {
         "original header attached: {dsn}"
     );
     assert!(!dsn.contains("GTUBE-STANDARD"), "no original body: {dsn}");
+    // Our own Message-ID is under the configured host name, not the machine's.
+    let own = dsn
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id: <pipescan."))
+        .unwrap_or_else(|| panic!("no Message-ID of ours: {dsn}"));
+    assert!(own.ends_with("@mx.test>"), "{own}");
     assert!(
         r.stderr.contains("{Relayed,Tagged,Bounced}"),
         "{}",

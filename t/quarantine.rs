@@ -355,8 +355,10 @@ fn normalize(notice: &[u8], id: &str) -> String {
     for l in t.split_inclusive('\n') {
         let l = if l.starts_with("Date: ") {
             "Date: DATE\r\n".to_string()
-        } else if l.starts_with("Message-ID: <") && !l.contains("@example.net") {
-            "Message-ID: <NOTICE-ID>\r\n".to_string()
+        } else if let Some(rest) = l.strip_prefix("Message-ID: <pipescan.") {
+            // Ours: random, under the configured host name.
+            let domain = rest.split_once('@').map_or("", |(_, d)| d);
+            format!("Message-ID: <pipescan.ID@{domain}")
         } else {
             l.to_string()
         };
