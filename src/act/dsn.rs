@@ -48,7 +48,7 @@ pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -
         ]),
     );
     MessageBuilder::new()
-        .message_id(crate::act::message_id(&hostname))
+        .message_id(crate::act::message_id(hostname))
         .from((
             format!("Content-filter at {hostname}"),
             format!("postmaster@{hostname}"),

@@ -120,7 +120,7 @@ pub fn build(hostname: &str, to: &[String], subject: &str, text: &str, header: &
         .transfer_encoding(encoding),
     ];
     MessageBuilder::new()
-        .message_id(crate::act::message_id(&hostname))
+        .message_id(crate::act::message_id(hostname))
         .from((
             format!("Content-filter at {hostname}"),
             format!("postmaster@{hostname}"),
