@@ -156,7 +156,12 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
         (r.reports, r.banned)
     };
     for r in &reports {
-        crate::timings::add(r.scanner, r.elapsed);
+        match &r.outcome {
+            scan::Outcome::Skipped(_) => {
+                crate::timings::add(&format!("{} skipped", r.scanner), r.elapsed)
+            }
+            _ => crate::timings::add(r.scanner, r.elapsed),
+        }
         if let scan::Outcome::Failed(why) = &r.outcome {
             crate::log::warn(&format!("{} failed: {why}", r.scanner));
         }

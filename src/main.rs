@@ -141,7 +141,10 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         timings::enable();
     }
     let mode = filter::Mode::of(args);
-    let loaded = match config::load(args.config.as_deref(), args.policy.as_deref()) {
+    let loaded = timings::time("config", || {
+        config::load(args.config.as_deref(), args.policy.as_deref())
+    });
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             // Never bounce mail because of a typo in the config: defer and say where it is.

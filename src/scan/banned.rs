@@ -285,10 +285,15 @@ pub fn validate(cfg: &BannedConfig) -> Result<(), (String, String)> {
             return Err((key(k), "must be above 0".into()));
         }
     }
+    // The built-in rules are known to compile (every_default_rule_has_a_story compiles them):
+    // compiling them again on every run cost ~4 ms, most of a no-scanner run. Only what the
+    // admin wrote is compiled here.
+    let builtin = default_rules();
     let lists = [("local_rules", &cfg.local_rules), ("rules", &cfg.rules)];
     for (list, i, r) in lists
         .iter()
         .flat_map(|(list, rules)| rules.iter().enumerate().map(move |(i, r)| (*list, i, r)))
+        .filter(|(_, _, r)| !builtin.contains(r))
     {
         let what = |text: String| {
             (
@@ -359,11 +364,12 @@ pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
     if !cfg.enabled {
         return Vec::new();
     }
+    let builtin = default_rules();
     let rules: Vec<Compiled> = cfg
         .local_rules
         .iter()
         .chain(&cfg.rules)
-        .filter_map(Compiled::new)
+        .filter_map(|r| Compiled::new(r, &builtin))
         .collect();
     let mut banned: HashSet<&str> = HashSet::new();
     let mut reasons = Vec::new();
@@ -443,13 +449,20 @@ struct Lazy<'a> {
 }
 
 impl<'a> Lazy<'a> {
-    fn new(source: &'a str) -> Option<Lazy<'a>> {
-        // The syntax tree, not the HIR: translating (?i) Unicode classes costs as much as the
-        // compile we are trying to avoid.
-        let ast = regex_syntax::ast::parse::Parser::new().parse(source).ok()?;
+    /// `builtin`: the pattern is one of the built-in rules', which all need at least one
+    /// character (the test every_default_rule_has_a_story checks it), so it is not even parsed.
+    fn new(source: &'a str, builtin: bool) -> Option<Lazy<'a>> {
+        let matches_empty = if builtin {
+            false
+        } else {
+            // The syntax tree, not the HIR: translating (?i) Unicode classes costs as much as
+            // the compile we are trying to avoid.
+            let ast = regex_syntax::ast::parse::Parser::new().parse(source).ok()?;
+            min_len(&ast) == 0
+        };
         Some(Lazy {
             source,
-            matches_empty: min_len(&ast) == 0,
+            matches_empty,
             re: std::cell::OnceCell::new(),
         })
     }
@@ -494,11 +507,12 @@ fn min_len(ast: &regex_syntax::ast::Ast) -> usize {
 }
 
 impl<'a> Compiled<'a> {
-    fn new(r: &'a Rule) -> Option<Compiled<'a>> {
+    fn new(r: &'a Rule, builtin: &[Rule]) -> Option<Compiled<'a>> {
+        let known = builtin.contains(r);
         let lazy = |s: &'a Option<String>| -> Option<Option<Lazy<'a>>> {
             match s {
                 None => Some(None),
-                Some(s) => Lazy::new(s).map(Some),
+                Some(s) => Lazy::new(s, known).map(Some),
             }
         };
         let c = Compiled {
@@ -513,6 +527,20 @@ impl<'a> Compiled<'a> {
 
     /// The expanded description when every matcher matches.
     fn matches(&self, part: &Part) -> Option<String> {
+        // Free refusals first: an empty value against a pattern that needs a character.
+        let name = part.name.as_deref().unwrap_or("");
+        for (l, value) in [
+            (&self.declared, part.declared_type.as_str()),
+            (&self.sniffed, part.sniffed.unwrap_or("")),
+            (&self.name, name),
+        ] {
+            if let Some(l) = l
+                && value.is_empty()
+                && !l.matches_empty
+            {
+                return None;
+            }
+        }
         // The cheap matchers first: an unnamed text part usually fails on them, and then the
         // name pattern is never compiled.
         if let Some(l) = &self.declared
@@ -2248,7 +2276,14 @@ mod tests {
         let rules = default_rules();
         assert!(rules.iter().all(|r| r.action == Action::Ban));
         for r in &rules {
-            assert!(Compiled::new(r).is_some(), "{r:?}");
+            assert!(Compiled::new(r, &[]).is_some(), "{r:?}");
+            // validate() trusts the built-in patterns without compiling them, and the matcher
+            // takes them to need a character without parsing them: this is the proof.
+            for re in [&r.name, &r.declared, &r.sniffed].into_iter().flatten() {
+                assert!(Regex::new(re).is_ok(), "{re}");
+                let ast = regex_syntax::ast::parse::Parser::new().parse(re).unwrap();
+                assert!(min_len(&ast) > 0, "{re} can match the empty string");
+            }
         }
         for ext in EXECUTABLE.iter().flat_map(|(e, _)| e.split('|')) {
             let name = format!("x.{ext}");
