@@ -771,16 +771,28 @@ impl Walk<'_> {
             }
             return;
         }
-        let data = decode(body, info.encoding);
-        let sniffed = sniff(&data);
+        // Decoded in full only what is opened (attached messages, zips); other leaves are
+        // judged by their first bytes and their decoded size.
+        let (head, size) = decode_prefix(body, info.encoding, SNIFF_BYTES);
+        let sniffed = sniff(&head);
         self.push(
             &info.names,
             &info.declared,
             sniffed,
             &here,
             depth,
-            data.len(),
+            size as usize,
         );
+        let opened = matches!(info.declared.as_str(), "message/rfc822" | "message/global")
+            || sniffed == Some("zip")
+            || info.names.iter().any(|n| has_zip_extension(n));
+        if !opened {
+            return;
+        }
+        let data = match head {
+            Cow::Owned(_) if size > head.len() as u64 => decode(body, info.encoding),
+            _ => head,
+        };
         if matches!(info.declared.as_str(), "message/rfc822" | "message/global") {
             if depth + 1 > self.max_depth {
                 self.too_deep(false, &here);
@@ -1005,16 +1017,74 @@ fn encoding(value: &str) -> Encoding {
 }
 
 fn decode(body: &[u8], encoding: Encoding) -> Cow<'_, [u8]> {
+    decode_prefix(body, encoding, usize::MAX).0
+}
+
+/// The first `keep` decoded bytes and the whole decoded length, without holding the rest: a
+/// leaf is judged by its first bytes and its size, so a 50 MB attachment costs no 37 MB copy.
+fn decode_prefix(body: &[u8], encoding: Encoding, keep: usize) -> (Cow<'_, [u8]>, u64) {
     match encoding {
-        Encoding::Identity => Cow::Borrowed(body),
-        Encoding::Base64 => Cow::Owned(decode_base64(body)),
-        Encoding::QuotedPrintable => Cow::Owned(decode_qp(body)),
+        Encoding::Identity => (Cow::Borrowed(body), body.len() as u64),
+        Encoding::Base64 => {
+            let mut out = Sink::new(keep, body.len() / 4 * 3 + 3);
+            decode_base64_into(body, &mut out);
+            (Cow::Owned(out.kept), out.total)
+        }
+        Encoding::QuotedPrintable => {
+            let mut out = Sink::new(keep, body.len());
+            decode_qp_into(body, &mut out);
+            (Cow::Owned(out.kept), out.total)
+        }
     }
+}
+
+/// Decoded bytes: the first `keep` are kept, all are counted.
+struct Sink {
+    kept: Vec<u8>,
+    keep: usize,
+    total: u64,
+}
+
+impl Sink {
+    fn new(keep: usize, estimate: usize) -> Sink {
+        Sink {
+            kept: Vec::with_capacity(estimate.min(keep)),
+            keep,
+            total: 0,
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.kept.len() < self.keep {
+            self.kept.push(b);
+        }
+        self.total += 1;
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+fn decode_base64(input: &[u8]) -> Vec<u8> {
+    let mut out = Sink::new(usize::MAX, input.len());
+    decode_base64_into(input, &mut out);
+    out.kept
+}
+
+#[cfg(test)]
+fn decode_qp(input: &[u8]) -> Vec<u8> {
+    let mut out = Sink::new(usize::MAX, input.len());
+    decode_qp_into(input, &mut out);
+    out.kept
 }
 
 /// Base64 as MUAs decode it: characters outside the alphabet are skipped, and `=` ends a
 /// quantum but not the data (so neither a stray character nor early padding hides the rest).
-fn decode_base64(input: &[u8]) -> Vec<u8> {
+fn decode_base64_into(input: &[u8], out: &mut Sink) {
     const SKIP: u8 = 0xFF;
     const PAD: u8 = 0xFE;
     const TABLE: [u8; 256] = {
@@ -1028,9 +1098,8 @@ fn decode_base64(input: &[u8]) -> Vec<u8> {
         t[b'=' as usize] = PAD;
         t
     };
-    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
     let (mut acc, mut n) = (0u32, 0u8);
-    let flush = |out: &mut Vec<u8>, acc: u32, n: u8| match n {
+    let flush = |out: &mut Sink, acc: u32, n: u8| match n {
         2 => out.push((acc >> 4) as u8),
         3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
         _ => {}
@@ -1039,7 +1108,7 @@ fn decode_base64(input: &[u8]) -> Vec<u8> {
         match TABLE[usize::from(c)] {
             SKIP => {}
             PAD => {
-                flush(&mut out, acc, n);
+                flush(out, acc, n);
                 (acc, n) = (0, 0);
             }
             v => {
@@ -1052,14 +1121,12 @@ fn decode_base64(input: &[u8]) -> Vec<u8> {
             }
         }
     }
-    flush(&mut out, acc, n);
-    out
+    flush(out, acc, n);
 }
 
 /// Quoted-printable, leniently: `=XX` and soft line breaks are decoded, anything else is kept.
-fn decode_qp(input: &[u8]) -> Vec<u8> {
+fn decode_qp_into(input: &[u8], out: &mut Sink) {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
         let c = input[i];
@@ -1088,7 +1155,6 @@ fn decode_qp(input: &[u8]) -> Vec<u8> {
             i += 1;
         }
     }
-    out
 }
 
 /// The body parts of a multipart body, split at delimiter lines as RFC 2046 defines them: a line
@@ -1173,6 +1239,9 @@ fn next_delimiter(body: &[u8], boundary: &[u8], from: usize) -> Option<(usize, u
 // Content sniffing
 
 /// What the first bytes say, like file(1) for the kinds the rules care about.
+/// How many decoded bytes [`sniff`] may look at.
+const SNIFF_BYTES: usize = 4096;
+
 fn sniff(data: &[u8]) -> Option<&'static str> {
     // MZ (or the old ZM) followed by binary header fields; a text that happens to start with
     // "MZ" has none.
@@ -2332,5 +2401,10 @@ mod tests {
         assert_eq!(decode_base64(b"SG!V*sbG8"), b"Hello");
         assert_eq!(decode_base64(b"QQ==QUI="), b"AAB");
         assert_eq!(decode_qp(b"a=3Db=\nc= \r\nd=ZZ="), b"a=bcd=ZZ");
+        // A leaf keeps only its first bytes but knows its whole decoded size.
+        let (head, size) = decode_prefix(b"SGVs\nbG8gd29y\nbGQ=\n", Encoding::Base64, 4);
+        assert_eq!((&head[..], size), (&b"Hell"[..], 11));
+        let (head, size) = decode_prefix(b"a=3Db=\ncd", Encoding::QuotedPrintable, 2);
+        assert_eq!((&head[..], size), (&b"a="[..], 5));
     }
 }
