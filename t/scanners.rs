@@ -693,3 +693,56 @@ fn blocked_mail_does_not_wait_for_the_spam_scan() {
     assert!(r.stderr.contains("spamd FAILED"), "{}", r.stderr);
     assert!(took >= Duration::from_millis(2900), "took {took:?}");
 }
+
+/// Blocked mail is not even scanned by spamd: the request's last byte waits for the virus and
+/// banned checks, and a message blocked for everyone is abandoned short, which spamd does not
+/// scan (it keeps a spamd child free). Checked in the real spamd's log (`mid=<…>` per scan):
+/// the clean message with the same scanners shows up there, the infected one never does.
+#[test]
+fn spamd_never_scans_mail_that_is_blocked_for_everyone() {
+    let log = std::path::PathBuf::from(std::env::var("PIPESCAN_STACK_DIR").unwrap_or_else(|_| {
+        panic!("PIPESCAN_STACK_DIR is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
+    }))
+    .join("spamd.log");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let with_id = |msg: Vec<u8>, id: &str| {
+        String::from_utf8(msg)
+            .unwrap()
+            .replace("<att@example.net>", &format!("<{id}>"))
+            .into_bytes()
+    };
+    let infected = format!("infected-{stamp}@example.net");
+    let clean = format!("clean-{stamp}@example.net");
+    let f = real("");
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_id(with_attachment("readme.txt", &eicar()), &infected),
+    );
+    assert!(r.stderr.contains("Blocked INFECTED"), "{}", r.stderr);
+    let r = f.run(
+        &[&["-v"][..], &argv()].concat(),
+        &with_id(with_attachment("notes.txt", b"just notes\n"), &clean),
+    );
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+    // spamd writes its result line after answering: give it a moment.
+    let t = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&format!("mid=<{clean}>")) || t.elapsed() > Duration::from_secs(5) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        text.contains(&format!("mid=<{clean}>")),
+        "the clean message is not in {}: is this the stack's spamd?",
+        log.display()
+    );
+    assert!(
+        !text.contains(&format!("mid=<{infected}>")),
+        "spamd scanned the blocked message"
+    );
+}

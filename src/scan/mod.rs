@@ -78,6 +78,43 @@ pub struct Results {
     pub banned: Result<Vec<String>, String>,
 }
 
+/// How long a spam scan holds back the last byte of its request waiting for the virus and
+/// banned checks; after that it sends anyway (a slow clamd must not stall spamd's children).
+pub const GATE_HOLD: Duration = Duration::from_secs(2);
+
+/// Opened once the checks that can block a message for everyone are done: `true` lets the spam
+/// scan finish its request, `false` abandons it.
+#[derive(Debug, Default)]
+pub struct Gate {
+    state: std::sync::Mutex<Option<bool>>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn open(&self, go: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_none() {
+            *s = Some(go);
+            self.changed.notify_all();
+        }
+    }
+
+    /// True once opened with `false`.
+    pub fn closed(&self) -> bool {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) == Some(false)
+    }
+
+    /// Waits up to `limit` for the decision; no decision by then means go.
+    pub fn wait(&self, limit: Duration) -> bool {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (s, _) = self
+            .changed
+            .wait_timeout_while(s, limit, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        s.unwrap_or(true)
+    }
+}
+
 enum Done {
     Report(ScanReport),
     Banned(Result<Vec<String>, String>),
@@ -150,9 +187,13 @@ pub fn run_all(
             banned = Err("cannot start a thread for the banned-files walk".into());
         }
     }
+    // Hold spamd's last byte only when something could still make its answer pointless.
+    let gate = (pending_other > 0 && (blocking.virus || blocking.banned))
+        .then(|| Arc::new(Gate::default()));
     if wanted.spam && !cfg.spamd.servers.is_empty() {
         let (cfg, msg, rcpts) = (cfg.clone(), msg.clone(), recipients.to_vec());
-        let job = Box::new(move || Done::Report(run_spamd(&cfg, &msg, &rcpts)));
+        let gate = gate.clone();
+        let job = Box::new(move || Done::Report(run_spamd(&cfg, &msg, &rcpts, gate.as_deref())));
         if start("spamd", STACK, job, &mut reports) {
             pending_spam.push("spamd");
         }
@@ -168,6 +209,11 @@ pub fn run_all(
     drop(tx);
     let mut blocked_by: Option<&str> = None;
     while pending_other > 0 || !pending_spam.is_empty() {
+        if pending_other == 0
+            && let Some(g) = &gate
+        {
+            g.open(blocked_by.is_none());
+        }
         if let Some(why) = blocked_by
             && pending_other == 0
         {
@@ -226,6 +272,9 @@ pub fn run_all(
                 break;
             }
         }
+    }
+    if let Some(g) = &gate {
+        g.open(blocked_by.is_none());
     }
     Results { reports, banned }
 }
@@ -378,7 +427,7 @@ fn run_clamd(cfg: &Config, msg: &[u8]) -> ScanReport {
     }
 }
 
-fn run_spamd(cfg: &Config, msg: &[u8], recipients: &[String]) -> ScanReport {
+fn run_spamd(cfg: &Config, msg: &[u8], recipients: &[String], gate: Option<&Gate>) -> ScanReport {
     let c = &cfg.spamd;
     let started = Instant::now();
     let report = |outcome, server| ScanReport {
@@ -411,6 +460,7 @@ fn run_spamd(cfg: &Config, msg: &[u8], recipients: &[String]) -> ScanReport {
             user,
             c.connect_timeout.0,
             Instant::now() + c.timeout.0,
+            gate,
         )
     });
     match result {

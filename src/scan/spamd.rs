@@ -49,8 +49,12 @@ pub fn check(
     user: Option<&str>,
     connect_timeout: Duration,
     deadline: Instant,
+    gate: Option<&super::Gate>,
 ) -> Result<SpamReport, String> {
     let fail = |text: String| format!("spamd {addr}: {text}");
+    if gate.is_some_and(|g| g.closed()) {
+        return Err(fail("not needed any more".into()));
+    }
     let mut head = String::from("REPORT SPAMC/1.5\r\n");
     if let Some(user) = user {
         // spamd refuses control characters (and a CR/LF would forge request headers).
@@ -66,7 +70,13 @@ pub fn check(
 
     let mut conn =
         net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
-    let sent = send(&mut conn, head.as_bytes(), msg);
+    let sent = match send(&mut conn, head.as_bytes(), msg, gate) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            // Abandoned before the last byte: spamd sees a short request and scans nothing.
+            return Err(fail("not needed any more".into()));
+        }
+        other => other,
+    };
     let (reply, read) = net::read_to_end_capped(&mut conn, MAX_REPLY);
     match (sent, read) {
         (Ok(()), Ok(())) => parse_reply(&reply).map_err(fail),
@@ -91,9 +101,21 @@ pub fn check(
     }
 }
 
-fn send(conn: &mut Conn, head: &[u8], msg: &[u8]) -> io::Result<()> {
+/// Sends the request. With a gate, the last byte waits for it: a message that turns out to be
+/// blocked for everyone (a virus, a banned part) is never scanned by spamd at all, instead of
+/// keeping one of its few children busy for nothing. `Interrupted` when the gate says stop.
+fn send(conn: &mut Conn, head: &[u8], msg: &[u8], gate: Option<&super::Gate>) -> io::Result<()> {
     conn.write_all(head)?;
-    conn.write_all(msg)?;
+    match (gate, msg.split_last()) {
+        (Some(gate), Some((last, rest))) => {
+            conn.write_all(rest)?;
+            if !gate.wait(super::GATE_HOLD) {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            conn.write_all(std::slice::from_ref(last))?;
+        }
+        _ => conn.write_all(msg)?,
+    }
     conn.shutdown_write()
 }
 
@@ -733,6 +755,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(2),
+            None,
         )
         .expect_err("refused");
         assert_eq!(e, format!("spamd 127.0.0.1:{port}: connection refused"));
@@ -754,6 +777,7 @@ mod tests {
             Some("amavis"),
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .expect("fake reply parses");
         assert!(report.is_spam);
@@ -769,6 +793,7 @@ mod tests {
             Some("x\r\nContent-length: 0"),
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(1),
+            None,
         )
         .expect_err("refused before connecting");
         assert!(e.contains("unusable spamd user name"), "{e}");
@@ -782,7 +807,7 @@ mod tests {
         });
         let start = Instant::now();
         let deadline = start + Duration::from_millis(500);
-        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline).expect_err("hang");
+        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline, None).expect_err("hang");
         let late = Instant::now().saturating_duration_since(deadline);
         assert!(
             late < Duration::from_millis(100),
@@ -808,7 +833,7 @@ mod tests {
         });
         let start = Instant::now();
         let deadline = start + Duration::from_millis(400);
-        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline).expect_err("drip");
+        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline, None).expect_err("drip");
         let late = Instant::now().saturating_duration_since(deadline);
         assert!(
             late < Duration::from_millis(100),
@@ -831,6 +856,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .expect_err("truncated");
         assert!(e.contains("truncated reply: got"), "{e}");
@@ -849,6 +875,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .expect_err("garbage");
         assert!(
@@ -878,6 +905,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .expect_err("too big");
         assert!(e.contains("reply larger than 1048576 bytes"), "{e}");
@@ -900,6 +928,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .expect_err("rejected");
         // On TCP a reset may discard the reply; then the write error is what we can report.
@@ -1006,6 +1035,7 @@ mod tests {
                 None,
                 Duration::from_secs(5),
                 deadline(),
+                None,
             )
             .expect("checked");
             assert!(report.is_spam);
@@ -1027,6 +1057,7 @@ mod tests {
                 Some("nobody"),
                 Duration::from_secs(5),
                 deadline(),
+                None,
             )
             .expect("checked");
             assert!(!report.is_spam, "{report:?}");
