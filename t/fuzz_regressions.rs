@@ -125,3 +125,36 @@ fn fields_after_a_lone_crlf_from_line_use_crlf() {
         b"From \r\nX-Virus-Scanned: pipescan at mx.example\r\nSubject: [SPAM]\r\n"
     );
 }
+
+/// envelope-timeout-not-reproducible.bin: 93 NUL-separated arguments, mostly empty. The envelope
+/// target once took over 10 s on it (inside clap, under a loaded machine); replayed it takes
+/// milliseconds. Kept to catch a real slowdown in argument parsing.
+#[test]
+fn many_empty_arguments_parse_quickly() {
+    use clap::Parser;
+    use pipescan::cli::Cli;
+    use pipescan::envelope::Envelope;
+    for (path, data) in crashes("envelope") {
+        let started = std::time::Instant::now();
+        let text = String::from_utf8_lossy(&data);
+        let parts: Vec<String> = text.split('\0').map(str::to_string).collect();
+        let (sender, rcpts) = parts.split_first().unwrap();
+        let _ = Envelope::new(sender.clone(), rcpts.to_vec());
+        let argv = ["pipescan", "-f", sender.as_str(), "--"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(rcpts.iter().cloned());
+        let cli = Cli::try_parse_from(argv).expect("the Postfix form always parses");
+        assert_eq!(
+            cli.filter.envelope(),
+            Some((sender.clone(), rcpts.to_vec()))
+        );
+        let argv = std::iter::once("pipescan".to_string()).chain(parts.iter().cloned());
+        let _ = Cli::try_parse_from(argv);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{}",
+            path.display()
+        );
+    }
+}
