@@ -822,8 +822,15 @@ fn fail(f: &Failure, env: &Envelope, spool: Option<&Spool>, started: Instant) ->
         .map(|r| Angle(r).to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // The Message-ID lets an admin match a deferral to the message when it comes back.
     let size = spool
-        .map(|s| format!(", size: {}", s.size))
+        .map(|s| {
+            let h = Header::parse(&s.head);
+            match h.first_text(&s.head, "Message-ID") {
+                Some(id) => format!(", Message-ID: {id}, size: {}", s.size),
+                None => format!(", size: {}", s.size),
+            }
+        })
         .unwrap_or_default();
     crate::log::warn(&format!(
         "{} {{{}}}, {} -> {}{}, {}, {} ms",

@@ -782,3 +782,23 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stderr.contains("loop marker key: "), "{}", r.stderr);
 }
+
+/// A deferral's log line names the Message-ID, so the admin can match it to the message when
+/// the MTA retries it.
+#[test]
+fn a_deferral_log_line_names_the_message_id() {
+    let f = Filter::new("[clamd]\nservers = [\"/nonexistent/clamd.sock\"]\n");
+    let msg = b"From: a@example.org\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <defer-me@example.org>\nSubject: x\n\nhi\n";
+    let r = f.run_bytes(&["-f", "a@example.org", "--", "b@example.com"], msg);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("TempFailed {75}"))
+        .unwrap_or_else(|| panic!("no deferral line: {}", r.stderr));
+    assert!(
+        line.contains(", Message-ID: <defer-me@example.org>, size: "),
+        "{line}"
+    );
+    assert_eq!(f.calls(), 0);
+}
