@@ -106,29 +106,59 @@ fn run_timed(
 }
 
 /// Waits for the child, killing it if a stop is requested. Err carries the stop reason.
+///
+/// A helper thread blocks in waitpid and reports at once, so the child's exit is noticed
+/// without polling (polling with a 1-5 ms cap noticed a 7 ms sendmail up to milliseconds
+/// late); this thread wakes every 20 ms only to look for a stop request (signal, deadline).
 fn wait(child: &mut Child) -> Result<ExitStatus, String> {
-    // try_wait is one waitpid(WNOHANG): poll finely at first (most children finish within a few
-    // ms), then back off to at most 1 ms (a 5 ms cap noticed a 7 ms sendmail ~2 ms late).
-    let mut nap = Duration::from_micros(50);
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::Pid;
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    let pid = i32::try_from(child.id())
+        .map(Pid::from_raw)
+        .map_err(|e| format!("cannot wait for the reinjection command: {e}"))?;
+    let (tx, rx) = channel();
+    let waiter = std::thread::Builder::new()
+        .name("reinject-wait".into())
+        .spawn(move || {
+            // Only exits and deaths are reported without WUNTRACED: loop over anything else.
+            let result = loop {
+                match waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, code)) => break Ok(ExitStatus::from_raw(code << 8)),
+                    Ok(WaitStatus::Signaled(_, sig, core)) => {
+                        break Ok(ExitStatus::from_raw(sig as i32 | if core { 0x80 } else { 0 }));
+                    }
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => break Err(e),
+                }
+            };
+            let _ = tx.send(result);
+        });
+    if let Err(e) = waiter {
+        control::kill_group(child);
+        return Err(format!("cannot wait for the reinjection command: {e}"));
+    }
     loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return Ok(s),
-            Ok(None) => {}
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(Ok(status)) => return Ok(status),
+            Ok(Err(e)) => {
+                control::kill_group(child);
                 return Err(format!("cannot wait for the reinjection command: {e}"));
             }
+            Err(RecvTimeoutError::Disconnected) => {
+                control::kill_group(child);
+                return Err("cannot wait for the reinjection command: waiter gone".into());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
         }
         if let Some(reason) = control::stop_requested() {
-            // Kill and reap it, then leave at once: the writer may be blocked on a pipe that a
+            // Kill it, then leave at once: the writer may be blocked on a pipe that a
             // grandchild still holds, and exiting ends every thread of ours.
             control::kill_group(child);
             control::reinjection_failed();
             control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
         }
-        std::thread::sleep(nap);
-        nap = (nap * 3 / 2).min(Duration::from_millis(1));
     }
 }
 
