@@ -127,7 +127,9 @@ fn wait(child: &mut Child) -> Result<ExitStatus, String> {
                 match waitpid(pid, None) {
                     Ok(WaitStatus::Exited(_, code)) => break Ok(ExitStatus::from_raw(code << 8)),
                     Ok(WaitStatus::Signaled(_, sig, core)) => {
-                        break Ok(ExitStatus::from_raw(sig as i32 | if core { 0x80 } else { 0 }));
+                        break Ok(ExitStatus::from_raw(
+                            sig as i32 | if core { 0x80 } else { 0 },
+                        ));
                     }
                     Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => break Err(e),
