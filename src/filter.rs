@@ -15,6 +15,7 @@ use crate::policy::{self, Facts};
 use crate::scan;
 use crate::spool::Spool;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How the result leaves the program.
@@ -37,7 +38,8 @@ impl Mode {
     }
 }
 
-pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
+/// `cfg` is shared (not copied) with scanner threads that may outlive the decision.
+pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
     let started = Instant::now();
     let hostname = cfg.hostname();
     let read = crate::timings::time("read", || {
@@ -144,9 +146,8 @@ pub fn run(cfg: &Config, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Ex
             virus: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Virus),
             banned: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Banned),
         };
-        let shared = std::sync::Arc::new(cfg.clone());
         let r = scan::run_all(
-            &shared,
+            cfg,
             &spool.head,
             &env.sender,
             &env.recipients,

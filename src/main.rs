@@ -154,7 +154,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return Exit::TempFail;
         }
     };
-    let cfg = &loaded.config;
+    let cfg = &std::sync::Arc::new(loaded.config);
     log::init(
         &cfg.general.syslog_ident,
         cfg.general
