@@ -288,7 +288,7 @@ pub fn validate(cfg: &BannedConfig) -> Result<(), (String, String)> {
     // The built-in rules are known to compile (every_default_rule_has_a_story compiles them):
     // compiling them again on every run cost ~4 ms, most of a no-scanner run. Only what the
     // admin wrote is compiled here.
-    let builtin = default_rules();
+    let builtin = &*BUILTIN_RULES;
     let lists = [("local_rules", &cfg.local_rules), ("rules", &cfg.rules)];
     for (list, i, r) in lists
         .iter()
@@ -364,13 +364,13 @@ pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
     if !cfg.enabled {
         return Vec::new();
     }
-    let builtin = default_rules();
-    let quick = default_quick();
+    let builtin = &*BUILTIN_RULES;
+    let quick = &*BUILTIN_QUICK;
     let rules: Vec<Compiled> = cfg
         .local_rules
         .iter()
         .chain(&cfg.rules)
-        .filter_map(|r| Compiled::new(r, &builtin, &quick))
+        .filter_map(|r| Compiled::new(r, builtin, quick))
         .collect();
     let mut banned: HashSet<&str> = HashSet::new();
     let mut reasons = Vec::new();
@@ -467,6 +467,11 @@ static FAMILIES: std::sync::LazyLock<Vec<Vec<&'static str>>> = std::sync::LazyLo
 });
 static ALL_EXTS: std::sync::LazyLock<Vec<&'static str>> =
     std::sync::LazyLock::new(|| FAMILIES.iter().flatten().copied().collect());
+
+/// The built-in rules and their quick checks, built once per process (validate and check both
+/// compare against them).
+static BUILTIN_RULES: std::sync::LazyLock<Vec<Rule>> = std::sync::LazyLock::new(default_rules);
+static BUILTIN_QUICK: std::sync::LazyLock<Vec<Quick>> = std::sync::LazyLock::new(default_quick);
 
 /// The quick checks of [`default_rules`], in the same order.
 fn default_quick() -> Vec<Quick> {
