@@ -750,7 +750,7 @@ fn summary(plan: &Plan) -> String {
     // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`.
     let reason = match plan.category {
         policy::Category::Virus | policy::Category::Banned | policy::Category::BadHeader => {
-            format!(" ({})", scan::banned::printable(&plan.reason, 300))
+            format!(" ({})", crate::message::printable(&plan.reason, 300))
         }
         _ => String::new(),
     };

@@ -29,7 +29,7 @@ pub fn init(ident: &str, syslog: Option<PathBuf>, verbose: bool) {
 fn emit(severity: u8, line: &str) {
     // Lines carry what senders wrote (Message-ID, addresses, names): no control, line-breaking
     // or bidi character reaches syslog or a terminal raw.
-    let line = &crate::scan::banned::printable(line, usize::MAX);
+    let line = &crate::message::printable(line, usize::MAX);
     let pid = std::process::id();
     let (ident, syslog, verbose) = match LOGGER.get() {
         Some(l) => (l.ident.as_str(), l.syslog.as_ref(), l.stderr),

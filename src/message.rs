@@ -318,6 +318,29 @@ impl Rewrite {
     }
 }
 
+/// Text made safe for logs, reasons and alerts (file names, Message-IDs, header lines): control,
+/// bidi, line-separator and other invisible format characters are escaped (`\u{202e}`), and
+/// long text is cut at `max_chars` characters.
+pub fn printable(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars.saturating_mul(2)));
+    for (n, c) in s.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        let hidden = c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn name_matches(name: &[u8], pattern: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => {

@@ -554,7 +554,7 @@ static CATALOGUE: &[Case] = &[
         )
     },
     // Rows that showed pipescan bugs (issue 8 review), fixed since.
-    // Fixed: every log line goes through scan::banned::printable (control, bidi and line
+    // Fixed: every log line goes through message::printable (control, bidi and line
     // separator characters escaped).
     Case {
         log: "Passed BAD-HEADER (bare CR in header field Message-ID)",

@@ -25,7 +25,7 @@
 //! decompressing; a stored member's bytes are sniffed, and a stored member that is itself a zip is
 //! listed too. Members stored deflated are judged by name and declared size only.
 
-use crate::message::Header;
+use crate::message::{Header, printable};
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use regex::Regex;
@@ -735,28 +735,6 @@ fn display_type(part: &Part) -> &str {
     } else {
         &part.declared_type
     }
-}
-
-/// A name made safe for logs and reasons: control, bidi and other invisible format characters
-/// are escaped (`\u{202e}`), and long names are cut.
-pub fn printable(s: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max_chars.saturating_mul(2)));
-    for (n, c) in s.chars().enumerate() {
-        if n == max_chars {
-            out.push('…');
-            break;
-        }
-        let hidden = c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-                | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}');
-        if hidden {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@
 //!   Resent-* blocks and trace fields repeat legitimately and are not counted. (git send-email
 //!   has been known to repeat References; amavisd reports that too.)
 
-use crate::message::{Field, Header};
+use crate::message::{Field, Header, printable};
 
 /// The kinds of header problem, with amavisd's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -260,25 +260,6 @@ fn unfold(value: &[u8]) -> Vec<u8> {
         .copied()
         .filter(|&b| b != b'\r' && b != b'\n')
         .collect()
-}
-
-/// Control, bidi and other invisible characters escaped; cut at `max` characters.
-fn printable(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        if n == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-        {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
