@@ -139,7 +139,6 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
 }
 
 fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8> {
-    use mail_builder::MessageBuilder;
     use mail_builder::headers::text::Text;
     use mail_builder::mime::{BodyPart, MimePart};
     let host = cfg.hostname();
@@ -160,12 +159,7 @@ fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8>
             "8bit"
         }),
     ];
-    let mut b = MessageBuilder::new()
-        .message_id(crate::act::message_id(&host))
-        .from((
-            format!("Content-filter at {host}"),
-            format!("postmaster@{host}"),
-        ))
+    let mut b = crate::act::our_message(&host)
         .subject("Released from quarantine")
         .header("Auto-Submitted", Text::new("auto-generated"))
         .body(MimePart::new("multipart/mixed", BodyPart::Multipart(parts)));

@@ -7,7 +7,6 @@
 //! header section (text/rfc822-headers) are included; the original body is not.
 
 use crate::plan::Refused;
-use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
@@ -30,7 +29,6 @@ pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -
         ));
     }
     human.push_str("\r\nIt was delivered to its other recipients, if it had any.\r\n");
-    let encoding = if header.is_ascii() { "7bit" } else { "8bit" };
     let report = MimePart::new(
         ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
         BodyPart::Multipart(vec![
@@ -40,19 +38,10 @@ pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -
                 BodyPart::Binary(status.into_bytes().into()),
             )
             .transfer_encoding("7bit"),
-            MimePart::new(
-                ContentType::new("text/rfc822-headers"),
-                BodyPart::Binary(header.to_vec().into()),
-            )
-            .transfer_encoding(encoding),
+            super::headers_part(header),
         ]),
     );
-    MessageBuilder::new()
-        .message_id(crate::act::message_id(hostname))
-        .from((
-            format!("Content-filter at {hostname}"),
-            format!("postmaster@{hostname}"),
-        ))
+    super::our_message(hostname)
         .to(sender.to_string())
         .subject("Undelivered mail: message refused by the content filter")
         .header("Auto-Submitted", Text::new("auto-replied"))

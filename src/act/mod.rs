@@ -17,3 +17,25 @@ pub fn message_id(hostname: &str) -> String {
     });
     format!("pipescan.{unique}@{hostname}")
 }
+
+/// The start of every message we write ourselves (DSNs, notices, released copies): our
+/// Message-ID and `From: "Content-filter at HOST" <postmaster@HOST>`.
+pub fn our_message<'x>(hostname: &str) -> mail_builder::MessageBuilder<'x> {
+    mail_builder::MessageBuilder::new()
+        .message_id(message_id(hostname))
+        .from((
+            format!("Content-filter at {hostname}"),
+            format!("postmaster@{hostname}"),
+        ))
+}
+
+/// The original header section as a text/rfc822-headers part (8bit when it is not ASCII).
+pub fn headers_part<'x>(header: &[u8]) -> mail_builder::mime::MimePart<'x> {
+    use mail_builder::headers::content_type::ContentType;
+    use mail_builder::mime::{BodyPart, MimePart};
+    MimePart::new(
+        ContentType::new("text/rfc822-headers"),
+        BodyPart::Binary(header.to_vec().into()),
+    )
+    .transfer_encoding(if header.is_ascii() { "7bit" } else { "8bit" })
+}

@@ -10,8 +10,6 @@
 //! %i Message-ID, %h our host name, %% a percent sign.
 
 use crate::config::Notify;
-use mail_builder::MessageBuilder;
-use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 
@@ -110,21 +108,8 @@ pub fn template(path: &str, builtin: &'static str) -> std::io::Result<String> {
 pub fn build(hostname: &str, to: &[String], subject: &str, text: &str, header: &[u8]) -> Vec<u8> {
     // 7-bit transport for the text: encode it if a template or a subject brought 8-bit in.
     let body = MimePart::new("text/plain", text.replace('\n', "\r\n"));
-    let encoding = if header.is_ascii() { "7bit" } else { "8bit" };
-    let parts = vec![
-        body,
-        MimePart::new(
-            ContentType::new("text/rfc822-headers"),
-            BodyPart::Binary(header.to_vec().into()),
-        )
-        .transfer_encoding(encoding),
-    ];
-    MessageBuilder::new()
-        .message_id(crate::act::message_id(hostname))
-        .from((
-            format!("Content-filter at {hostname}"),
-            format!("postmaster@{hostname}"),
-        ))
+    let parts = vec![body, super::headers_part(header)];
+    super::our_message(hostname)
         .to(to
             .iter()
             .map(|r| mail_builder::headers::address::Address::new_address(None::<&str>, r.clone()))
