@@ -6,24 +6,12 @@ mod common;
 
 use common::*;
 
-fn spamd() -> String {
-    std::env::var("PIPESCAN_SPAMD").unwrap_or_else(|_| {
-        panic!("PIPESCAN_SPAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
-    })
-}
-
-fn clamd() -> String {
-    std::env::var("PIPESCAN_CLAMD").unwrap_or_else(|_| {
-        panic!("PIPESCAN_CLAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
-    })
-}
-
 /// The real scanners plus `extra` (which must not define [spamd] or [clamd]).
 fn with_scanners(extra: &str) -> Filter {
     Filter::new(&format!(
         "[spamd]\nservers = [\"{}\"]\n[clamd]\nservers = [\"{}\"]\n{extra}",
-        spamd(),
-        clamd()
+        real_spamd(),
+        real_clamd()
     ))
 }
 

@@ -12,24 +12,12 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-fn spamd() -> String {
-    std::env::var("PIPESCAN_SPAMD").unwrap_or_else(|_| {
-        panic!("PIPESCAN_SPAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
-    })
-}
-
-fn clamd() -> String {
-    std::env::var("PIPESCAN_CLAMD").unwrap_or_else(|_| {
-        panic!("PIPESCAN_CLAMD is not set: run scripts/test, or scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
-    })
-}
-
 /// A filter with the real spamd and clamd, plus `extra` config.
 fn real(extra: &str) -> Filter {
     Filter::new(&format!(
         "[spamd]\nservers = [\"{}\"]\n[clamd]\nservers = [\"{}\"]\n{extra}",
-        spamd(),
-        clamd()
+        real_spamd(),
+        real_clamd()
     ))
 }
 
@@ -37,15 +25,6 @@ const GTUBE: &str = concat!(
     "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
     "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 );
-
-/// The 68-byte EICAR test file, built from hex so this source is not itself a test virus.
-fn eicar() -> Vec<u8> {
-    let hex = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn gtube_msg() -> Vec<u8> {
     format!(
@@ -55,7 +34,7 @@ fn gtube_msg() -> Vec<u8> {
 }
 
 fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
-    let b64 = base64(data);
+    let b64 = base64_lines(data);
     format!(
         "From: mallory@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <att@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n--b1\nContent-Type: application/octet-stream; name=\"{name}\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"{name}\"\n\n{b64}\n--b1--\n"
     )
@@ -243,8 +222,8 @@ fn clean_attachment_is_clean() {
 fn spamd_max_size_skips_the_spam_scan_and_says_so() {
     let f = Filter::new(&format!(
         "[spamd]\nservers = [\"{}\"]\nmax_size = \"1K\"\n[clamd]\nservers = [\"{}\"]\n",
-        spamd(),
-        clamd()
+        real_spamd(),
+        real_clamd()
     ));
     let mut big = gtube_msg();
     big.extend(std::iter::repeat_n(b'x', 2000));
@@ -421,7 +400,7 @@ fn clamd_size_limit_is_unchecked_never_clean() {
 #[test]
 fn clamd_failover_from_dead_servers_to_the_real_one() {
     let f = clamd_with(
-        &[refused(), fake(Fault::Garbage), clamd()],
+        &[refused(), fake(Fault::Garbage), real_clamd()],
         "[destiny]\nvirus = \"reject\"\n",
     );
     let r = f.run(&argv(), &with_attachment("x.com", &eicar()));
@@ -486,7 +465,7 @@ fn spamd_faults_pass_with_an_alert_by_default() {
 
 #[test]
 fn spamd_failover_from_a_hung_server_to_the_real_one() {
-    let f = spamd_with(&[fake(Fault::Hang), spamd()], "");
+    let f = spamd_with(&[fake(Fault::Hang), real_spamd()], "");
     let r = f.run(&argv(), &gtube_msg());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = fields(&f.call_msg(0));
@@ -535,26 +514,6 @@ fn dry_run_shows_each_scanner() {
     assert_eq!(f.calls(), 0);
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for (i, c) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            s.push('\n');
-        }
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            s.push(if k <= c.len() {
-                T[((n >> (18 - 6 * k)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    s
-}
-
 fn rspamd_addr() -> String {
     std::env::var("PIPESCAN_RSPAMD").unwrap_or_else(|_| {
         panic!("PIPESCAN_RSPAMD is not set: run scripts/test, or MAILSTACK_RSPAMD=1 scripts/mailstack up DIR and `set -a; eval \"$(scripts/mailstack env DIR)\"`")
@@ -588,7 +547,7 @@ fn rspamd_down_but_spamd_up_is_still_spam_checked() {
     let f = Filter::new(&format!(
         "[rspamd]\nservers = [\"{}\"]\n[spamd]\nservers = [\"{}\"]\n",
         refused(),
-        spamd()
+        real_spamd()
     ));
     let r = f.run(&[&["-v"][..], &argv()].concat(), &gtube_msg());
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -648,7 +607,7 @@ fn blocked_mail_does_not_wait_for_the_spam_scan() {
     let cfg = |extra: &str| {
         Filter::new(&format!(
             "[spamd]\nservers = [\"{hang}\"]\ntimeout = \"3s\"\n[clamd]\nservers = [\"{}\"]\n{extra}",
-            clamd()
+            real_clamd()
         ))
     };
     let virus = with_attachment("readme.txt", &eicar());

@@ -329,6 +329,15 @@ pub fn real_clamd() -> String {
     })
 }
 
+/// The 68-byte EICAR test file, built from hex so this source is not itself a test virus.
+pub fn eicar() -> Vec<u8> {
+    let hex = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 /// Base64 in 76-character lines, as MUAs write attachments.
 pub fn base64_lines(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
