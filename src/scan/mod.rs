@@ -52,6 +52,19 @@ pub struct ScanReport {
     pub elapsed: Duration,
 }
 
+impl ScanReport {
+    /// A report for a scanner that gave no answer of its own (not started, not waited for).
+    fn unanswered(scanner: &'static str, kind: Kind, outcome: Outcome) -> ScanReport {
+        ScanReport {
+            scanner,
+            kind,
+            outcome,
+            server: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 /// Which checks to run for this message (bypass lists decide this later).
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted {
@@ -150,17 +163,13 @@ pub fn run_all(
                 let _ = tx.send(job());
             });
         if let Err(e) = spawned {
-            reports.push(ScanReport {
-                scanner: name,
-                kind: if name == "spamd" || name == "rspamd" {
-                    Kind::Spam
-                } else {
-                    Kind::Virus
-                },
-                outcome: Outcome::Failed(format!("cannot start a thread: {e}")),
-                server: None,
-                elapsed: Duration::ZERO,
-            });
+            let kind = if name == "spamd" || name == "rspamd" {
+                Kind::Spam
+            } else {
+                Kind::Virus
+            };
+            let why = format!("cannot start a thread: {e}");
+            reports.push(ScanReport::unanswered(name, kind, Outcome::Failed(why)));
             return false;
         }
         true
@@ -209,24 +218,17 @@ pub fn run_all(
     drop(tx);
     let mut blocked_by: Option<&str> = None;
     while pending_other > 0 || !pending_spam.is_empty() {
-        if pending_other == 0
-            && let Some(g) = &gate
-        {
-            g.open(blocked_by.is_none());
-        }
-        if let Some(why) = blocked_by
-            && pending_other == 0
-        {
-            for name in pending_spam.drain(..) {
-                reports.push(ScanReport {
-                    scanner: name,
-                    kind: Kind::Spam,
-                    outcome: Outcome::Skipped(format!("not needed: the message is {why}")),
-                    server: None,
-                    elapsed: Duration::ZERO,
-                });
+        if pending_other == 0 {
+            if let Some(g) = &gate {
+                g.open(blocked_by.is_none());
             }
-            break;
+            if let Some(why) = blocked_by {
+                for name in pending_spam.drain(..) {
+                    let skipped = Outcome::Skipped(format!("not needed: the message is {why}"));
+                    reports.push(ScanReport::unanswered(name, Kind::Spam, skipped));
+                }
+                break;
+            }
         }
         match rx.recv() {
             Ok(Done::Report(r)) => {
@@ -251,23 +253,12 @@ pub fn run_all(
             // Every job's sender is gone without an answer: a thread died (a panic would
             // have ended the process through the panic hook; this is belt and braces).
             Err(_) => {
+                let gone = || Outcome::Failed("scanner thread ended without an answer".into());
                 for name in pending_spam.drain(..) {
-                    reports.push(ScanReport {
-                        scanner: name,
-                        kind: Kind::Spam,
-                        outcome: Outcome::Failed("scanner thread ended without an answer".into()),
-                        server: None,
-                        elapsed: Duration::ZERO,
-                    });
+                    reports.push(ScanReport::unanswered(name, Kind::Spam, gone()));
                 }
                 if pending_other > 0 {
-                    reports.push(ScanReport {
-                        scanner: "virus",
-                        kind: Kind::Virus,
-                        outcome: Outcome::Failed("scanner thread ended without an answer".into()),
-                        server: None,
-                        elapsed: Duration::ZERO,
-                    });
+                    reports.push(ScanReport::unanswered("virus", Kind::Virus, gone()));
                 }
                 break;
             }
