@@ -52,16 +52,18 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
                 &Failure::tempfail("4.3.0", format!("reading the message: {e}")),
                 env,
                 None,
+                None,
                 started,
             );
         }
     };
     if spool.size == 0 {
         let f = Failure::tempfail("4.3.0", "empty message on stdin (input closed early?)");
-        return fail(&f, env, Some(&spool), started);
+        return fail(&f, env, Some(&spool), None, started);
     }
     let parse_started = Instant::now();
     let header = Header::parse(&spool.head);
+    let message_id = header.first_text(&spool.head, "Message-ID");
     let received = header.count("Received");
     if received > cfg.general.max_received {
         let f = Failure {
@@ -72,13 +74,13 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
                 cfg.general.max_received
             ),
         };
-        return fail(&f, env, Some(&spool), started);
+        return fail(&f, env, Some(&spool), message_id.as_deref(), started);
     }
     let lists = match policy::Lists::compile(cfg) {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
-            return fail(&f, env, Some(&spool), started);
+            return fail(&f, env, Some(&spool), message_id.as_deref(), started);
         }
     };
     let authors = header
@@ -215,7 +217,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
                 let _ = writeln!(io::stdout(), "result: exit 75 ({})", f.line());
                 return Exit::TempFail;
             }
-            return fail(&f, env, Some(&spool), started);
+            return fail(&f, env, Some(&spool), message_id.as_deref(), started);
         }
     };
     let mut plan = plan::plan(&verdicts);
@@ -242,6 +244,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         facts: &facts,
         verdicts: &verdicts,
         quarantine: None,
+        message_id: message_id.as_deref(),
     };
 
     if mode == Mode::DryRun {
@@ -545,6 +548,8 @@ pub struct Scans<'a> {
     pub facts: &'a Facts,
     pub verdicts: &'a [policy::Verdict],
     pub quarantine: Option<&'a str>,
+    /// The message's Message-ID, for log lines.
+    pub message_id: Option<&'a str>,
 }
 
 /// Stores the original message in the quarantine (directory and/or mailbox); its id.
@@ -778,11 +783,8 @@ fn log_line(
         .collect::<Vec<_>>()
         .join(",");
     let mut line = format!("{}, {} -> {}", summary(plan), Angle(&env.sender), rcpts);
-    if let Some(s) = spool {
-        let h = Header::parse(&s.head);
-        if let Some(id) = h.first_text(&s.head, "Message-ID") {
-            line.push_str(&format!(", Message-ID: {id}"));
-        }
+    if let Some(id) = scans.message_id {
+        line.push_str(&format!(", Message-ID: {id}"));
     }
     let hits = scans
         .facts
@@ -815,7 +817,13 @@ fn log_line(
     crate::log::info(&line);
 }
 
-fn fail(f: &Failure, env: &Envelope, spool: Option<&Spool>, started: Instant) -> Exit {
+fn fail(
+    f: &Failure,
+    env: &Envelope,
+    spool: Option<&Spool>,
+    message_id: Option<&str>,
+    started: Instant,
+) -> Exit {
     control::status_line(&f.line());
     let rcpts = env
         .recipients
@@ -824,14 +832,11 @@ fn fail(f: &Failure, env: &Envelope, spool: Option<&Spool>, started: Instant) ->
         .collect::<Vec<_>>()
         .join(",");
     // The Message-ID lets an admin match a deferral to the message when it comes back.
+    let id = message_id
+        .map(|id| format!(", Message-ID: {id}"))
+        .unwrap_or_default();
     let size = spool
-        .map(|s| {
-            let h = Header::parse(&s.head);
-            match h.first_text(&s.head, "Message-ID") {
-                Some(id) => format!(", Message-ID: {id}, size: {}", s.size),
-                None => format!(", size: {}", s.size),
-            }
-        })
+        .map(|s| format!("{id}, size: {}", s.size))
         .unwrap_or_default();
     crate::log::warn(&format!(
         "{} {{{}}}, {} -> {}{}, {}, {} ms",
