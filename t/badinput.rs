@@ -1077,26 +1077,6 @@ fn zip_corrupt() -> Vec<u8> {
 
 // ---- running and checking -------------------------------------------------------------------
 
-/// Does `text` match `pattern`, where '*' matches any run of characters?
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for p in &parts[1..parts.len() - 1] {
-        match rest.find(p) {
-            Some(at) => rest = &rest[at + p.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// `input` without the header lines in `removed` (each removed once, with its line ending).
 fn without_lines(input: &[u8], removed: &[&str]) -> Vec<u8> {
     let mut out = input.to_vec();
