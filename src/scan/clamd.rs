@@ -565,18 +565,7 @@ mod tests {
     /// `scripts/mailstack up DIR`, with an EICAR signature). They fail, not skip, when it is not set.
     mod live {
         use super::super::*;
-
-        /// The 68-byte EICAR test file, kept as hex so that this source file is not itself a
-        /// test virus.
-        const EICAR_HEX: &str = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d\
-            5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
-
-        fn eicar() -> Vec<u8> {
-            (0..EICAR_HEX.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&EICAR_HEX[i..i + 2], 16).ok())
-                .collect()
-        }
+        use crate::scan::testdata::eicar;
 
         fn server() -> ServerAddr {
             let Ok(addr) = std::env::var("PIPESCAN_CLAMD") else {
@@ -595,7 +584,7 @@ mod tests {
         fn eicar_mail() -> Vec<u8> {
             let eicar = eicar();
             assert_eq!(eicar.len(), 68);
-            let b64 = base64(&eicar);
+            let b64 = crate::message::base64(&eicar);
             format!(
                 "From: a@example.com\r\nTo: b@example.org\r\nSubject: virus\r\nMIME-Version: 1.0\r\n\
                  Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n\
@@ -604,25 +593,6 @@ mod tests {
                  Content-Disposition: attachment; filename=eicar.com\r\n\r\n{b64}\r\n--XX--\r\n"
             )
             .into_bytes()
-        }
-
-        fn base64(data: &[u8]) -> String {
-            const T: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let mut out = String::new();
-            for c in data.chunks(3) {
-                let n = (u32::from(c[0]) << 16)
-                    | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                    | u32::from(*c.get(2).unwrap_or(&0));
-                for i in 0..4 {
-                    if i <= c.len() {
-                        out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-                    } else {
-                        out.push('=');
-                    }
-                }
-            }
-            out
         }
 
         /// clamd's TCP socket (`PIPESCAN_CLAMD_TCP`, printed by `scripts/mailstack env`): over TCP

@@ -887,18 +887,7 @@ mod tests {
     /// stack is not running.
     mod live {
         use super::*;
-
-        /// The 68-byte EICAR test file, kept as hex so that this source file is not itself a
-        /// test virus for whatever scanner looks at the repository.
-        const EICAR_HEX: &str = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d\
-            5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
-
-        fn eicar() -> Vec<u8> {
-            (0..EICAR_HEX.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&EICAR_HEX[i..i + 2], 16).ok())
-                .collect()
-        }
+        use crate::scan::testdata::eicar;
 
         fn stack_dir() -> PathBuf {
             let Ok(dir) = std::env::var("PIPESCAN_STACK_DIR") else {
@@ -915,28 +904,6 @@ mod tests {
             dir
         }
 
-        fn base64(data: &[u8]) -> String {
-            const ABC: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let mut out = String::new();
-            for chunk in data.chunks(3) {
-                let b = [
-                    chunk[0],
-                    *chunk.get(1).unwrap_or(&0),
-                    *chunk.get(2).unwrap_or(&0),
-                ];
-                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-                for i in 0..4 {
-                    if i <= chunk.len() {
-                        out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
-                    } else {
-                        out.push('=');
-                    }
-                }
-            }
-            out
-        }
-
         fn eicar_mail() -> Vec<u8> {
             let eicar = eicar();
             assert_eq!(eicar.len(), 68);
@@ -946,7 +913,7 @@ mod tests {
                  see attachment\r\n--XX\r\nContent-Type: application/octet-stream; name=eicar.com\r\n\
                  Content-Transfer-Encoding: base64\r\n\
                  Content-Disposition: attachment; filename=eicar.com\r\n\r\n{}\r\n--XX--\r\n",
-                base64(&eicar)
+                crate::message::base64(&eicar)
             )
             .into_bytes()
         }

@@ -13,6 +13,8 @@ pub mod headers;
 pub mod net;
 pub mod rspamd;
 pub mod spamd;
+#[cfg(test)]
+pub mod testdata;
 
 use crate::config::Config;
 use net::ServerAddr;

@@ -973,6 +973,7 @@ mod tests {
     /// `scripts/mailstack up`). They fail, not skip, when it is not set.
     mod live {
         use super::super::*;
+        use crate::scan::testdata::{gtube, ham_10k};
 
         fn server() -> ServerAddr {
             let Ok(addr) = std::env::var("PIPESCAN_SPAMD") else {
@@ -986,40 +987,6 @@ mod tests {
 
         fn deadline() -> Instant {
             Instant::now() + Duration::from_secs(30)
-        }
-
-        /// A GTUBE message; the GTUBE string is assembled at run time so that this source file
-        /// is not itself "spam".
-        fn gtube() -> Vec<u8> {
-            let (head, tail) = (
-                "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD",
-                "-ANTI-UBE-TEST-EMAIL*C.34X",
-            );
-            format!(
-                "From: Sender <sender@example.com>\r\nTo: rcpt@example.org\r\n\
-                 Subject: Test spam mail (GTUBE)\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
-                 Message-ID: <gtube-live@example.com>\r\n\r\n{head}{tail}\r\n"
-            )
-            .into_bytes()
-        }
-
-        /// A 10 KB ham message with the fields a real one has.
-        fn ham_10k() -> Vec<u8> {
-            let mut msg = b"From: Alice Example <alice@example.com>\r\nTo: Bob Example <bob@example.org>\r\n\
-                Subject: Minutes of the Thursday meeting\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
-                Message-ID: <ham-live@example.com>\r\nMIME-Version: 1.0\r\n\
-                Content-Type: text/plain; charset=us-ascii\r\n\r\nHi Bob,\r\n\r\n"
-                .to_vec();
-            let mut n = 0;
-            while msg.len() < 10_000 {
-                n += 1;
-                msg.extend_from_slice(
-                    format!("Item {n}: we went through the budget for the garden project and agreed on the next steps.\r\n")
-                        .as_bytes(),
-                );
-            }
-            msg.extend_from_slice(b"\r\nAlice\r\n");
-            msg
         }
 
         #[test]
