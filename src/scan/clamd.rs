@@ -309,18 +309,7 @@ mod tests {
 
     // ---- fault injection: tiny fake servers on 127.0.0.1:0 ----
 
-    fn fake_clamd(
-        serve: impl FnOnce(TcpStream) + Send + 'static,
-    ) -> (ServerAddr, thread::JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = ServerAddr::Tcp(listener.local_addr().expect("addr").to_string());
-        let handle = thread::spawn(move || {
-            if let Ok((stream, _)) = listener.accept() {
-                serve(stream);
-            }
-        });
-        (addr, handle)
-    }
+    use crate::scan::testdata::fault_server as fake_clamd;
 
     /// Reads a zINSTREAM request to its end marker; returns the payload.
     fn read_instream(s: &mut TcpStream) -> io::Result<Vec<u8>> {

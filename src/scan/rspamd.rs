@@ -1010,19 +1010,7 @@ mod tests {
         }
     }
 
-    /// A fake rspamd that accepts one connection and hands it to `serve`.
-    fn fake_rspamd(
-        serve: impl FnOnce(TcpStream) + Send + 'static,
-    ) -> (ServerAddr, thread::JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = ServerAddr::Tcp(listener.local_addr().expect("addr").to_string());
-        let handle = thread::spawn(move || {
-            if let Ok((stream, _)) = listener.accept() {
-                serve(stream);
-            }
-        });
-        (addr, handle)
-    }
+    use crate::scan::testdata::fault_server as fake_rspamd;
 
     /// Reads one request: headers, then Content-Length bytes of body.
     fn read_request(s: &mut TcpStream) -> Vec<u8> {

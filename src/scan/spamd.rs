@@ -719,19 +719,7 @@ mod tests {
 
     // ---- fault injection: tiny fake servers on 127.0.0.1:0 ----
 
-    /// A fake spamd that accepts one connection and hands it to `serve`.
-    fn fake_spamd(
-        serve: impl FnOnce(TcpStream) + Send + 'static,
-    ) -> (ServerAddr, thread::JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = ServerAddr::Tcp(listener.local_addr().expect("addr").to_string());
-        let handle = thread::spawn(move || {
-            if let Ok((stream, _)) = listener.accept() {
-                serve(stream);
-            }
-        });
-        (addr, handle)
-    }
+    use crate::scan::testdata::fault_server as fake_spamd;
 
     /// Reads the request up to end-of-file (spamc half-closes after the body).
     fn read_request(stream: &mut TcpStream) -> Vec<u8> {

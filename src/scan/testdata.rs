@@ -1,4 +1,9 @@
-//! Messages the scanner unit tests send to the real spamd, rspamd and clamd.
+//! Messages the scanner unit tests send to the real spamd, rspamd and clamd, and the fault
+//! server they use to misbehave (refuse, hang, garbage, close mid-reply).
+
+use super::net::ServerAddr;
+use std::net::{TcpListener, TcpStream};
+use std::thread;
 
 /// A GTUBE message; the GTUBE string is assembled at run time so that this source file
 /// is not itself "spam".
@@ -45,4 +50,19 @@ pub fn eicar() -> Vec<u8> {
         .step_by(2)
         .filter_map(|i| u8::from_str_radix(&EICAR_HEX[i..i + 2], 16).ok())
         .collect()
+}
+
+/// A fake server on 127.0.0.1:0, for fault injection only: accepts one connection and hands it
+/// to `serve`.
+pub fn fault_server(
+    serve: impl FnOnce(TcpStream) + Send + 'static,
+) -> (ServerAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = ServerAddr::Tcp(listener.local_addr().expect("addr").to_string());
+    let handle = thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            serve(stream);
+        }
+    });
+    (addr, handle)
 }
