@@ -152,6 +152,22 @@ const EXECUTABLE: &[(&str, &str)] = &[
     ("chm|hlp", "Windows help file (can run scripts)"),
 ];
 
+/// Declared executable types (`application/...`): amavisd's defaults (x-msdownload,
+/// x-msdos-program, hta) and their other spellings, including the IANA-registered one for PE
+/// files. One list for the rule's pattern and its quick check.
+const EXECUTABLE_TYPES: &[&str] = &[
+    "x-msdownload",
+    "x-msdos-program",
+    "x-dosexec",
+    "x-ms-dos-executable",
+    "x-executable",
+    "vnd.microsoft.portable-executable",
+    "hta",
+    "x-ms-shortcut",
+    "x-ms-installer",
+    "x-msi",
+];
+
 /// The built-in rule list, in order. No `allow` rule comes first: each candidate (archives
 /// "known to be safe", attached messages named after a `.com` subject) would let a sniffed
 /// executable through, because the first matching rule wins.
@@ -219,9 +235,10 @@ pub fn default_rules() -> Vec<Rule> {
         // their other spellings, including the IANA-registered one for PE files.
         ban(
             None,
-            Some(
-                r"(?i)^application/(x-msdownload|x-msdos-program|x-dosexec|x-ms-dos-executable|x-executable|vnd\.microsoft\.portable-executable|hta|x-ms-shortcut|x-ms-installer|x-msi)$",
-            ),
+            Some(&format!(
+                r"(?i)^application/({})$",
+                EXECUTABLE_TYPES.join("|").replace('.', r"\.")
+            )),
             None,
             "executable declared type ${declared}",
         ),
@@ -452,8 +469,8 @@ enum Quick {
     Ext(&'static [&'static str]),
     /// The declared type starts with this.
     Declared(&'static str),
-    /// The declared type is one of these.
-    DeclaredIn(&'static [&'static str]),
+    /// The declared type is this type with one of these subtypes.
+    DeclaredIn(&'static str, &'static [&'static str]),
     /// The part was sniffed as exe or elf.
     Program,
 }
@@ -483,19 +500,8 @@ fn default_quick() -> Vec<Quick> {
     ];
     q.extend(FAMILIES.iter().map(|f| Quick::Ext(f)));
     q.extend([
-        Quick::DeclaredIn(&[
-            "application/x-msdownload",
-            "application/x-msdos-program",
-            "application/x-dosexec",
-            "application/x-ms-dos-executable",
-            "application/x-executable",
-            "application/vnd.microsoft.portable-executable",
-            "application/hta",
-            "application/x-ms-shortcut",
-            "application/x-ms-installer",
-            "application/x-msi",
-        ]),
-        Quick::DeclaredIn(&["message/partial"]),
+        Quick::DeclaredIn("application/", EXECUTABLE_TYPES),
+        Quick::DeclaredIn("message/", &["partial"]),
         Quick::Declared("text/"),
         Quick::Program,
         Quick::Program,
@@ -537,9 +543,12 @@ impl Quick {
                 !part.declared_type.is_ascii()
                     || part.declared_type.to_ascii_lowercase().starts_with(prefix)
             }
-            Quick::DeclaredIn(list) => {
-                !part.declared_type.is_ascii()
-                    || list.contains(&part.declared_type.to_ascii_lowercase().as_str())
+            Quick::DeclaredIn(prefix, subtypes) => {
+                let declared = part.declared_type.to_ascii_lowercase();
+                !declared.is_ascii()
+                    || declared
+                        .strip_prefix(prefix)
+                        .is_some_and(|t| subtypes.contains(&t))
             }
             Quick::Program => matches!(part.sniffed, Some("exe" | "elf")),
         }
