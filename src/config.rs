@@ -46,6 +46,11 @@ pub struct Config {
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
+    /// The lookup tables as `validate` compiled them (reading their `file:` lists once): the
+    /// filter uses these instead of compiling them again. Not part of the file. A loaded config
+    /// is never changed afterwards; one that were would keep its first tables.
+    #[serde(skip)]
+    compiled_lists: std::sync::OnceLock<crate::policy::Lists>,
 }
 
 impl Default for Config {
@@ -70,6 +75,7 @@ impl Default for Config {
             quarantine: Quarantine::default(),
             notify: Notify::default(),
             policy: toml::Table::new(),
+            compiled_lists: std::sync::OnceLock::new(),
         }
     }
 }
@@ -820,6 +826,16 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 }
 
 impl Config {
+    /// The compiled lookup tables: compiled on first use (in `validate`, when the file is
+    /// loaded) and kept. Errors are (key, message).
+    pub fn lists(&self) -> Result<&crate::policy::Lists, (String, String)> {
+        if let Some(l) = self.compiled_lists.get() {
+            return Ok(l);
+        }
+        let lists = crate::policy::Lists::compile(self)?;
+        Ok(self.compiled_lists.get_or_init(|| lists))
+    }
+
     /// Checks what serde cannot: returns the offending key (dotted) and the problem.
     fn validate(&self) -> Result<(), (String, String)> {
         let g = &self.general;
@@ -939,9 +955,7 @@ impl Config {
                 return Err((key.into(), "must be a single line".into()));
             }
         }
-        if let Err((key, msg)) = crate::policy::Lists::compile(self) {
-            return Err((key, msg));
-        }
+        self.lists()?;
         crate::act::quarantine::validate(&self.quarantine)?;
         crate::scan::banned::validate(&self.banned)?;
         let m = &self.loop_marker;

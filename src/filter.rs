@@ -76,7 +76,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         };
         return fail(&f, env, Some(&spool), message_id.as_deref(), started);
     }
-    let lists = match policy::Lists::compile(cfg) {
+    let lists = match cfg.lists() {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
@@ -133,7 +133,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             banned: false,
             header: false,
         },
-        None => policy::needed(&lists, &env.sender, &authors, &env.recipients),
+        None => policy::needed(lists, &env.sender, &authors, &env.recipients),
     };
     crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
@@ -145,8 +145,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             banned: needed.banned,
         };
         let blocking = scan::Blocking {
-            virus: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Virus),
-            banned: policy::blocks_everyone(cfg, &lists, &env.recipients, policy::Category::Banned),
+            virus: policy::blocks_everyone(cfg, lists, &env.recipients, policy::Category::Virus),
+            banned: policy::blocks_everyone(cfg, lists, &env.recipients, policy::Category::Banned),
         };
         let r = scan::run_all(
             cfg,
@@ -207,7 +207,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
                 edits: crate::message::Edits::default(),
             })
             .collect()),
-        None => policy::decide(cfg, &lists, &hostname, &facts, &env.sender, &env.recipients),
+        None => policy::decide(cfg, lists, &hostname, &facts, &env.sender, &env.recipients),
     };
     let verdicts = match decided {
         Ok(v) => v,
