@@ -737,6 +737,10 @@ pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, Confi
         key: Some(key),
         message,
     })?;
+    if base.policy.is_empty() && bank.is_none() {
+        // No banks: the untyped second parse below has nothing to do.
+        return Ok(base);
+    }
     // Every bank must be valid on its own, so check-config catches a broken bank that only one
     // master.cf entry uses.
     let raw: toml::Table = toml::from_str(text).map_err(|e| located(text, file, &e))?;
