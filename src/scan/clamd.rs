@@ -557,13 +557,7 @@ mod tests {
         use crate::scan::testdata::eicar;
 
         fn server() -> ServerAddr {
-            let Ok(addr) = std::env::var("PIPESCAN_CLAMD") else {
-                panic!(
-                    "PIPESCAN_CLAMD is not set: start scripts/mailstack up DIR and export PIPESCAN_CLAMD=DIR/clamd.sock"
-                );
-            };
-            addr.parse()
-                .unwrap_or_else(|e| panic!("PIPESCAN_CLAMD: {e}"))
+            crate::scan::testdata::stack_server("PIPESCAN_CLAMD")
         }
 
         fn deadline() -> Instant {
@@ -587,13 +581,7 @@ mod tests {
         /// clamd's TCP socket (`PIPESCAN_CLAMD_TCP`, printed by `scripts/mailstack env`): over TCP
         /// an early close can turn into a reset, so the size-limit path is checked here too.
         fn tcp_server() -> ServerAddr {
-            let Ok(addr) = std::env::var("PIPESCAN_CLAMD_TCP") else {
-                panic!(
-                    "PIPESCAN_CLAMD_TCP is not set: start scripts/mailstack up DIR and eval \"$(scripts/mailstack env DIR)\""
-                );
-            };
-            addr.parse()
-                .unwrap_or_else(|e| panic!("PIPESCAN_CLAMD_TCP: {e}"))
+            crate::scan::testdata::stack_server("PIPESCAN_CLAMD_TCP")
         }
 
         #[test]

@@ -1358,9 +1358,7 @@ mod tests {
         }
 
         fn server() -> ServerAddr {
-            var("PIPESCAN_RSPAMD")
-                .parse()
-                .unwrap_or_else(|e| panic!("PIPESCAN_RSPAMD: {e}"))
+            crate::scan::testdata::stack_server("PIPESCAN_RSPAMD")
         }
 
         fn deadline() -> Instant {

@@ -964,13 +964,7 @@ mod tests {
         use crate::scan::testdata::{gtube, ham_10k};
 
         fn server() -> ServerAddr {
-            let Ok(addr) = std::env::var("PIPESCAN_SPAMD") else {
-                panic!(
-                    "PIPESCAN_SPAMD is not set: start scripts/mailstack up and export PIPESCAN_SPAMD=127.0.0.1:11783"
-                );
-            };
-            addr.parse()
-                .unwrap_or_else(|e| panic!("PIPESCAN_SPAMD: {e}"))
+            crate::scan::testdata::stack_server("PIPESCAN_SPAMD")
         }
 
         fn deadline() -> Instant {

@@ -66,3 +66,14 @@ pub fn fault_server(
     });
     (addr, handle)
 }
+
+/// The address of a server of the real stack, from `var` (printed by `scripts/mailstack env`);
+/// fails, it does not skip, when the stack's environment is missing.
+pub fn stack_server(var: &str) -> ServerAddr {
+    let Ok(addr) = std::env::var(var) else {
+        panic!(
+            "{var} is not set: start the real servers with MAILSTACK_RSPAMD=1 scripts/mailstack up DIR, then `set -a; eval \"$(scripts/mailstack env DIR)\"; set +a` (scripts/test does this)"
+        );
+    };
+    addr.parse().unwrap_or_else(|e| panic!("{var}: {e}"))
+}
