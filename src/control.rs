@@ -2,8 +2,10 @@
 //!
 //! Contract (DESIGN.md §1): the only codes an MTA-facing run emits are 0, 65, 69, 75 (and 78 from
 //! check-config). A signal, a panic or the deadline before any reinjection succeeded exits 75 so
-//! the MTA keeps the message. During a reinjection the main thread is asked to kill the child
-//! first (a half-fed sendmail queues nothing), then exits 75. After a reinjection succeeded the
+//! the MTA keeps the message. A reinjection in progress is killed first, with its process group
+//! (a half-fed sendmail queues nothing; one whose input merely ended would queue what it got),
+//! and the main thread, which sees whether it had already succeeded, exits 75 (see [`track`]).
+//! After a reinjection succeeded the
 //! message is delivered: exiting 75 would deliver it twice, so we log and exit 0 instead.
 //! The enhanced status line is written to stdout once, first: Postfix reads the start of our
 //! output as the reason.
@@ -124,19 +126,28 @@ pub fn stop_requested() -> Option<String> {
 
 /// Ends the run from any thread: see the module contract.
 fn stop(reason: String) {
+    if let Ok(mut s) = STOP.lock() {
+        s.get_or_insert(reason.clone());
+    }
+    // A reinjection in progress is killed first, whatever the phase: exiting would end its
+    // input, and a sendmail given -i queues whatever it got by then.
+    let killed = kill_tracked();
     match PHASE.load(Ordering::SeqCst) {
         DELIVERED => {
+            let also = if killed {
+                "; the reinjection for the remaining recipients was killed: NOT delivered to them"
+            } else {
+                ""
+            };
             crate::log::warn(&format!(
-                "{reason} after the message was reinjected: exiting 0 to avoid a duplicate"
+                "{reason} after the message was reinjected: exiting 0 to avoid a duplicate{also}"
             ));
             std::process::exit(0);
         }
         REINJECTING => {
-            if let Ok(mut s) = STOP.lock() {
-                s.get_or_insert(reason.clone());
-            }
-            // The main thread kills the child and exits 75. If it cannot within 10 s, exit here,
-            // with whatever is true by then.
+            // The main thread sees the child gone, finds the stop request and exits 75 (or
+            // goes on if the child had already succeeded). If it cannot within 10 s, exit
+            // here, with whatever is true by then.
             std::thread::sleep(Duration::from_secs(10));
             if is_delivered() {
                 std::process::exit(0);
@@ -147,7 +158,41 @@ fn stop(reason: String) {
     }
 }
 
+/// The process group of the running reinjection, while it is not reaped (see [`track`]).
+static TRACKED: Mutex<Option<i32>> = Mutex::new(None);
+
+/// A reinjection child (started with `process_group(0)`) runs: a stop request kills its group.
+/// The caller must [`untrack`] it before reaping it, so that a stop never signals a pid that
+/// may have been reused.
+pub fn track(pid: u32) {
+    if let (Ok(pid), Ok(mut t)) = (i32::try_from(pid), TRACKED.lock()) {
+        *t = Some(pid);
+    }
+}
+
+/// The tracked child has exited (not yet reaped) or is being killed by its owner.
+pub fn untrack() {
+    if let Ok(mut t) = TRACKED.lock() {
+        *t = None;
+    }
+}
+
+/// Kills the tracked child's group, if there is one; says whether there was.
+fn kill_tracked() -> bool {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    // Holding the lock: the owner cannot untrack and reap the child meanwhile.
+    if let Ok(t) = TRACKED.lock()
+        && let Some(pid) = *t
+    {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        return true;
+    }
+    false
+}
+
 pub fn exit_tempfail(reason: &str) -> ! {
+    kill_tracked();
     status_line(&format!("4.3.0 pipescan: {reason}"));
     crate::log::warn(&format!("{reason}: exit 75, the MTA keeps the message"));
     std::process::exit(Exit::TempFail.code().into());
@@ -162,6 +207,7 @@ pub fn install_panic_hook() {
             return;
         }
         let msg = format!("internal error: {info}").replace('\n', " ");
+        kill_tracked();
         if is_delivered() {
             crate::log::warn(&format!("{msg} (after delivery: exiting 0)"));
             std::process::exit(0);
@@ -172,37 +218,70 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// SIGTERM, SIGINT and SIGHUP end the run with 75 (or 0 once delivered). SIGXFSZ (a file-size
+/// SIGTERM, SIGINT and SIGHUP end the run with 75 (or 0 once delivered), and so does our own
+/// time limit `deadline` for the whole run: a timer raises SIGALRM when it runs out. One thread
+/// waits for all four (a run starts no other thread unless it scans). SIGXFSZ (a file-size
 /// limit) is caught so that the write fails with an I/O error (exit 75) instead of killing us.
-pub fn install_signal_handlers() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+pub fn install_signal_handlers(deadline: Duration) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(AtomicBool::new(false)))?;
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGALRM])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
-                let name = match sig {
-                    SIGTERM => "SIGTERM",
-                    SIGINT => "SIGINT",
-                    _ => "SIGHUP",
+                let why = match sig {
+                    SIGTERM => "interrupted by SIGTERM".to_string(),
+                    SIGINT => "interrupted by SIGINT".to_string(),
+                    SIGHUP => "interrupted by SIGHUP".to_string(),
+                    _ => deadline_reason(deadline),
                 };
-                stop(format!("interrupted by {name}"));
+                stop(why);
             }
         })?;
+    if let Err(e) = arm_deadline(deadline) {
+        crate::log::warn(&format!(
+            "cannot arm the deadline timer ({e}): using a thread"
+        ));
+        start_deadline(deadline);
+    }
     Ok(())
 }
 
-/// Our own time limit for the whole run.
+fn deadline_reason(limit: Duration) -> String {
+    format!("deadline of {} exceeded", crate::config::Dur(limit))
+}
+
+/// A one-shot CLOCK_MONOTONIC timer that raises SIGALRM after `limit`. It lives until we exit.
+fn arm_deadline(limit: Duration) -> nix::Result<()> {
+    use nix::sys::signal::{SigEvent, SigevNotify, Signal};
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timer::{Expiration, Timer, TimerSetTimeFlags};
+    use nix::time::ClockId;
+    let mut timer = Timer::new(
+        ClockId::CLOCK_MONOTONIC,
+        SigEvent::new(SigevNotify::SigevSignal {
+            signal: Signal::SIGALRM,
+            si_value: 0,
+        }),
+    )?;
+    timer.set(
+        Expiration::OneShot(TimeSpec::from_duration(limit)),
+        TimerSetTimeFlags::empty(),
+    )?;
+    // Dropping it would delete it.
+    std::mem::forget(timer);
+    Ok(())
+}
+
+/// Our own time limit on a thread of its own: only when no timer can be armed, or when the
+/// signal handlers could not be installed.
 pub fn start_deadline(limit: Duration) {
     let _ = std::thread::Builder::new()
         .name("deadline".into())
         .spawn(move || {
             std::thread::sleep(limit);
-            stop(format!(
-                "deadline of {} exceeded",
-                crate::config::Dur(limit)
-            ));
+            stop(deadline_reason(limit));
         });
 }
 

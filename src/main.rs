@@ -174,10 +174,10 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return Exit::TempFail;
         }
     }
-    if let Err(e) = control::install_signal_handlers() {
+    if let Err(e) = control::install_signal_handlers(cfg.general.deadline.0) {
         log::warn(&format!("cannot install signal handlers: {e}"));
+        control::start_deadline(cfg.general.deadline.0);
     }
-    control::start_deadline(cfg.general.deadline.0);
 
     // procmail and manual dry runs may give no envelope at all.
     let (sender, recipients) = match args.envelope() {

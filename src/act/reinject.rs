@@ -10,10 +10,15 @@
 
 use crate::config::HardFailure;
 use crate::control::{self, Failure};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::Pid;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 
 /// The argv for one reinjection.
 pub fn argv(command: &[String], sender: &str, recipients: &[String]) -> Vec<String> {
@@ -25,12 +30,11 @@ pub fn argv(command: &[String], sender: &str, recipients: &[String]) -> Vec<Stri
     v
 }
 
+/// What feeds the message to the command: anything that writes to the writer it is given.
+pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<u64>;
+
 /// Runs `argv` and feeds it the message through `write`. Returns when the child has exited.
-pub fn run(
-    argv: &[String],
-    on_hard_failure: HardFailure,
-    write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
-) -> Result<(), Failure> {
+pub fn run(argv: &[String], on_hard_failure: HardFailure, write: Feed) -> Result<(), Failure> {
     run_as(argv, on_hard_failure, true, write)
 }
 
@@ -41,126 +45,246 @@ pub fn run_as(
     argv: &[String],
     on_hard_failure: HardFailure,
     commits: bool,
-    write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
+    write: Feed,
 ) -> Result<(), Failure> {
     let stage = if commits { "reinject" } else { "send" };
     crate::timings::time(stage, || run_timed(argv, on_hard_failure, commits, write))
 }
 
+/// One thread does it all (no writer, reader or waiter threads: each would cost a run more
+/// than the stub sendmail of the benchmarks takes to start). It writes the message while
+/// reading what the child says (one pipe for its stdout and stderr), so a child that talks
+/// before it reads cannot deadlock us; it learns of the exit from the end of that output, and
+/// only if something else keeps the pipe open, from a 10 ms check. A stop request (signal,
+/// deadline) kills the child's group from the signal thread (control::track), which ends any
+/// write or wait here.
 fn run_timed(
     argv: &[String],
     on_hard_failure: HardFailure,
     commits: bool,
-    write: &mut (dyn FnMut(&mut ChildStdin) -> io::Result<u64> + Send),
+    write: Feed,
 ) -> Result<(), Failure> {
     let prog = &argv[0];
-    let mut child = Command::new(prog)
+    if let Some(reason) = control::stop_requested() {
+        // Stopping (after an earlier group was delivered): start nothing new.
+        return Err(Failure::tempfail("4.3.0", reason));
+    }
+    let cannot = |e: io::Error| Failure::tempfail("4.3.5", format!("cannot run {prog}: {e}"));
+    let (output, out_w) = io::pipe().map_err(cannot)?;
+    let err_w = out_w.try_clone().map_err(cannot)?;
+    control::reinjecting();
+    let spawned = Command::new(prog)
         .args(&argv[1..])
         // Its own process group: a stop kills sendmail's helpers (postdrop) too, so nothing we
         // started can finish a submission after we have told the MTA to retry.
         .process_group(0)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Failure::tempfail("4.3.5", format!("cannot run {prog}: {e}")))?;
-    control::reinjecting();
-    let mut stdin = child.stdin.take();
-    // Its output is read on detached threads: a grandchild (Sendmail's background delivery, a
-    // wrapper's own children) may keep the pipes open long after the child exited.
-    let output = collect_output(child.stdout.take(), child.stderr.take());
-    let (written, status) = std::thread::scope(|s| {
-        let writer = s.spawn(move || {
-            let stdin = stdin
-                .as_mut()
-                .ok_or_else(|| io::Error::other("no stdin pipe"))?;
-            let n = write(stdin)?;
-            stdin.flush()?;
-            Ok::<u64, io::Error>(n)
-            // stdin is dropped here: the child sees end of input.
-        });
-        let status = wait(&mut child);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
-        (written, status)
-    });
-    let said = first_line(
-        &output
-            .recv_timeout(Duration::from_millis(500))
-            .unwrap_or_default(),
-    );
-    let status = match status {
-        Ok(s) => s,
+        .stdout(out_w)
+        .stderr(err_w)
+        .spawn();
+    // (The Command is gone: our copies of the output pipe's write end are closed.)
+    let mut child = match spawned {
+        Ok(c) => c,
         Err(e) => {
             control::reinjection_failed();
-            return Err(Failure::tempfail("4.3.0", e));
+            return Err(cannot(e));
         }
     };
+    control::track(child.id());
+    if let Some(reason) = control::stop_requested() {
+        // The stop came between spawn and track: it could not kill this child itself.
+        control::untrack();
+        control::kill_group(&mut child);
+        control::reinjection_failed();
+        control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
+    }
+    let mut pump = Pump {
+        pid: Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
+        input: child.stdin.take(),
+        output: Some(output),
+        said: Vec::new(),
+    };
+    let written = pump.feed(write);
+    let exited = pump.finish();
+    control::untrack();
+    let status = match exited.and_then(|()| child.wait()) {
+        Ok(s) => s,
+        Err(e) => {
+            control::kill_group(&mut child);
+            control::reinjection_failed();
+            return Err(Failure::tempfail(
+                "4.3.0",
+                format!("cannot wait for {prog}: {e}"),
+            ));
+        }
+    };
+    let said = first_line(&pump.said);
     let result = classify(prog, status, &written, &said, on_hard_failure);
     match &result {
         Ok(()) if commits => control::delivered(),
+        // Back to work: a copy that does not deliver the message, or a failure.
         _ => control::reinjection_failed(),
+    }
+    if result.is_err()
+        && let Some(reason) = control::stop_requested()
+    {
+        control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
     }
     result
 }
 
-/// Waits for the child, killing it if a stop is requested. Err carries the stop reason.
-///
-/// A helper thread blocks in waitpid and reports at once, so the child's exit is noticed
-/// without polling (polling with a 1-5 ms cap noticed a 7 ms sendmail up to milliseconds
-/// late); this thread wakes every 20 ms only to look for a stop request (signal, deadline).
-fn wait(child: &mut Child) -> Result<ExitStatus, String> {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    use nix::unistd::Pid;
-    use std::os::unix::process::ExitStatusExt;
-    use std::sync::mpsc::{RecvTimeoutError, channel};
-    let pid = i32::try_from(child.id())
-        .map(Pid::from_raw)
-        .map_err(|e| format!("cannot wait for the reinjection command: {e}"))?;
-    let (tx, rx) = channel();
-    let waiter = std::thread::Builder::new()
-        .name("reinject-wait".into())
-        .spawn(move || {
-            // Only exits and deaths are reported without WUNTRACED: loop over anything else.
-            let result = loop {
-                match waitpid(pid, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break Ok(ExitStatus::from_raw(code << 8)),
-                    Ok(WaitStatus::Signaled(_, sig, core)) => {
-                        break Ok(ExitStatus::from_raw(
-                            sig as i32 | if core { 0x80 } else { 0 },
+/// The child's ends of the conversation, driven from one thread with poll(2).
+struct Pump {
+    pid: Pid,
+    input: Option<ChildStdin>,
+    output: Option<io::PipeReader>,
+    /// The start of what it said (stdout and stderr), at most [`SAID`] bytes.
+    said: Vec<u8>,
+}
+
+/// How much of the child's output we keep (the rest is read and dropped).
+const SAID: usize = 4096;
+/// How often to look for an exit nobody told us about (the output pipe held open by a
+/// grandchild, such as a sendmail delivering in the background).
+const TICK: u16 = 10;
+
+impl Pump {
+    /// Writes the message, then closes the child's stdin.
+    fn feed(&mut self, write: Feed) -> io::Result<u64> {
+        let result = match &self.input {
+            None => Err(io::Error::other("no stdin pipe")),
+            Some(stdin) => {
+                nix::fcntl::fcntl(stdin, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+                write(self)
+            }
+        };
+        self.input = None; // the child sees end of input
+        result
+    }
+
+    /// Waits, reading its output meanwhile, until the child has exited (not reaped: see
+    /// control::track). Its output is read to the end unless something else holds the pipe.
+    fn finish(&mut self) -> io::Result<()> {
+        while self.output.is_some() {
+            self.wait(false)?;
+            if self.output.is_some() && self.exited(true)? {
+                self.drain();
+                return Ok(());
+            }
+        }
+        // Output closed: it has exited or is about to (or closed its stdout and stderr early,
+        // which a stop request would still end by killing it).
+        self.exited(false).map(|_| ())
+    }
+
+    /// Polls for room in the child's stdin (if `writing`) and for output (read at once).
+    /// Returns whether anything happened before the tick ran out.
+    fn wait(&mut self, writing: bool) -> io::Result<bool> {
+        let (input_ready, output_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            if writing && let Some(i) = &self.input {
+                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLOUT));
+            }
+            if let Some(o) = &self.output {
+                fds.push(PollFd::new(o.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::from(TICK)) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            let input_ready = writing && self.input.is_some() && ready(&fds[0]);
+            let output_ready = self.output.is_some() && fds.last().is_some_and(ready);
+            (input_ready, output_ready)
+        };
+        if output_ready {
+            self.read_output();
+        }
+        Ok(input_ready || output_ready)
+    }
+
+    /// One read of what the child said: the pipe is readable or at its end.
+    fn read_output(&mut self) {
+        let Some(o) = self.output.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        match o.read(&mut buf) {
+            Ok(0) => self.output = None,
+            Ok(n) => {
+                let keep = n.min(SAID.saturating_sub(self.said.len()));
+                self.said.extend_from_slice(&buf[..keep]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => self.output = None,
+        }
+    }
+
+    /// What is already in the output pipe after the child exited, without waiting for more.
+    fn drain(&mut self) {
+        for _ in 0..64 {
+            let readable = match &self.output {
+                Some(o) => {
+                    let mut fds = [PollFd::new(o.as_fd(), PollFlags::POLLIN)];
+                    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+                }
+                None => false,
+            };
+            if !readable {
+                break;
+            }
+            self.read_output();
+        }
+        self.output = None;
+    }
+
+    /// Has the child exited? Leaves it a zombie for `Child::wait`. With `poll_only` false,
+    /// blocks until it has.
+    fn exited(&self, poll_only: bool) -> io::Result<bool> {
+        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        if poll_only {
+            flags |= WaitPidFlag::WNOHANG;
+        }
+        loop {
+            match waitid(Id::Pid(self.pid), flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(false),
+                Ok(_) => return Ok(true),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Writing to the child: when its stdin pipe is full, wait for room (reading its output
+/// meanwhile); a child that exited without reading everything fails the write.
+impl Write for Pump {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(stdin) = self.input.as_mut() else {
+                return Err(io::Error::other("stdin already closed"));
+            };
+            match stdin.write(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.wait(true)? && self.exited(true)? {
+                        return Err(io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            "it exited without reading the whole message",
                         ));
                     }
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => break Err(e),
                 }
-            };
-            let _ = tx.send(result);
-        });
-    if let Err(e) = waiter {
-        control::kill_group(child);
-        return Err(format!("cannot wait for the reinjection command: {e}"));
+                Err(e) => return Err(e),
+            }
+        }
     }
-    loop {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Ok(status)) => return Ok(status),
-            Ok(Err(e)) => {
-                control::kill_group(child);
-                return Err(format!("cannot wait for the reinjection command: {e}"));
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                control::kill_group(child);
-                return Err("cannot wait for the reinjection command: waiter gone".into());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        if let Some(reason) = control::stop_requested() {
-            // Kill it, then leave at once: the writer may be blocked on a pipe that a
-            // grandchild still holds, and exiting ends every thread of ours.
-            control::kill_group(child);
-            control::reinjection_failed();
-            control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
-        }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -208,32 +332,6 @@ fn classify(
     }
 }
 
-/// Up to 4 KB of the child's stdout then stderr, delivered on a channel when both are closed.
-fn collect_output(
-    out: Option<std::process::ChildStdout>,
-    err: Option<std::process::ChildStderr>,
-) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let err_thread = std::thread::spawn(move || {
-            let mut t = Vec::new();
-            if let Some(mut e) = err {
-                let _ = (&mut e).take(4096).read_to_end(&mut t);
-                let _ = io::copy(&mut e, &mut io::sink());
-            }
-            t
-        });
-        if let Some(mut o) = out {
-            let _ = (&mut o).take(4096).read_to_end(&mut text);
-            let _ = io::copy(&mut o, &mut io::sink());
-        }
-        text.extend(err_thread.join().unwrap_or_default());
-        let _ = tx.send(text);
-    });
-    rx
-}
-
 fn first_line(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
     s.lines()
@@ -279,6 +377,75 @@ mod tests {
             w.write_all(b"Subject: t\n\nbody\n")?;
             Ok(17)
         })
+    }
+
+    /// Runs `feed` on a thread: a deadlock fails the test instead of hanging it.
+    fn feed_within(
+        secs: u64,
+        argv: Vec<String>,
+        msg: Vec<u8>,
+    ) -> (Result<(), Failure>, std::time::Duration) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            let r = run_as(&argv, HardFailure::Tempfail, false, &mut |w| {
+                w.write_all(&msg)?;
+                Ok(msg.len() as u64)
+            });
+            let _ = tx.send((r, t.elapsed()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("the reinjection did not finish: deadlocked?")
+    }
+
+    #[test]
+    fn a_command_that_talks_before_it_reads_does_not_deadlock() {
+        // 256 KiB on stderr before it reads a byte: more than a pipe holds, both ways.
+        let (r, _) = feed_within(
+            20,
+            sh("head -c 262144 /dev/zero >&2; cat >/dev/null; echo done"),
+            vec![b'm'; 1 << 20],
+        );
+        assert!(r.is_ok(), "{r:?}");
+        let (r, _) = feed_within(
+            20,
+            sh("echo 'first words' >&2; head -c 262144 /dev/zero; cat >/dev/null; exit 75"),
+            vec![b'm'; 1 << 20],
+        );
+        let f = r.unwrap_err();
+        assert!(f.reason.contains("exit 75: first words"), "{}", f.reason);
+    }
+
+    #[test]
+    fn an_exit_is_seen_while_a_grandchild_holds_the_output_pipe() {
+        // Sendmail delivering in the background keeps our pipes open after it exited.
+        let (r, took) = feed_within(
+            20,
+            sh("cat >/dev/null; echo queued; sleep 5 & exit 0"),
+            b"Subject: t\n\nbody\n".to_vec(),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
+
+    #[test]
+    fn an_exit_without_reading_is_seen_while_a_grandchild_holds_stdin() {
+        // Nobody reads the rest of a 1 MiB message, but the pipe stays open: no EPIPE comes.
+        // (Through fd 3: an asynchronous list of sh gets /dev/null as its stdin.)
+        let (r, took) = feed_within(
+            20,
+            sh("exec 3<&0; sleep 5 <&3 & exit 0"),
+            vec![b'm'; 1 << 20],
+        );
+        let f = r.unwrap_err();
+        assert!(
+            f.reason.contains(
+                "exited 0 before reading the whole message (it exited without reading the whole message)"
+            ),
+            "{}",
+            f.reason
+        );
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
     }
 
     #[test]
