@@ -653,9 +653,9 @@ fn blocked_mail_does_not_wait_for_the_spam_scan() {
     assert!(took >= Duration::from_millis(2900), "took {took:?}");
 }
 
-/// Blocked mail is not even scanned by spamd: the request's last byte waits for the virus and
-/// banned checks, and a message blocked for everyone is abandoned short, which spamd does not
-/// scan (it keeps a spamd child free). Checked in the real spamd's log (`mid=<…>` per scan):
+/// Blocked mail is not even scanned by spamd: pipescan connects to spamd only once the virus
+/// and banned checks are done, and never for a message they block for everyone (this keeps
+/// spamd's children free). Checked in the real spamd's log (`mid=<…>` per scan):
 /// the clean message with the same scanners shows up there, the infected one never does.
 #[test]
 fn spamd_never_scans_mail_that_is_blocked_for_everyone() {

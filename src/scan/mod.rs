@@ -93,12 +93,12 @@ pub struct Results {
     pub banned: Result<Vec<String>, String>,
 }
 
-/// How long a spam scan holds back the last byte of its request waiting for the virus and
-/// banned checks; after that it sends anyway (a slow clamd must not stall spamd's children).
+/// How long a spam scan waits for the virus and banned checks before it connects to spamd;
+/// after that it goes anyway (a slow clamd must not delay the spam verdict without end).
 pub const GATE_HOLD: Duration = Duration::from_secs(2);
 
 /// Opened once the checks that can block a message for everyone are done: `true` lets the spam
-/// scan finish its request, `false` abandons it.
+/// scan connect and send its request, `false` abandons it unsent.
 #[derive(Debug, Default)]
 pub struct Gate {
     state: std::sync::Mutex<Option<bool>>,
@@ -198,7 +198,7 @@ pub fn run_all(
             banned = Err("cannot start a thread for the banned-files walk".into());
         }
     }
-    // Hold spamd's last byte only when something could still make its answer pointless.
+    // spamd waits to connect only when something could still make its answer pointless.
     let gate = (pending_other > 0 && (blocking.virus || blocking.banned))
         .then(|| Arc::new(Gate::default()));
     if wanted.spam && !cfg.spamd.servers.is_empty() {
