@@ -147,6 +147,7 @@ pub fn run_all(
     wanted: Wanted,
     blocking: Blocking,
 ) -> Results {
+    let checks_started = Instant::now();
     let (tx, rx) = mpsc::channel::<Done>();
     let mut pending_spam: Vec<&'static str> = Vec::new();
     let mut pending_other = 0usize;
@@ -201,15 +202,29 @@ pub fn run_all(
     // spamd waits to connect only when something could still make its answer pointless.
     let gate = (pending_other > 0 && (blocking.virus || blocking.banned))
         .then(|| Arc::new(Gate::default()));
-    if wanted.spam && !cfg.spamd.servers.is_empty() {
+    // With a gate and spamd the only spam scanner, spamd runs on this thread once the gate's
+    // decision is made (or its hold ran out): it could not start any sooner on a thread of its
+    // own, and this saves a thread start and a wake-up per message (BENCHMARKS.md fix 13).
+    let rspamd_wanted = wanted.spam && !cfg.rspamd.servers.is_empty();
+    let spamd_wanted = wanted.spam && !cfg.spamd.servers.is_empty();
+    let mut spamd_here = gate.is_some() && spamd_wanted && !rspamd_wanted;
+    if spamd_wanted && !spamd_here {
         let (cfg, msg, rcpts) = (cfg.clone(), msg.clone(), recipients.to_vec());
         let gate = gate.clone();
-        let job = Box::new(move || Done::Report(run_spamd(&cfg, &msg, &rcpts, gate.as_deref())));
+        let job = Box::new(move || {
+            Done::Report(run_spamd(
+                &cfg,
+                &msg,
+                &rcpts,
+                gate.as_deref(),
+                Instant::now(),
+            ))
+        });
         if start("spamd", STACK, job, &mut reports) {
             pending_spam.push("spamd");
         }
     }
-    if wanted.spam && !cfg.rspamd.servers.is_empty() {
+    if rspamd_wanted {
         let (cfg, msg, rcpts) = (cfg.clone(), msg.clone(), recipients.to_vec());
         let sender = sender.to_string();
         let job = Box::new(move || Done::Report(run_rspamd(&cfg, &msg, &sender, &rcpts)));
@@ -219,6 +234,7 @@ pub fn run_all(
     }
     drop(tx);
     let mut blocked_by: Option<&str> = None;
+    let hold_until = checks_started + GATE_HOLD;
     while pending_other > 0 || !pending_spam.is_empty() {
         if pending_other == 0 {
             if let Some(g) = &gate {
@@ -232,7 +248,21 @@ pub fn run_all(
                 break;
             }
         }
-        match rx.recv() {
+        let next = if spamd_here {
+            match rx.recv_timeout(hold_until.saturating_duration_since(Instant::now())) {
+                Ok(done) => Ok(done),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // The other checks are slow: scan now, as the gate lets go after its hold.
+                    spamd_here = false;
+                    reports.push(run_spamd(cfg, msg, recipients, None, checks_started));
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(mpsc::RecvError),
+            }
+        } else {
+            rx.recv()
+        };
+        match next {
             Ok(Done::Report(r)) => {
                 match pending_spam.iter().position(|n| *n == r.scanner) {
                     Some(i) if r.kind == Kind::Spam => {
@@ -268,6 +298,15 @@ pub fn run_all(
     }
     if let Some(g) = &gate {
         g.open(blocked_by.is_none());
+    }
+    if spamd_here {
+        reports.push(match blocked_by {
+            Some(why) => {
+                let skipped = Outcome::Skipped(format!("not needed: the message is {why}"));
+                ScanReport::unanswered("spamd", Kind::Spam, skipped)
+            }
+            None => run_spamd(cfg, msg, recipients, None, checks_started),
+        });
     }
     Results { reports, banned }
 }
@@ -420,9 +459,16 @@ fn run_clamd(cfg: &Config, msg: &[u8]) -> ScanReport {
     }
 }
 
-fn run_spamd(cfg: &Config, msg: &[u8], recipients: &[String], gate: Option<&Gate>) -> ScanReport {
+/// `started`: when the checks began; spamd's timeout counts from then, whether it waited for
+/// the gate on a thread of its own or on the caller's.
+fn run_spamd(
+    cfg: &Config,
+    msg: &[u8],
+    recipients: &[String],
+    gate: Option<&Gate>,
+    started: Instant,
+) -> ScanReport {
     let c = &cfg.spamd;
-    let started = Instant::now();
     let report = |outcome, server| ScanReport {
         scanner: "spamd",
         kind: Kind::Spam,
@@ -446,15 +492,12 @@ fn run_spamd(cfg: &Config, msg: &[u8], recipients: &[String], gate: Option<&Gate
         _ if !c.default_user.is_empty() => Some(c.default_user.as_str()),
         _ => None,
     };
+    // The first server's time counts from `started`; a failover server gets a whole timeout.
+    let mut deadline = started + c.timeout.0;
     let (result, server) = walk_pool(&c.servers, c.load_balance, |addr| {
-        spamd::check(
-            addr,
-            msg,
-            user,
-            c.connect_timeout.0,
-            Instant::now() + c.timeout.0,
-            gate,
-        )
+        let r = spamd::check(addr, msg, user, c.connect_timeout.0, deadline, gate);
+        deadline = Instant::now() + c.timeout.0;
+        r
     });
     match result {
         Ok(r) => report(Outcome::Spam(r), server),
@@ -577,6 +620,68 @@ mod tests {
         let (r, who) = walk_pool(&servers, false, |a| Err::<(), _>(format!("{a}: down")));
         assert_eq!(r, Err("/a.sock: down; /b.sock: down; /c.sock: down".into()));
         assert_eq!(who, None);
+    }
+
+    /// With a gate, spamd runs on the caller's thread once the virus check is done; a virus
+    /// check slower than GATE_HOLD holds spamd back no longer than that, and spamd's timeout
+    /// still counts from the start of the checks.
+    #[test]
+    fn a_slow_virus_check_holds_spamd_back_for_gate_hold_only() {
+        use crate::scan::testdata::fault_server;
+        use std::sync::mpsc::channel;
+        // clamd reads everything and never answers: it fails at its 3 s timeout.
+        let (clamd, _c) = fault_server(|mut s| {
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
+            std::thread::sleep(Duration::from_secs(4));
+        });
+        let (tx, rx) = channel();
+        let (spamd, _s) = fault_server(move |s| {
+            let _ = tx.send(Instant::now());
+            drop(s);
+        });
+        let cfg = Arc::new(
+            crate::config::parse(
+                &format!(
+                    "[clamd]\nservers = [\"{clamd}\"]\ntimeout = \"3s\"\n\
+                     [spamd]\nservers = [\"{spamd}\"]\ntimeout = \"10s\"\n"
+                ),
+                "t",
+                None,
+            )
+            .unwrap(),
+        );
+        let msg = Arc::new(b"Subject: t\n\nbody\n".to_vec());
+        let wanted = Wanted {
+            virus: true,
+            spam: true,
+            banned: true,
+        };
+        let blocking = Blocking {
+            virus: true,
+            banned: true,
+        };
+        let t0 = Instant::now();
+        let r = run_all(
+            &cfg,
+            &msg,
+            "a@example.org",
+            &["b@example.com".into()],
+            wanted,
+            blocking,
+        );
+        let took = t0.elapsed();
+        let connected = rx.try_recv().expect("spamd was never contacted") - t0;
+        assert!(
+            connected >= GATE_HOLD - Duration::from_millis(50)
+                && connected < GATE_HOLD + Duration::from_millis(700),
+            "spamd contacted after {connected:?}"
+        );
+        assert!(took < Duration::from_millis(3900), "took {took:?}");
+        let names: Vec<_> = r.reports.iter().map(|r| r.scanner).collect();
+        assert!(
+            names.contains(&"spamd") && names.contains(&"clamd"),
+            "{names:?}"
+        );
     }
 
     #[test]
