@@ -2,7 +2,8 @@
 """scan-overhead.py -- what each command costs beyond its spamd exchange, run by run.
 
 Usage: scan-overhead.py --spamd HOST:PORT --listen PORT [--runs N] [--warmup N] --stdin FILE
-                        [--ref NAME] [--json OUT] NAME=COMMAND [NAME=COMMAND...]
+                        [--ref NAME] [--json OUT] [--minus NAME=STAGE]
+                        NAME=COMMAND [NAME=COMMAND...]
 
 spamd takes 200-300 ms for a 10 KB message here, with a p10..p90 spread of about 90 ms from
 one request to the next: medians of wall times cannot show a difference of a few ms. So every
@@ -17,7 +18,12 @@ The relay's own cost is inside `scan`, alike for every command. `outside` hardly
 "outside of pipescan - outside of spamc -c" is pipescan's overhead over the bare scan. Commands
 run interleaved (round-robin, rotated each round), stdin from FILE, stdout and stderr to
 /dev/null. A command must make exactly one connection per run.
+
+--minus NAME=STAGE: command NAME prints a `pipescan --timings` line on stderr; its STAGE
+(e.g. reinject: the delivery command's run) is taken off its `outside`, run by run, and shown
+as a second row "NAME - STAGE".
 """
+import re
 import json
 import os
 import shlex
@@ -93,10 +99,10 @@ class Relay:
             return list(self.done)
 
 
-def spawn(argv, stdin_path):
+def spawn(argv, stdin_path, stderr_path="/dev/null"):
     fa = [(os.POSIX_SPAWN_OPEN, 0, stdin_path, os.O_RDONLY, 0),
           (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-          (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
+          (os.POSIX_SPAWN_OPEN, 2, stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)]
     t0 = time.perf_counter_ns()
     pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=fa)
     _, status = os.waitpid(pid, 0)
@@ -115,6 +121,7 @@ def pct(xs, p):
 def main():
     args = sys.argv[1:]
     spamd, listen, runs, warmup, stdin, ref, out, cmds = None, None, 30, 3, None, None, None, []
+    minus = {}
     while args:
         a = args.pop(0)
         if a in ("--spamd", "--listen", "--runs", "--warmup", "--stdin", "--ref", "--json"):
@@ -133,6 +140,9 @@ def main():
                 ref = v
             else:
                 out = v
+        elif a == "--minus":
+            n, stage = args.pop(0).split("=", 1)
+            minus[n] = stage
         elif "=" in a:
             n, c = a.split("=", 1)
             cmds.append((n, shlex.split(c)))
@@ -143,11 +153,15 @@ def main():
     relay = Relay(listen, spamd)
     res = {n: {"wall": [], "scan": [], "outside": []} for n, _ in cmds}
     bad = {n: [] for n, _ in cmds}
+    for n, stage in minus.items():
+        res[f"{n} - {stage}"] = {"wall": [], "scan": [], "outside": []}
+        bad[f"{n} - {stage}"] = []
+    errfile = f"/tmp/scan-overhead.{os.getpid()}.stderr"
     for r in range(warmup + runs):
         k = r % len(cmds)
         for n, argv in cmds[k:] + cmds[:k]:
             before = relay.count()
-            t0, t1, code = spawn(argv, stdin)
+            t0, t1, code = spawn(argv, stdin, errfile if n in minus else "/dev/null")
             done = relay.wait_for(before + 1)
             if r < warmup:
                 continue
@@ -165,13 +179,24 @@ def main():
             res[n]["wall"].append((t1 - t0) / 1e6)
             res[n]["scan"].append((z - a) / 1e6)
             res[n]["outside"].append((t1 - t0 - (z - a)) / 1e6)
+            if n in minus:
+                text = open(errfile, errors="replace").read()
+                m = re.search(r"timings: .*?\b" + re.escape(minus[n]) + r" ([0-9.]+) ms", text)
+                k = f"{n} - {minus[n]}"
+                if not m:
+                    bad[k].append(f"no {minus[n]} stage in its --timings line")
+                    continue
+                res[k]["wall"].append((t1 - t0) / 1e6)
+                res[k]["scan"].append((z - a) / 1e6)
+                res[k]["outside"].append((t1 - t0 - (z - a)) / 1e6 - float(m.group(1)))
     ref = ref or cmds[0][0]
-    width = max(len(n) for n, _ in cmds)
+    width = max([len(n) for n, _ in cmds] + [len(f"{n} - {s}") for n, s in minus.items()])
     print(f"  {'command':<{width}}  {'wall ms':>8}  {'scan ms':>8}  {'outside':>8}  "
           f"{'p10':>6}  {'p90':>6}  {'- ' + ref:>12}")
     ref_out = statistics.median(res[ref]["outside"]) if res[ref]["outside"] else float("nan")
     summary = {}
-    for n, _ in cmds:
+    names = [n for n, _ in cmds] + [f"{n} - {s}" for n, s in minus.items()]
+    for n in names:
         v = res[n]
         if not v["outside"]:
             print(f"  {n:<{width}}  no valid runs: {'; '.join(bad[n][:3])}")
@@ -190,6 +215,8 @@ def main():
                       "dropped": len(bad[n]), "samples": v}
     print(f"  ({runs} interleaved runs each after {warmup} warm-up rounds; scan = the spamd "
           f"exchange seen at the relay; outside = wall - scan)")
+    if os.path.exists(errfile):
+        os.unlink(errfile)
     if out:
         with open(out, "w") as f:
             json.dump(summary, f)
