@@ -574,6 +574,13 @@ static MATRIX: &[Case] = &[
             "4.3.0 cannot quarantine the message: to quarantine@mx.test: *",
         )
     },
+    elsewhere(
+        "SIGTERM while the second group's sendmail hangs, the first delivered",
+        0,
+        "the second sendmail killed (not left to queue a cut message); log names the undelivered",
+        "t/faults.rs",
+        "a_stop_after_the_first_group_kills_the_second_groups_sendmail",
+    ),
     // ---- tempdir (only used for messages above max_message_size) ----------------------------
     elsewhere(
         "tempdir missing",
@@ -1309,6 +1316,65 @@ fn check(c: &Case, f: &Filter, r: &Run) -> Result<(), String> {
             o.stderr.trim_end().replace('\n', "\n              ")
         ))
     }
+}
+
+/// SIGTERM after the first of two split deliveries went out, while the second group's sendmail
+/// has its whole message and hangs: the run is past the point of no return (exit 0, or the
+/// first group gets a duplicate), but the second sendmail must be killed, not left to queue
+/// whatever it has once our exit ends its input, and the log must say who got nothing.
+#[test]
+fn a_stop_after_the_first_group_kills_the_second_groups_sendmail() {
+    let f = Filter::new(&format!(
+        "[general]\nlocal_domains = [\"local.example\"]\n[lists]\nblacklist_sender = [\"sender@example.net\"]\n[headers]\nspam_subject_tag = \"\"\n[spamd]\nservers = [\"{}\"]\n[clamd]\nservers = [\"{}\"]\n",
+        real_spamd(),
+        real_clamd()
+    ));
+    f.wrap_sendmail("if [ $n -ge 1 ]; then export FAKE_SENDMAIL_EXIT=hang; fi");
+    let msg = input(Input::Plain);
+    let mut child = Command::new(bin())
+        .arg("-c")
+        .arg(&f.config)
+        .args([
+            "-f",
+            "sender@example.net",
+            "--",
+            "x@local.example",
+            "y@remote.example",
+        ])
+        .env("FAKE_SENDMAIL_DIR", f.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&msg).unwrap();
+    drop(stdin);
+    if let Err(e) = wait_until("the second sendmail to hang", || sendmail_hangs(&f)) {
+        let _ = child.kill();
+        let out = finish(child, Duration::from_secs(10));
+        f.kill_leftovers();
+        panic!("{e}; stdout {:?} stderr {:?}", out.stdout, out.stderr);
+    }
+    signal(child.id(), "TERM");
+    let out = finish(child, Duration::from_secs(15));
+    let pids = f.sendmail_pids();
+    let alive: Vec<u32> = pids.iter().copied().filter(|p| process_alive(*p)).collect();
+    let leftovers = f.kill_leftovers();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(f.calls(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("interrupted by SIGTERM after the message was reinjected")
+            && out.stderr.contains("NOT delivered to them"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pids.len(), 2, "sendmail pids {pids:?}");
+    assert!(
+        alive.is_empty() && leftovers == 0,
+        "sendmail {alive:?} still ran after pipescan exited ({leftovers} left over)"
+    );
 }
 
 #[test]
