@@ -126,12 +126,17 @@ pub fn stop_requested() -> Option<String> {
 
 /// Ends the run from any thread: see the module contract.
 fn stop(reason: String) {
-    if let Ok(mut s) = STOP.lock() {
-        s.get_or_insert(reason.clone());
-    }
     // A reinjection in progress is killed first, whatever the phase: exiting would end its
-    // input, and a sendmail given -i queues whatever it got by then.
-    let killed = kill_tracked();
+    // input, and a sendmail given -i queues whatever it got by then. The request is recorded
+    // under TRACKED's lock (always taken before STOP's): a reinjection being started now is
+    // either not started at all or tracked, and then killed here (see [`spawn_tracked`]).
+    let killed = {
+        let t = TRACKED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(mut s) = STOP.lock() {
+            s.get_or_insert(reason.clone());
+        }
+        t.is_some_and(kill_group_of)
+    };
     match PHASE.load(Ordering::SeqCst) {
         DELIVERED => {
             let also = if killed {
@@ -158,41 +163,87 @@ fn stop(reason: String) {
     }
 }
 
-/// The process group of the running reinjection, while it is not reaped (see [`track`]).
+/// The process group of the running reinjection, while it is not reaped (see [`spawn_tracked`]).
 static TRACKED: Mutex<Option<i32>> = Mutex::new(None);
 
-/// A reinjection child (started with `process_group(0)`) runs: a stop request kills its group.
-/// The caller must [`untrack`] it before reaping it, so that a stop never signals a pid that
-/// may have been reused.
-pub fn track(pid: u32) {
-    if let (Ok(pid), Ok(mut t)) = (i32::try_from(pid), TRACKED.lock()) {
-        *t = Some(pid);
+/// Why [`spawn_tracked`] started nothing.
+#[derive(Debug)]
+pub enum NotSpawned {
+    /// A stop was requested (signal, deadline): start nothing new.
+    Stopping(String),
+    Failed(std::io::Error),
+}
+
+/// Starts a reinjection child (`cmd` must use `process_group(0)`) and tracks it, so that a stop
+/// request kills its group. One step as far as [`stop`] is concerned: either the stop comes
+/// first and nothing is started, or the child is tracked before the stop looks, and killed.
+/// The phase becomes "reinjecting". The caller must [`untrack`] the child before reaping it,
+/// so that a stop never signals a pid that may have been reused.
+pub fn spawn_tracked(cmd: &mut std::process::Command) -> Result<std::process::Child, NotSpawned> {
+    let mut t = TRACKED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(reason) = stop_requested() {
+        return Err(NotSpawned::Stopping(reason));
+    }
+    reinjecting();
+    match cmd.spawn() {
+        Ok(child) => {
+            *t = i32::try_from(child.id()).ok();
+            Ok(child)
+        }
+        Err(e) => {
+            reinjection_failed();
+            Err(NotSpawned::Failed(e))
+        }
     }
 }
 
 /// The tracked child has exited (not yet reaped) or is being killed by its owner.
 pub fn untrack() {
-    if let Ok(mut t) = TRACKED.lock() {
-        *t = None;
-    }
+    *TRACKED.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
-/// Kills the tracked child's group, if there is one; says whether there was.
-fn kill_tracked() -> bool {
+/// SIGKILL to a process group; true if it was sent.
+pub fn kill_group_of(pgid: i32) -> bool {
     use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
-    // Holding the lock: the owner cannot untrack and reap the child meanwhile.
-    if let Ok(t) = TRACKED.lock()
-        && let Some(pid) = *t
-    {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        return true;
-    }
-    false
+    killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGKILL).is_ok()
 }
 
+/// Kills the tracked child's group, if there is one, from an exit path. It tries the lock for
+/// up to 100 ms instead of waiting for it: a panic inside [`spawn_tracked`] runs the panic
+/// hook on the thread that holds it.
+fn kill_tracked() {
+    for _ in 0..100 {
+        match TRACKED.try_lock() {
+            Ok(t) => {
+                // Holding the lock: the owner cannot untrack and reap the child meanwhile.
+                if let Some(pid) = *t {
+                    kill_group_of(pid);
+                }
+                return;
+            }
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                if let Some(pid) = *p.into_inner() {
+                    kill_group_of(pid);
+                }
+                return;
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// Exits 75 (the MTA keeps the message), killing a reinjection in progress first. Once the
+/// message was delivered to someone, 75 would deliver it again: then it logs and exits 0.
 pub fn exit_tempfail(reason: &str) -> ! {
     kill_tracked();
+    if is_delivered() {
+        crate::log::warn(&format!(
+            "{reason} after the message was reinjected: exiting 0 to avoid a duplicate"
+        ));
+        std::process::exit(0);
+    }
     status_line(&format!("4.3.0 pipescan: {reason}"));
     crate::log::warn(&format!("{reason}: exit 75, the MTA keeps the message"));
     std::process::exit(Exit::TempFail.code().into());

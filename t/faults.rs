@@ -1359,21 +1359,45 @@ fn a_stop_after_the_first_group_kills_the_second_groups_sendmail() {
     signal(child.id(), "TERM");
     let out = finish(child, Duration::from_secs(15));
     let pids = f.sendmail_pids();
-    let alive: Vec<u32> = pids.iter().copied().filter(|p| process_alive(*p)).collect();
+    // SIGKILL went to the whole group before pipescan exited, but on a busy machine a victim
+    // may not have been scheduled to die yet: give them a moment, then all must be gone.
+    let marker = format!("FAKE_SENDMAIL_DIR={}", f.dir.path().display());
+    let t = Instant::now();
+    let alive = loop {
+        let mut alive: Vec<u32> = pids.iter().copied().filter(|p| process_alive(*p)).collect();
+        alive.extend(
+            processes_with_env(&marker)
+                .into_iter()
+                .filter(|p| process_alive(*p)),
+        );
+        if alive.is_empty() || t.elapsed() > Duration::from_secs(2) {
+            break alive;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let leftovers = f.kill_leftovers();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(f.calls(), 2, "{}", out.stderr);
+    // Whichever thread gets there first says it: the signal thread, or the main thread that
+    // saw group 2's sendmail killed.
     assert!(
-        out.stderr
-            .contains("interrupted by SIGTERM after the message was reinjected")
-            && out.stderr.contains("NOT delivered to them"),
+        (out.stderr.contains("interrupted by SIGTERM after the message was reinjected")
+            && out.stderr.contains("NOT delivered to them"))
+            || out.stderr.contains(
+                "reinjection group 2 to y@remote.example FAILED after other recipients were delivered"
+            ),
         "{}",
         out.stderr
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a status line for an exit 0: {:?}",
+        out.stdout
     );
     assert_eq!(pids.len(), 2, "sendmail pids {pids:?}");
     assert!(
         alive.is_empty() && leftovers == 0,
-        "sendmail {alive:?} still ran after pipescan exited ({leftovers} left over)"
+        "sendmail or its children {alive:?} still ran after pipescan exited ({leftovers} left over)"
     );
 }
 

@@ -13,6 +13,7 @@ use crate::control::{self, Failure};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use std::io::{self, Read, Write};
@@ -65,39 +66,28 @@ fn run_timed(
     write: Feed,
 ) -> Result<(), Failure> {
     let prog = &argv[0];
-    if let Some(reason) = control::stop_requested() {
-        // Stopping (after an earlier group was delivered): start nothing new.
-        return Err(Failure::tempfail("4.3.0", reason));
-    }
     let cannot = |e: io::Error| Failure::tempfail("4.3.5", format!("cannot run {prog}: {e}"));
     let (output, out_w) = io::pipe().map_err(cannot)?;
     let err_w = out_w.try_clone().map_err(cannot)?;
-    control::reinjecting();
-    let spawned = Command::new(prog)
-        .args(&argv[1..])
+    let mut cmd = Command::new(prog);
+    cmd.args(&argv[1..])
         // Its own process group: a stop kills sendmail's helpers (postdrop) too, so nothing we
         // started can finish a submission after we have told the MTA to retry.
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(out_w)
-        .stderr(err_w)
-        .spawn();
-    // (The Command is gone: our copies of the output pipe's write end are closed.)
+        .stderr(err_w);
+    let spawned = control::spawn_tracked(&mut cmd);
+    // Our copies of the output pipe's write end must go, or we never see its end.
+    drop(cmd);
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            control::reinjection_failed();
-            return Err(cannot(e));
+        // Stopping (after an earlier group was delivered, or about to exit): start nothing.
+        Err(control::NotSpawned::Stopping(reason)) => {
+            return Err(Failure::tempfail("4.3.0", reason));
         }
+        Err(control::NotSpawned::Failed(e)) => return Err(cannot(e)),
     };
-    control::track(child.id());
-    if let Some(reason) = control::stop_requested() {
-        // The stop came between spawn and track: it could not kill this child itself.
-        control::untrack();
-        control::kill_group(&mut child);
-        control::reinjection_failed();
-        control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
-    }
     let mut pump = Pump {
         pid: Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
         input: child.stdin.take(),
@@ -106,8 +96,14 @@ fn run_timed(
     };
     let written = pump.feed(write);
     let exited = pump.finish();
+    if written.is_err() || !matches!(exited, Ok(WaitStatus::Exited(_, 0))) {
+        // A failure: whatever of its group is still running (a helper holding part of the
+        // message, or all of it) must not submit it after we report the failure. The child is
+        // not reaped yet, so its group id cannot have been reused.
+        let _ = killpg(pump.pid, Signal::SIGKILL);
+    }
     control::untrack();
-    let status = match exited.and_then(|()| child.wait()) {
+    let status = match exited.and_then(|_| child.wait()) {
         Ok(s) => s,
         Err(e) => {
             control::kill_group(&mut child);
@@ -125,7 +121,10 @@ fn run_timed(
         // Back to work: a copy that does not deliver the message, or a failure.
         _ => control::reinjection_failed(),
     }
+    // A stop killed it: exit 75 now, unless someone already has the message (then the
+    // caller logs these recipients as not delivered, and the run ends with 0).
     if result.is_err()
+        && !control::is_delivered()
         && let Some(reason) = control::stop_requested()
     {
         control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
@@ -149,32 +148,41 @@ const SAID: usize = 4096;
 const TICK: u16 = 10;
 
 impl Pump {
-    /// Writes the message, then closes the child's stdin.
+    /// Writes the message, then closes the child's stdin. If the message could not be written
+    /// whole, the child's group is killed first: closing stdin would tell whoever in it holds
+    /// the pipe that the message is complete (a sendmail given -i would queue what it has).
     fn feed(&mut self, write: Feed) -> io::Result<u64> {
         let result = match &self.input {
             None => Err(io::Error::other("no stdin pipe")),
-            Some(stdin) => {
-                nix::fcntl::fcntl(stdin, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-                write(self)
-            }
+            Some(stdin) => match nix::fcntl::fcntl(stdin, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
+                Ok(_) => write(self),
+                Err(e) => Err(e.into()),
+            },
         };
+        if result.is_err() {
+            let _ = killpg(self.pid, Signal::SIGKILL);
+        }
         self.input = None; // the child sees end of input
         result
     }
 
     /// Waits, reading its output meanwhile, until the child has exited (not reaped: see
-    /// control::track). Its output is read to the end unless something else holds the pipe.
-    fn finish(&mut self) -> io::Result<()> {
+    /// control::spawn_tracked), and says how. Its output is read to the end unless something
+    /// else holds the pipe.
+    fn finish(&mut self) -> io::Result<WaitStatus> {
         while self.output.is_some() {
             self.wait(false)?;
-            if self.output.is_some() && self.exited(true)? {
+            if self.output.is_some()
+                && let Some(how) = self.exited(true)?
+            {
                 self.drain();
-                return Ok(());
+                return Ok(how);
             }
         }
         // Output closed: it has exited or is about to (or closed its stdout and stderr early,
         // which a stop request would still end by killing it).
-        self.exited(false).map(|_| ())
+        self.exited(false)?
+            .ok_or_else(|| io::Error::other("waitid returned without an exit"))
     }
 
     /// Polls for room in the child's stdin (if `writing`) and for output (read at once).
@@ -238,17 +246,17 @@ impl Pump {
         self.output = None;
     }
 
-    /// Has the child exited? Leaves it a zombie for `Child::wait`. With `poll_only` false,
-    /// blocks until it has.
-    fn exited(&self, poll_only: bool) -> io::Result<bool> {
+    /// Has the child exited, and how? Leaves it a zombie for `Child::wait`. With `poll_only`
+    /// false, blocks until it has.
+    fn exited(&self, poll_only: bool) -> io::Result<Option<WaitStatus>> {
         let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
         if poll_only {
             flags |= WaitPidFlag::WNOHANG;
         }
         loop {
             match waitid(Id::Pid(self.pid), flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(false),
-                Ok(_) => return Ok(true),
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(how) => return Ok(Some(how)),
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -271,7 +279,7 @@ impl Write for Pump {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.wait(true)? && self.exited(true)? {
+                    if !self.wait(true)? && self.exited(true)?.is_some() {
                         return Err(io::Error::new(
                             io::ErrorKind::BrokenPipe,
                             "it exited without reading the whole message",
@@ -446,6 +454,26 @@ mod tests {
             f.reason
         );
         assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
+
+    #[test]
+    fn a_helper_holding_part_of_the_message_is_killed_when_the_write_fails() {
+        // The command exits 0 at once; a helper in its group keeps stdin and would read what
+        // reached the pipe (64 KiB of 1 MiB) once we close it, as if that were the message.
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let script = format!(
+            "exec 3<&0; (sleep 0.5; cat <&3 > '{}') & exit 0",
+            got.display()
+        );
+        let (r, _) = feed_within(20, sh(&script), vec![b'm'; 1 << 20]);
+        assert!(r.is_err(), "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(
+            !got.exists(),
+            "a helper read {:?} bytes after the failure",
+            std::fs::metadata(&got).map(|m| m.len())
+        );
     }
 
     #[test]
