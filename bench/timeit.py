@@ -28,7 +28,9 @@ import sys
 import time
 
 
-def spawn(argv, stdin_path, stderr_path):
+def spawn_ns(argv, stdin_path, stderr_path=None):
+    """One run: stdin from stdin_path, stdout to /dev/null, stderr appended to stderr_path (or
+    /dev/null). Returns (start ns, end ns, exit code), perf_counter_ns around spawn + waitpid."""
     fa = [(os.POSIX_SPAWN_OPEN, 0, stdin_path or "/dev/null", os.O_RDONLY, 0),
           (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)]
     if stderr_path:
@@ -40,7 +42,12 @@ def spawn(argv, stdin_path, stderr_path):
     pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=fa)
     _, status = os.waitpid(pid, 0)
     t1 = time.perf_counter_ns()
-    return (t1 - t0) / 1e6, os.waitstatus_to_exitcode(status)
+    return t0, t1, os.waitstatus_to_exitcode(status)
+
+
+def spawn(argv, stdin_path, stderr_path):
+    t0, t1, code = spawn_ns(argv, stdin_path, stderr_path)
+    return (t1 - t0) / 1e6, code
 
 
 def pct(xs, p):
