@@ -8,8 +8,6 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 /// A filter with the real spamd and clamd, plus `extra` config.
@@ -235,66 +233,12 @@ fn spamd_max_size_skips_the_spam_scan_and_says_so() {
     assert!(!h.iter().any(|l| l.starts_with("X-Spam-")), "{h:?}");
 }
 
-/// How a fake server misbehaves.
-#[derive(Clone, Copy)]
-enum Fault {
-    /// Accept, read, never answer.
-    Hang,
-    /// Answer bytes that are not the protocol.
-    Garbage,
-    /// Start a valid answer and close.
-    CloseMidReply(&'static [u8]),
-    /// Answer one byte every 300 ms.
-    Drip(&'static [u8]),
-    /// Answer this, then close (a valid but special reply).
-    Reply(&'static [u8]),
-}
+/// Bytes that are no scanner's protocol.
+const GARBAGE: &[u8] = b"HTTP/1.0 400 what is this\r\n\r\n\0";
 
-/// A fake server on 127.0.0.1:0 for faults only. Returns "127.0.0.1:PORT".
-fn fake(fault: Fault) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { return };
-            std::thread::spawn(move || {
-                // Read whatever comes until the client pauses.
-                c.set_read_timeout(Some(Duration::from_millis(300))).ok();
-                let mut buf = [0u8; 65536];
-                while let Ok(n) = c.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                }
-                match fault {
-                    Fault::Hang => std::thread::sleep(Duration::from_secs(30)),
-                    Fault::Garbage => {
-                        let _ = c.write_all(b"HTTP/1.0 400 what is this\r\n\r\n\0");
-                    }
-                    Fault::CloseMidReply(b) | Fault::Reply(b) => {
-                        let _ = c.write_all(b);
-                    }
-                    Fault::Drip(b) => {
-                        for byte in b {
-                            if c.write_all(&[*byte]).is_err() {
-                                break;
-                            }
-                            std::thread::sleep(Duration::from_millis(300));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// A TCP port nothing listens on.
-fn refused() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap().to_string();
-    drop(l);
-    a
+/// A fake server (t/common's, for faults only) misbehaving `how`: its "127.0.0.1:PORT".
+fn fake(how: Misbehave) -> String {
+    FaultServer::start(how).addr
 }
 
 fn clamd_with(servers: &[String], extra: &str) -> Filter {
@@ -322,12 +266,12 @@ fn spamd_with(servers: &[String], extra: &str) -> Filter {
 #[test]
 fn clamd_faults_keep_the_message_for_retry() {
     let faults: Vec<(&str, String)> = vec![
-        ("refused", refused()),
+        ("refused", refused_addr()),
         ("missing socket", "/nonexistent/clamd.sock".into()),
-        ("hang", fake(Fault::Hang)),
-        ("garbage", fake(Fault::Garbage)),
-        ("close mid-reply", fake(Fault::CloseMidReply(b"stream: Te"))),
-        ("slow drip", fake(Fault::Drip(b"stream: OK\0"))),
+        ("hang", fake(Misbehave::Hang)),
+        ("garbage", fake(Misbehave::Reply(GARBAGE))),
+        ("close mid-reply", fake(Misbehave::Reply(b"stream: Te"))),
+        ("slow drip", fake(Misbehave::Drip(b"stream: OK\0"))),
     ];
     for (what, server) in faults {
         let f = clamd_with(std::slice::from_ref(&server), "");
@@ -352,7 +296,7 @@ fn clamd_faults_keep_the_message_for_retry() {
 
 #[test]
 fn clamd_failure_as_unchecked_passes_tagged() {
-    let f = clamd_with(&[refused()], "[virus]\non_failure = \"unchecked\"\n");
+    let f = clamd_with(&[refused_addr()], "[virus]\non_failure = \"unchecked\"\n");
     let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -374,7 +318,9 @@ fn clamd_failure_as_unchecked_passes_tagged() {
 #[test]
 fn clamd_size_limit_is_unchecked_never_clean() {
     let f = clamd_with(
-        &[fake(Fault::Reply(b"INSTREAM size limit exceeded. ERROR\0"))],
+        &[fake(Misbehave::Reply(
+            b"INSTREAM size limit exceeded. ERROR\0",
+        ))],
         "",
     );
     let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
@@ -391,7 +337,9 @@ fn clamd_size_limit_is_unchecked_never_clean() {
         r.stderr
     );
     let f = clamd_with(
-        &[fake(Fault::Reply(b"INSTREAM size limit exceeded. ERROR\0"))],
+        &[fake(Misbehave::Reply(
+            b"INSTREAM size limit exceeded. ERROR\0",
+        ))],
         "[destiny]\nunchecked = \"tempfail\"\n",
     );
     assert_eq!(f.run(&argv(), PLAIN).code, 75);
@@ -400,7 +348,11 @@ fn clamd_size_limit_is_unchecked_never_clean() {
 #[test]
 fn clamd_failover_from_dead_servers_to_the_real_one() {
     let f = clamd_with(
-        &[refused(), fake(Fault::Garbage), real_clamd()],
+        &[
+            refused_addr(),
+            fake(Misbehave::Reply(GARBAGE)),
+            real_clamd(),
+        ],
         "[destiny]\nvirus = \"reject\"\n",
     );
     let r = f.run(&argv(), &with_attachment("x.com", &eicar()));
@@ -417,14 +369,14 @@ fn clamd_failover_from_dead_servers_to_the_real_one() {
 #[test]
 fn spamd_faults_pass_with_an_alert_by_default() {
     let faults: Vec<(&str, String)> = vec![
-        ("refused", refused()),
-        ("hang", fake(Fault::Hang)),
-        ("garbage", fake(Fault::Garbage)),
+        ("refused", refused_addr()),
+        ("hang", fake(Misbehave::Hang)),
+        ("garbage", fake(Misbehave::Reply(GARBAGE))),
         (
             "close mid-reply",
-            fake(Fault::CloseMidReply(b"SPAMD/1.1 0 EX_OK\r\nContent-len")),
+            fake(Misbehave::Reply(b"SPAMD/1.1 0 EX_OK\r\nContent-len")),
         ),
-        ("slow drip", fake(Fault::Drip(b"SPAMD/1.1 0 EX_OK\r\n"))),
+        ("slow drip", fake(Misbehave::Drip(b"SPAMD/1.1 0 EX_OK\r\n"))),
     ];
     for (what, server) in faults {
         let f = spamd_with(std::slice::from_ref(&server), "");
@@ -451,7 +403,7 @@ fn spamd_faults_pass_with_an_alert_by_default() {
             t.elapsed()
         );
     }
-    let f = spamd_with(&[refused()], "[spam]\non_failure = \"tempfail\"\n");
+    let f = spamd_with(&[refused_addr()], "[spam]\non_failure = \"tempfail\"\n");
     let r = f.run(&argv(), PLAIN);
     assert_eq!(r.code, 75);
     assert!(
@@ -465,7 +417,7 @@ fn spamd_faults_pass_with_an_alert_by_default() {
 
 #[test]
 fn spamd_failover_from_a_hung_server_to_the_real_one() {
-    let f = spamd_with(&[fake(Fault::Hang), real_spamd()], "");
+    let f = spamd_with(&[fake(Misbehave::Hang), real_spamd()], "");
     let r = f.run(&argv(), &gtube_msg());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = fields(&f.call_msg(0));
@@ -478,8 +430,8 @@ fn spamd_failover_from_a_hung_server_to_the_real_one() {
 fn scanners_run_in_parallel() {
     let f = Filter::new(&format!(
         "[spamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n[clamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\nconnect_timeout = \"500ms\"\n[virus]\non_failure = \"pass\"\n",
-        fake(Fault::Hang),
-        fake(Fault::Hang)
+        fake(Misbehave::Hang),
+        fake(Misbehave::Hang)
     ));
     let t = Instant::now();
     let r = f.run(&[&["-v"][..], &argv()].concat(), PLAIN);
@@ -546,7 +498,7 @@ fn rspamd_instead_of_spamd_tags_gtube() {
 fn rspamd_down_but_spamd_up_is_still_spam_checked() {
     let f = Filter::new(&format!(
         "[rspamd]\nservers = [\"{}\"]\n[spamd]\nservers = [\"{}\"]\n",
-        refused(),
+        refused_addr(),
         real_spamd()
     ));
     let r = f.run(&[&["-v"][..], &argv()].concat(), &gtube_msg());
@@ -571,7 +523,7 @@ fn clamdb() -> String {
 fn av_command_backs_up_a_dead_clamd() {
     let f = Filter::new(&format!(
         "[clamd]\nservers = [\"{}\"]\ntimeout = \"1s\"\n[[av_command]]\nname = \"clamscan\"\ncommand = [\"clamscan\", \"--no-summary\", \"-d\", \"{}\", \"{{}}\"]\nclean_exit = [0]\ninfected_exit = [1]\ninfected_pattern = \"(?m)^.*?: (.+) FOUND$\"\n[destiny]\nvirus = \"reject\"\n",
-        refused(),
+        refused_addr(),
         clamdb()
     ));
     let r = f.run(&argv(), &with_attachment("invoice.com", &eicar()));
@@ -586,7 +538,7 @@ fn av_command_backs_up_a_dead_clamd() {
     // A broken backup too: the virus check failed, the message waits (75).
     let f = Filter::new(&format!(
         "[clamd]\nservers = [\"{}\"]\n[[av_command]]\nname = \"broken\"\ncommand = [\"/bin/sh\", \"-c\", \"exit 2\", \"sh\", \"{{}}\"]\nclean_exit = [0]\ninfected_exit = [1]\n",
-        refused()
+        refused_addr()
     ));
     let r = f.run(&argv(), PLAIN);
     assert_eq!(r.code, 75, "{}", r.stderr);
@@ -603,7 +555,7 @@ fn av_command_backs_up_a_dead_clamd() {
 /// lover gets spam headers), so the spam scan is waited for.
 #[test]
 fn blocked_mail_does_not_wait_for_the_spam_scan() {
-    let hang = fake(Fault::Hang);
+    let hang = fake(Misbehave::Hang);
     let cfg = |extra: &str| {
         Filter::new(&format!(
             "[spamd]\nservers = [\"{hang}\"]\ntimeout = \"3s\"\n[clamd]\nservers = [\"{}\"]\n{extra}",
