@@ -19,7 +19,6 @@ mod common;
 
 use common::*;
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -1092,15 +1091,7 @@ fn without_lines(input: &[u8], removed: &[&str]) -> Vec<u8> {
 /// Splits a delivered copy into our added fields (unfolded) and checks the rest is `rest`;
 /// also that every added line ends as the message's own lines do.
 fn added_fields(msg: &[u8], rest: &[u8], crlf: bool) -> Result<Vec<String>, String> {
-    if msg.len() < rest.len() || msg[msg.len() - rest.len()..] != *rest {
-        return Err(format!(
-            "the delivered copy is not our fields + the input ({} bytes delivered, {} expected after our fields); it starts {:?}",
-            msg.len(),
-            rest.len(),
-            String::from_utf8_lossy(&msg[..msg.len().min(400)])
-        ));
-    }
-    let head = &msg[..msg.len() - rest.len()];
+    let head = added_block(msg, rest)?;
     if !head.is_ascii() {
         return Err(format!(
             "added fields are not 7-bit: {:?}",
@@ -1108,29 +1099,21 @@ fn added_fields(msg: &[u8], rest: &[u8], crlf: bool) -> Result<Vec<String>, Stri
         ));
     }
     let head = String::from_utf8_lossy(head).into_owned();
-    let mut out: Vec<String> = Vec::new();
     for line in head.split_inclusive('\n') {
         if crlf != line.ends_with("\r\n") {
             return Err(format!(
                 "added line {line:?} does not end like the message's lines"
             ));
         }
-        let line = line.trim_end_matches('\n').trim_end_matches('\r');
-        if line.contains('\r') {
+        if line
+            .trim_end_matches('\n')
+            .trim_end_matches('\r')
+            .contains('\r')
+        {
             return Err(format!("bare CR in an added line: {line:?}"));
         }
-        if line.starts_with([' ', '\t']) {
-            match out.last_mut() {
-                Some(last) => {
-                    last.push(' ');
-                    last.push_str(line.trim());
-                }
-                None => return Err(format!("added block starts with a continuation: {head:?}")),
-            }
-        } else {
-            out.push(line.to_string());
-        }
     }
+    let out = unfold_fields(&head)?;
     for f in &out {
         let name = f.split(':').next().unwrap_or("");
         if !OURS.contains(&name) {
@@ -1170,14 +1153,8 @@ fn run_case(c: &Case) -> Result<(), String> {
     cmd.args(c.args.iter().map(|a| OsString::from_vec(a.to_vec())));
     cmd.stdin(Stdio::piped());
     let t = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.clone();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let o = wait_output(child, Duration::from_secs(60));
-    let _ = w.join();
+    let child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let o = feed_and_wait(child, &input);
     let took = t.elapsed();
 
     let mut bad: Vec<String> = Vec::new();

@@ -884,31 +884,7 @@ fn input(i: Input) -> Vec<u8> {
 /// Splits a delivered message into the header fields we added (unfolded) and the rest, which
 /// must be the input unchanged.
 fn added_fields(msg: &[u8], input: &[u8]) -> Result<Vec<String>, String> {
-    if msg.len() < input.len() || &msg[msg.len() - input.len()..] != input {
-        return Err(format!(
-            "delivered message does not end with the input unchanged ({} bytes delivered, input {}): {:?}",
-            msg.len(),
-            input.len(),
-            String::from_utf8_lossy(&msg[..msg.len().min(600)])
-        ));
-    }
-    let head = String::from_utf8_lossy(&msg[..msg.len() - input.len()]).into_owned();
-    let mut out: Vec<String> = Vec::new();
-    for line in head.split_inclusive('\n') {
-        let line = line.trim_end_matches('\n');
-        if line.starts_with([' ', '\t']) {
-            match out.last_mut() {
-                Some(last) => {
-                    last.push(' ');
-                    last.push_str(line.trim());
-                }
-                None => return Err(format!("added block starts with a continuation: {head:?}")),
-            }
-        } else {
-            out.push(line.to_string());
-        }
-    }
-    Ok(out)
+    unfold_fields(&String::from_utf8_lossy(added_block(msg, input)?))
 }
 
 /// What one run of a row left behind.

@@ -182,6 +182,40 @@ impl Filter {
     }
 }
 
+/// The block pipescan put in front of `rest` in a delivered copy; `rest` must follow it
+/// byte for byte.
+pub fn added_block<'a>(msg: &'a [u8], rest: &[u8]) -> Result<&'a [u8], String> {
+    if msg.len() < rest.len() || msg[msg.len() - rest.len()..] != *rest {
+        return Err(format!(
+            "the delivered copy is not our fields + the input ({} bytes delivered, {} expected after our fields); it starts {:?}",
+            msg.len(),
+            rest.len(),
+            String::from_utf8_lossy(&msg[..msg.len().min(400)])
+        ));
+    }
+    Ok(&msg[..msg.len() - rest.len()])
+}
+
+/// The fields of an added block, each continuation line unfolded into its field with one space.
+pub fn unfold_fields(block: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in block.split_inclusive('\n') {
+        let line = line.trim_end_matches('\n').trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            match out.last_mut() {
+                Some(last) => {
+                    last.push(' ');
+                    last.push_str(line.trim());
+                }
+                None => return Err(format!("added block starts with a continuation: {block:?}")),
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    Ok(out)
+}
+
 pub fn feed_and_wait(mut child: Child, input: &[u8]) -> Output {
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
