@@ -973,28 +973,20 @@ fn run_case(c: &Case) -> Result<Run, String> {
     let scratch = tempfile::tempdir().unwrap();
     match c.fault {
         Fault::None | Fault::Elsewhere(..) => scanners = real(),
-        Fault::Spamd(s) => {
-            let a = server_addr(s, &real_spamd(), &mut server);
+        Fault::Spamd(s) | Fault::Clamd(s) => {
+            // The broken one, and the other real one beside it.
+            let (broken, real, other, other_real) = match c.fault {
+                Fault::Spamd(_) => ("spamd", real_spamd(), "clamd", real_clamd()),
+                _ => ("clamd", real_clamd(), "spamd", real_spamd()),
+            };
+            let a = server_addr(s, &real, &mut server);
             let t = if matches!(s, Srv::Slow(_)) {
                 "timeout = \"3s\"\n"
             } else {
                 fast
             };
             scanners = format!(
-                "[spamd]\nservers = [\"{a}\"]\n{t}[clamd]\nservers = [\"{}\"]\n",
-                real_clamd()
-            );
-        }
-        Fault::Clamd(s) => {
-            let a = server_addr(s, &real_clamd(), &mut server);
-            let t = if matches!(s, Srv::Slow(_)) {
-                "timeout = \"3s\"\n"
-            } else {
-                fast
-            };
-            scanners = format!(
-                "[clamd]\nservers = [\"{a}\"]\n{t}[spamd]\nservers = [\"{}\"]\n",
-                real_spamd()
+                "[{broken}]\nservers = [\"{a}\"]\n{t}[{other}]\nservers = [\"{other_real}\"]\n"
             );
         }
         Fault::BothHang => {
