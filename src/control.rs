@@ -137,30 +137,20 @@ fn stop(reason: String) {
         }
         t.is_some_and(kill_group_of)
     };
-    match PHASE.load(Ordering::SeqCst) {
-        DELIVERED => {
-            let also = if killed {
-                "; the reinjection for the remaining recipients was killed: NOT delivered to them"
-            } else {
-                ""
-            };
-            crate::log::warn(&format!(
-                "{reason} after the message was reinjected: exiting 0 to avoid a duplicate{also}"
-            ));
-            std::process::exit(0);
-        }
-        REINJECTING => {
-            // The main thread sees the child gone, finds the stop request and exits 75 (or
-            // goes on if the child had already succeeded). If it cannot within 10 s, exit
-            // here, with whatever is true by then.
-            std::thread::sleep(Duration::from_secs(10));
-            if is_delivered() {
-                std::process::exit(0);
-            }
-            exit_tempfail(&reason);
-        }
-        _ => exit_tempfail(&reason),
+    let phase = PHASE.load(Ordering::SeqCst);
+    if phase == REINJECTING {
+        // The main thread sees the child gone, finds the stop request and exits 75 (or goes on
+        // if the child had already succeeded). If it cannot within 10 s, exit here, with
+        // whatever is true by then.
+        std::thread::sleep(Duration::from_secs(10));
     }
+    // Killed after an earlier group was delivered: this one was for other recipients.
+    let also = if killed && phase == DELIVERED {
+        "; the reinjection for the remaining recipients was killed: NOT delivered to them"
+    } else {
+        ""
+    };
+    end(&reason, also)
 }
 
 /// The process group of the running reinjection, while it is not reaped (see [`spawn_tracked`]).
@@ -237,10 +227,15 @@ fn kill_tracked() {
 /// Exits 75 (the MTA keeps the message), killing a reinjection in progress first. Once the
 /// message was delivered to someone, 75 would deliver it again: then it logs and exits 0.
 pub fn exit_tempfail(reason: &str) -> ! {
+    end(reason, "")
+}
+
+/// [`exit_tempfail`]; `also` is added to the log line of a run that exits 0.
+fn end(reason: &str, also: &str) -> ! {
     kill_tracked();
     if is_delivered() {
         crate::log::warn(&format!(
-            "{reason} after the message was reinjected: exiting 0 to avoid a duplicate"
+            "{reason} after the message was reinjected: exiting 0 to avoid a duplicate{also}"
         ));
         std::process::exit(0);
     }
