@@ -394,12 +394,10 @@ pub fn drop_root(user: &str) -> Result<Privileges, String> {
 /// postdrop, a scanner wrapper's children), then reaps the child. What left the group (setsid)
 /// is out of reach, as for any supervisor.
 pub fn kill_group(child: &mut std::process::Child) {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
     // The child is the group leader: its pid is the group id. Linux does not reuse a pid while
     // a process group still has it, so this hits only that group even if the child is gone.
     if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        kill_group_of(pid);
     }
     let _ = child.kill(); // already dead: an error we do not care about
     let _ = child.wait();

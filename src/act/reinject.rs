@@ -13,7 +13,6 @@ use crate::control::{self, Failure};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use std::io::{self, Read, Write};
@@ -100,7 +99,7 @@ fn run_timed(
         // A failure: whatever of its group is still running (a helper holding part of the
         // message, or all of it) must not submit it after we report the failure. The child is
         // not reaped yet, so its group id cannot have been reused.
-        let _ = killpg(pump.pid, Signal::SIGKILL);
+        control::kill_group_of(pump.pid.as_raw());
     }
     control::untrack();
     let status = match exited.and_then(|_| child.wait()) {
@@ -160,7 +159,7 @@ impl Pump {
             },
         };
         if result.is_err() {
-            let _ = killpg(self.pid, Signal::SIGKILL);
+            control::kill_group_of(self.pid.as_raw());
         }
         self.input = None; // the child sees end of input
         result
