@@ -388,9 +388,9 @@ impl Default for BadHeader {
     }
 }
 
-/// The `[loop_marker]` table: with a key, passed mail carries an `X-Pipescan-Marker` field
-/// (HMAC-SHA256 over the body, the host and the time), and a message that comes back with a
-/// valid one is passed on unscanned and unchanged. Without a key, no marker is added and every
+/// The `[loop_marker]` table: with a key, fully scanned mail carries an `X-Pipescan-Marker`
+/// field (the scan results under an HMAC-SHA256, see `marker`), and a message that comes back
+/// with a valid one is not sent to the network scanners again. Without a key, no marker is added and every
 /// incoming one is removed as forged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

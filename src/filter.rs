@@ -89,8 +89,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         .filter(|f| f.is("From"))
         .flat_map(|f| crate::message::addresses(&f.text(&spool.head)))
         .collect::<Vec<_>>();
-    // The loop marker: a valid one means this very body was scanned and passed by us (or a
-    // host sharing the key) within max_age; the message goes on unscanned and unchanged.
+    // The loop marker: a valid one carries what the network scanners said about this very
+    // message (body and bound fields) within max_age; the checks it covers are not asked again.
     let marker_key = match crate::marker::load(&cfg.loop_marker.key, &cfg.loop_marker.key_file) {
         Ok(k) => k,
         Err(e) => {
@@ -104,44 +104,21 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let trusted = marker_key
+    let needed = policy::needed(lists, &env.sender, &authors, &env.recipients);
+    let stamp = marker_key
         .as_ref()
         .filter(|_| !spool.oversized())
-        .and_then(|key| {
-            header
-                .fields
-                .iter()
-                .filter(|f| f.is(crate::marker::FIELD))
-                .find_map(|f| {
-                    let value = f.text(&spool.head);
-                    match crate::marker::verify(key, &value, body, now, cfg.loop_marker.max_age.0) {
-                        Ok(host) => Some(host),
-                        Err(why) => {
-                            crate::log::info(&format!(
-                                "untrusted {} ({why}): removed, message scanned",
-                                crate::marker::FIELD
-                            ));
-                            None
-                        }
-                    }
-                })
-        });
-    let needed = match trusted {
-        Some(_) => policy::Needed {
-            virus: false,
-            spam: false,
-            banned: false,
-            header: false,
-        },
-        None => policy::needed(lists, &env.sender, &authors, &env.recipients),
-    };
+        .and_then(|key| trusted_marker(cfg, key, &spool.head, &header, body, now))
+        .filter(|s| marker_covers(cfg, s, needed));
     crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
         (Vec::new(), Ok(Vec::new()))
     } else {
+        // The marker stands in for the network scanners; the local checks always run, on the
+        // message as it is now.
         let wanted = scan::Wanted {
-            virus: needed.virus,
-            spam: needed.spam,
+            virus: needed.virus && stamp.is_none(),
+            spam: needed.spam && stamp.is_none(),
             banned: needed.banned,
         };
         let blocking = scan::Blocking {
@@ -170,6 +147,15 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         }
     }
     let mut facts = Facts::from_reports(spool.oversized(), &reports);
+    if let Some(s) = &stamp {
+        if needed.virus {
+            facts.viruses = s.results.virus.clone().unwrap_or_default();
+        }
+        if needed.spam {
+            facts.spam = s.results.spam.clone();
+        }
+    }
+    let banned_ran = needed.banned && cfg.banned.enabled && banned.is_ok();
     match banned {
         Ok(reasons) => facts.banned = reasons,
         // A message we cannot take apart cannot be said to be free of banned parts.
@@ -192,23 +178,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     facts.authors = authors;
     facts.bulk = is_bulk(&header, &spool.head);
     let policy_started = Instant::now();
-    let decided = match &trusted {
-        // Scanned before: pass to everyone, not one byte changed (its fields are ours).
-        Some(host) => Ok(env
-            .recipients
-            .iter()
-            .map(|r| policy::Verdict {
-                recipient: r.clone(),
-                category: policy::Category::Clean,
-                destiny: crate::config::Destiny::Pass,
-                reason: format!("already scanned by {host}"),
-                score: None,
-                dsn_allowed: false,
-                edits: crate::message::Edits::default(),
-            })
-            .collect()),
-        None => policy::decide(cfg, lists, &hostname, &facts, &env.sender, &env.recipients),
-    };
+    let decided = policy::decide(cfg, lists, &hostname, &facts, &env.sender, &env.recipients);
     let verdicts = match decided {
         Ok(v) => v,
         Err(hold) => {
@@ -221,16 +191,25 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         }
     };
     let mut plan = plan::plan(&verdicts);
-    if let (Some(key), None, false) = (&marker_key, &trusted, spool.oversized()) {
-        let value = crate::marker::make(key, &hostname, now, body);
-        for g in &mut plan.groups {
-            g.edits
-                .add
-                .push((crate::marker::FIELD.into(), value.clone()));
+    if let Some(key) = &marker_key {
+        let made = stamp.clone().or_else(|| {
+            let complete = banned_ran || !cfg.banned.enabled;
+            let complete = complete && (needed.header || !cfg.bad_header.enabled);
+            complete
+                .then(|| our_stamp(cfg, &hostname, now, needed, &reports, &facts))
+                .flatten()
+        });
+        if let (Some(made), false) = (made, spool.oversized()) {
+            add_markers(key, &made, &mut plan, &spool.head, &header);
         }
     }
     crate::timings::add("policy", policy_started.elapsed());
-    let note = trusted.as_ref().map(|h| format!("already scanned by {h}"));
+    let note = stamp.as_ref().map(|s| {
+        format!(
+            "already scanned by {}: its spamd/clamd results used, local checks run",
+            s.host
+        )
+    });
     let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
     // Only blocked mail is quarantined (someone did not get it), and only with somewhere to
     // put it; lovers' copies then carry its X-Quarantine-ID.
@@ -386,6 +365,134 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         return fail_with(&problems[0], env, Some(&spool), &plan, &scans, started);
     }
     Exit::Ok
+}
+
+/// The first `X-Pipescan-Marker` that verifies for this message; each one that does not is
+/// logged (it is removed as forged with the other fields we own).
+fn trusted_marker(
+    cfg: &Config,
+    key: &crate::marker::Key,
+    raw: &[u8],
+    header: &Header,
+    body: &[u8],
+    now: u64,
+) -> Option<crate::marker::Stamp> {
+    let max_age = cfg.loop_marker.max_age.0;
+    header
+        .fields
+        .iter()
+        .filter(|f| f.is(crate::marker::FIELD))
+        .find_map(|f| {
+            match crate::marker::verify(key, &f.text(raw), raw, header, body, now, max_age) {
+                Ok(stamp) => Some(stamp),
+                Err(why) => {
+                    crate::log::info(&format!(
+                        "untrusted {} ({why}): removed, message scanned",
+                        crate::marker::FIELD
+                    ));
+                    None
+                }
+            }
+        })
+}
+
+fn virus_configured(cfg: &Config) -> bool {
+    !cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()
+}
+
+fn spam_configured(cfg: &Config) -> bool {
+    !cfg.spamd.servers.is_empty() || !cfg.rspamd.servers.is_empty()
+}
+
+/// A trusted marker stands in for the network checks only when it covers every one this run
+/// needs: a check that did not run where the marker was made is never taken as passed.
+fn marker_covers(cfg: &Config, stamp: &crate::marker::Stamp, needed: policy::Needed) -> bool {
+    let mut missing = Vec::new();
+    if needed.virus && virus_configured(cfg) && stamp.results.virus.is_none() {
+        missing.push("virus");
+    }
+    if needed.spam && spam_configured(cfg) && stamp.results.spam.is_none() {
+        missing.push("spam");
+    }
+    if !missing.is_empty() {
+        crate::log::info(&format!(
+            "{} of {} does not cover the {} check: message scanned",
+            crate::marker::FIELD,
+            stamp.host,
+            missing.join(" and ")
+        ));
+    }
+    missing.is_empty()
+}
+
+/// What this run vouches for in a marker: only when every configured network check ran to the
+/// end for this message (none bypassed, failed, skipped or cut short), with what it found.
+fn our_stamp(
+    cfg: &Config,
+    hostname: &str,
+    now: u64,
+    needed: policy::Needed,
+    reports: &[scan::ScanReport],
+    facts: &Facts,
+) -> Option<crate::marker::Stamp> {
+    if facts.virus_unchecked.is_some()
+        || facts.virus_failed.is_some()
+        || facts.spam_failed.is_some()
+        || facts.spam_skipped.is_some()
+    {
+        return None;
+    }
+    let virus = if virus_configured(cfg) {
+        let ran = reports.iter().any(|r| {
+            r.kind == scan::Kind::Virus
+                && matches!(r.outcome, scan::Outcome::Clean | scan::Outcome::Infected(_))
+        });
+        if !(needed.virus && ran) {
+            return None;
+        }
+        Some(facts.viruses.clone())
+    } else {
+        None
+    };
+    let spam = if spam_configured(cfg) {
+        if !needed.spam {
+            return None;
+        }
+        Some(facts.spam.clone()?)
+    } else {
+        None
+    };
+    Some(crate::marker::Stamp {
+        host: hostname.to_string(),
+        time: now,
+        results: crate::marker::Results { virus, spam },
+    })
+}
+
+/// Adds the marker to every copy: its MAC binds the header as that copy will be written (our
+/// Subject tag included), so each group gets its own.
+fn add_markers(
+    key: &crate::marker::Key,
+    stamp: &crate::marker::Stamp,
+    plan: &mut Plan,
+    raw: &[u8],
+    header: &Header,
+) {
+    let head_end = header.body_start.min(raw.len());
+    let body = &raw[head_end..];
+    for g in &mut plan.groups {
+        let mut written = Vec::with_capacity(head_end + 512);
+        let rewrite = Rewrite::new(&raw[..head_end], header, &g.edits);
+        if rewrite
+            .write_to(&mut written, &raw[..head_end], None)
+            .is_err()
+        {
+            continue;
+        }
+        let h = Header::parse(&written);
+        let value = crate::marker::make(key, stamp, &written, &h, body);
+        g.edits.add.push((crate::marker::FIELD.into(), value));
+    }
 }
 
 fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {

@@ -1,30 +1,69 @@
 //! The "already scanned" loop marker: an `X-Pipescan-Marker` field that lets a pipescan that sees
 //! a message again (a second MTA instance, the next host of a relay chain sharing the key, a
-//! transport that filters twice) pass it on unscanned and unchanged.
+//! transport that filters twice) reuse the network scanners' results instead of asking spamd and
+//! clamd again. It never decides for the second pipescan: that one applies its own policy, for
+//! its own recipients, to the carried results, and runs its own local checks (banned files, bad
+//! header) on the message as it now is.
 //!
 //! Contract: a marker is trusted only when its HMAC-SHA256, under the site's secret key, covers
-//! this very body (every byte after the header), the host that scanned it and a time no older
-//! than `max_age` (and not in the future beyond a small clock skew). Anything else (no key
-//! configured, a bad or stale MAC, a changed body, a malformed value) means "not scanned": the
-//! message is scanned as usual and the untrusted field is removed as forged. A forger without
-//! the key cannot make a marker; one who copies a real marker gets only the body we scanned
-//! through, within `max_age` (see SECURITY.md).
+//! - the scan results it carries (which checks ran, virus names, spam score and tests),
+//! - this very body (every byte after the header),
+//! - every header field in [`BOUND`] (all copies, in order; the MIME fields decide how the body
+//!   is read, the others what a spam scanner weighs most),
+//! - the host that scanned it and a time no older than `max_age` (and not in the future beyond a
+//!   small clock skew).
 //!
-//! Value: `v1 HOST UNIXTIME HEXMAC`, MAC over `pipescan-marker v1\n HOST \n UNIXTIME \n
-//! SHA256(body)`.
+//! Anything else (no key configured, a bad or stale MAC, a changed body or bound field, another
+//! format version, a malformed value) means "not scanned": the message is scanned as usual and
+//! the untrusted field is removed as forged. A check that the marker does not name as run is
+//! never taken from it: see [`Results`] and `filter`. A marker is only made when every
+//! configured check ran to the end (SECURITY.md, "The loop marker").
+//!
+//! Value: `v2 HOST UNIXTIME HEXMAC RESULTS…`, where RESULTS is base64url (no padding) of a small
+//! JSON object, cut into words so the field folds. MAC over `pipescan-marker v2\n HOST \n UNIXTIME
+//! \n RESULTS \n SHA256(bound fields) SHA256(body)`.
 
+use crate::message::Header;
+use crate::scan::spamd::SpamReport;
 use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The field name (also in policy::FORGEABLE: an untrusted copy is removed).
 pub const FIELD: &str = "X-Pipescan-Marker";
 
+/// The header fields the MAC binds besides the body. The first four change how the body is read
+/// (its MIME structure, transfer encoding and part names: a `text/plain` body that holds a MIME
+/// part becomes a multipart with an `.exe` when Content-Type changes). The others name the
+/// author, the recipients and the topic, which weigh most in a spam score and in white/black
+/// lists. Trace and transport fields (Received, Return-Path, DKIM-Signature, …) are left out:
+/// relays add them on the way. Postfix adds a missing From on local submission: then the marker
+/// no longer verifies and the message is scanned again (safe, only slower).
+pub const BOUND: &[&str] = &[
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "MIME-Version",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Subject",
+];
+
 /// Clocks of hosts sharing a key may differ this much.
 const SKEW: u64 = 300;
 
 /// The shortest key accepted: 16 bytes (128 bits).
 pub const MIN_KEY_LEN: usize = 16;
+
+/// Results longer than this (encoded) are not trusted: ours are far shorter.
+const MAX_RESULTS: usize = 16 * 1024;
+
+/// At most this many spam tests are carried (spamd lists a few dozen at most).
+const MAX_TESTS: usize = 100;
 
 /// A loaded secret.
 pub struct Key(Vec<u8>);
@@ -40,12 +79,15 @@ impl Key {
         Ok(Key(bytes.to_vec()))
     }
 
-    fn mac(&self, host: &str, time: u64, body: &[u8]) -> Hmac<Sha256> {
+    fn mac(&self, host: &str, time: u64, results: &str, bound: &[u8], body: &[u8]) -> Hmac<Sha256> {
         let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC accepts keys of any length");
-        m.update(b"pipescan-marker v1\n");
+        m.update(b"pipescan-marker v2\n");
         m.update(host.as_bytes());
         m.update(format!("\n{time}\n").as_bytes());
+        m.update(results.as_bytes());
+        m.update(b"\n");
+        m.update(&Sha256::digest(bound));
         m.update(&Sha256::digest(body));
         m
     }
@@ -68,27 +110,163 @@ pub fn load(key: &str, key_file: &std::path::Path) -> Result<Option<Key>, String
         .map_err(|e| format!("{}: {e}", key_file.display()))
 }
 
-/// The field value for a message with `body`, scanned by `host` at `now` (Unix seconds).
-pub fn make(key: &Key, host: &str, now: u64, body: &[u8]) -> String {
-    let tag = key.mac(host, now, body).finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("v1 {host} {now} {hex}")
+/// What the network scanners said, as a marker carries it. `None` means the check did not run
+/// (or not to the end): a pipescan that needs it scans the message itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Results {
+    /// The virus scan ran to the end: the names it found (empty: clean).
+    pub virus: Option<Vec<String>>,
+    /// The spam scan ran to the end: its report.
+    pub spam: Option<SpamReport>,
 }
 
-/// The scanning host when `value` is a trusted marker for `body`, else why not.
+/// The JSON form: short keys, so the field stays short.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<WireSpam>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireSpam {
+    /// spamd's own verdict.
+    f: bool,
+    /// score
+    x: f64,
+    /// required
+    r: f64,
+    /// tests
+    t: Vec<(String, f64)>,
+}
+
+impl Results {
+    fn encode(&self) -> String {
+        let wire = Wire {
+            v: self.virus.clone(),
+            s: self.spam.as_ref().map(|s| WireSpam {
+                f: s.is_spam,
+                x: s.score,
+                r: s.required,
+                t: s.tests.iter().take(MAX_TESTS).cloned().collect(),
+            }),
+        };
+        let json = serde_json::to_vec(&wire).unwrap_or_default();
+        base64url(&json)
+    }
+
+    fn decode(text: &str) -> Option<Results> {
+        let json = unbase64url(text)?;
+        let w: Wire = serde_json::from_slice(&json).ok()?;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let spam = match w.s {
+            None => None,
+            Some(s) => Some(SpamReport {
+                is_spam: s.f,
+                score: finite(s.x)?,
+                required: finite(s.r)?,
+                tests: s.t,
+            }),
+        };
+        Some(Results { virus: w.v, spam })
+    }
+}
+
+/// What a trusted marker says: who scanned the message, when, and what the scanners found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub host: String,
+    pub time: u64,
+    pub results: Results,
+}
+
+/// The bound fields of a header, canonical: for each name of [`BOUND`], in that order, every
+/// copy in the order written, its value unfolded, runs of white space made one space, trimmed
+/// (a relay that refolds a field does not break the marker); each value length-prefixed.
+fn bound_fields(raw: &[u8], header: &Header) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in BOUND {
+        let copies: Vec<&crate::message::Field> =
+            header.fields.iter().filter(|f| f.is(name)).collect();
+        out.extend_from_slice(format!("{name}:{}\n", copies.len()).as_bytes());
+        for f in copies {
+            let mut v = Vec::new();
+            for &b in f.value(raw) {
+                let b = if matches!(b, b'\r' | b'\n' | b'\t') {
+                    b' '
+                } else {
+                    b
+                };
+                if b == b' ' && (v.is_empty() || v.last() == Some(&b' ')) {
+                    continue;
+                }
+                v.push(b);
+            }
+            while v.last() == Some(&b' ') {
+                v.pop();
+            }
+            out.extend_from_slice(format!("{}:", v.len()).as_bytes());
+            out.extend_from_slice(&v);
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// The field value for a message whose header (as it will be written, our other fields and
+/// Subject tag included) is `raw`/`header` and whose body is `body`.
+pub fn make(key: &Key, stamp: &Stamp, raw: &[u8], header: &Header, body: &[u8]) -> String {
+    // A host name with white space would split into two words: it is never trusted then.
+    let host: String = stamp
+        .host
+        .chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect();
+    let results = stamp.results.encode();
+    let bound = bound_fields(raw, header);
+    let tag = key
+        .mac(&host, stamp.time, &results, &bound, body)
+        .finalize()
+        .into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    let mut value = format!("v2 {host} {} {hex}", stamp.time);
+    // Words of 64 characters, so the field folds like our others (fold() breaks at spaces).
+    let mut rest = results.as_str();
+    while !rest.is_empty() {
+        let (word, tail) = rest.split_at(rest.len().min(64));
+        value.push(' ');
+        value.push_str(word);
+        rest = tail;
+    }
+    value
+}
+
+/// The stamp when `value` is a trusted marker for this header and body, else why not.
 pub fn verify(
     key: &Key,
     value: &str,
+    raw: &[u8],
+    header: &Header,
     body: &[u8],
     now: u64,
     max_age: Duration,
-) -> Result<String, &'static str> {
+) -> Result<Stamp, &'static str> {
     let mut it = value.split_ascii_whitespace();
-    let (Some("v1"), Some(host), Some(time), Some(hex), None) =
-        (it.next(), it.next(), it.next(), it.next(), it.next())
+    let (Some(version), Some(host), Some(time), Some(hex)) =
+        (it.next(), it.next(), it.next(), it.next())
     else {
         return Err("malformed");
     };
+    if version != "v2" {
+        return Err("another format version (scanned again)");
+    }
+    let results: String = it.collect();
+    if results.is_empty() || results.len() > MAX_RESULTS {
+        return Err("malformed results");
+    }
     let time: u64 = time.parse().map_err(|_| "malformed time")?;
     if time > now.saturating_add(SKEW) {
         return Err("from the future");
@@ -97,10 +275,17 @@ pub fn verify(
         return Err("too old");
     }
     let tag = decode_hex(hex).ok_or("malformed MAC")?;
-    key.mac(host, time, body)
+    let bound = bound_fields(raw, header);
+    key.mac(host, time, &results, &bound, body)
         .verify_slice(&tag)
-        .map_err(|_| "bad MAC (forged, another key, or the body changed)")?;
-    Ok(host.to_string())
+        .map_err(|_| "bad MAC (forged, another key, or the message changed)")?;
+    // Only now, with the MAC checked, is the JSON parsed: a forger cannot reach the parser.
+    let results = Results::decode(&results).ok_or("malformed results")?;
+    Ok(Stamp {
+        host: host.to_string(),
+        time,
+        results,
+    })
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -113,54 +298,191 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// RFC 4648 §5 base64url, without padding.
+fn base64url(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn unbase64url(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            let v = B64.iter().position(|&b| b == c)? as u32;
+            n |= v << (18 - 6 * i);
+        }
+        for i in 0..chunk.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86400);
 
-    #[test]
-    fn a_marker_verifies_only_for_its_body_key_host_and_time() {
-        let key = Key::new(b"0123456789abcdef0123").unwrap();
-        let body = b"hello\r\nworld\r\n";
-        let v = make(&key, "mx1.example", 1_800_000_000, body);
-        assert!(v.starts_with("v1 mx1.example 1800000000 "), "{v}");
-        assert_eq!(v.len(), "v1 mx1.example 1800000000 ".len() + 64);
-        assert_eq!(
-            verify(&key, &v, body, 1_800_000_100, DAY),
-            Ok("mx1.example".to_string())
-        );
-        // Folded by a relay: still the same value to us.
-        let folded = v.replacen(' ', "\r\n\t", 1);
-        assert!(verify(&key, &folded, body, 1_800_000_100, DAY).is_ok());
+    fn stamp(results: Results) -> Stamp {
+        Stamp {
+            host: "mx1.example".into(),
+            time: 1_800_000_000,
+            results,
+        }
+    }
 
-        let bad = |v: &str, body: &[u8], now: u64| verify(&key, v, body, now, DAY).unwrap_err();
-        assert_eq!(
-            bad(&v, b"hello\r\nworld!\r\n", 1_800_000_100),
-            "bad MAC (forged, another key, or the body changed)"
-        );
-        assert_eq!(bad(&v, body, 1_800_000_000 + 86_401), "too old");
-        assert_eq!(bad(&v, body, 1_800_000_000 - 301), "from the future");
-        let other = Key::new(b"another key of 16+ bytes").unwrap();
-        assert!(verify(&other, &v, body, 1_800_000_100, DAY).is_err());
-        // The host and the time are covered by the MAC.
-        let moved = v.replace("mx1.example", "mx2.example");
-        assert!(bad(&moved, body, 1_800_000_100).starts_with("bad MAC"));
-        let later = v.replace("1800000000", "1800000050");
-        assert!(bad(&later, body, 1_800_000_100).starts_with("bad MAC"));
-        for junk in [
-            "",
-            "v1",
-            "v2 h 1 00",
-            "v1 h x 00",
-            "v1 h 1 zz",
-            &format!("{v} extra"),
+    fn spam(score: f64) -> SpamReport {
+        SpamReport {
+            is_spam: false,
+            score,
+            required: 5.0,
+            tests: vec![("BAYES_00".into(), -1.9), ("HTML_MESSAGE".into(), 0.001)],
+        }
+    }
+
+    /// Splits a message into (raw header part, parsed header, body).
+    fn parts(msg: &[u8]) -> (Header, &[u8]) {
+        let h = Header::parse(msg);
+        let body = &msg[h.body_start..];
+        (h, body)
+    }
+
+    #[test]
+    fn a_marker_verifies_only_for_its_results_body_fields_key_host_and_time() {
+        let key = Key::new(b"0123456789abcdef0123").unwrap();
+        let msg = b"From: a@example.org\r\nSubject: hi\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n";
+        let (h, body) = parts(msg);
+        let s = stamp(Results {
+            virus: Some(vec![]),
+            spam: Some(spam(1.5)),
+        });
+        let v = make(&key, &s, msg, &h, body);
+        assert!(v.starts_with("v2 mx1.example 1800000000 "), "{v}");
+        let check = |v: &str, msg: &[u8], now: u64| {
+            let (h, body) = parts(msg);
+            verify(&key, v, msg, &h, body, now, DAY)
+        };
+        assert_eq!(check(&v, msg, 1_800_000_100), Ok(s.clone()));
+        // Folded by a relay: still the same value to us.
+        let folded = v.replace(' ', "\r\n\t");
+        assert_eq!(check(&folded, msg, 1_800_000_100), Ok(s.clone()));
+        // A relay refolding a bound field, or adding a trace field: still trusted.
+        let refolded = b"Received: from x by y\r\nFrom: a@example.org\r\nSubject:  hi\r\nContent-Type:\r\n text/plain\r\n\r\nhello\r\nworld\r\n";
+        assert_eq!(check(&v, refolded, 1_800_000_100), Ok(s.clone()));
+
+        let bad = |v: &str, msg: &[u8], now: u64| check(v, msg, now).unwrap_err();
+        let changed_body =
+            b"From: a@example.org\r\nSubject: hi\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld!\r\n";
+        assert!(bad(&v, changed_body, 1_800_000_100).starts_with("bad MAC"));
+        // Every bound field is covered: changed, added (even a second copy) or removed.
+        for other in [
+            &b"From: a@example.org\r\nSubject: hi\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\nhello\r\nworld\r\n"[..],
+            b"From: a@example.org\r\nSubject: hi\r\nContent-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\nhello\r\nworld\r\n",
+            b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\nworld\r\n",
+            b"From: a@example.org\r\nSubject: hi\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nhello\r\nworld\r\n",
+            b"From: boss@example.org\r\nSubject: hi\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n",
+            b"From: a@example.org\r\nSubject: cheap pills\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n",
+            b"From: a@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n",
         ] {
             assert!(
-                verify(&key, junk, body, 1_800_000_100, DAY).is_err(),
-                "{junk:?}"
+                bad(&v, other, 1_800_000_100).starts_with("bad MAC"),
+                "{}",
+                String::from_utf8_lossy(other)
             );
         }
+        assert_eq!(bad(&v, msg, 1_800_000_000 + 86_401), "too old");
+        assert_eq!(bad(&v, msg, 1_800_000_000 - 301), "from the future");
+        let other = Key::new(b"another key of 16+ bytes").unwrap();
+        assert!(verify(&other, &v, msg, &h, body, 1_800_000_100, DAY).is_err());
+        // The host, the time and the results are covered by the MAC.
+        let moved = v.replace("mx1.example", "mx2.example");
+        assert!(bad(&moved, msg, 1_800_000_100).starts_with("bad MAC"));
+        let later = v.replace("1800000000", "1800000050");
+        assert!(bad(&later, msg, 1_800_000_100).starts_with("bad MAC"));
+        let clean = make(
+            &key,
+            &stamp(Results {
+                virus: Some(vec![]),
+                spam: Some(spam(-5.0)),
+            }),
+            msg,
+            &h,
+            body,
+        );
+        // Another marker's results under this marker's MAC.
+        let words: Vec<&str> = v.split(' ').collect();
+        let theirs: Vec<&str> = clean.split(' ').collect();
+        let spliced = [&words[..4], &theirs[4..]].concat().join(" ");
+        assert!(bad(&spliced, msg, 1_800_000_100).starts_with("bad MAC"));
+        // The old format is never trusted.
+        let v1 = format!("v1 mx1.example 1800000000 {}", words[3]);
+        assert_eq!(
+            bad(&v1, msg, 1_800_000_100),
+            "another format version (scanned again)"
+        );
+        for junk in ["", "v2", "v2 h 1 00", "v2 h x 00 AAAA", "v2 h 1 zz AAAA"] {
+            assert!(check(junk, msg, 1_800_000_100).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn results_round_trip_and_say_which_checks_ran() {
+        for r in [
+            Results::default(),
+            Results {
+                virus: Some(vec![]),
+                spam: None,
+            },
+            Results {
+                virus: Some(vec!["Eicar-Signature".into(), "odd \"name\" ü".into()]),
+                spam: Some(spam(12.25)),
+            },
+        ] {
+            assert_eq!(Results::decode(&r.encode()), Some(r.clone()));
+        }
+        assert_eq!(Results::decode("!!!!"), None);
+        assert_eq!(Results::decode(&base64url(b"{\"z\":1}")), None);
+        assert_eq!(
+            Results::decode(&base64url(
+                b"{\"s\":{\"f\":true,\"x\":1e999,\"r\":5,\"t\":[]}}"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn base64url_matches_rfc_4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64url(plain.as_bytes()), enc);
+            assert_eq!(unbase64url(enc).unwrap(), plain.as_bytes());
+        }
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(unbase64url("Z"), None);
+        assert_eq!(unbase64url("Zm9=v"), None);
     }
 
     #[test]

@@ -691,13 +691,15 @@ fn root_drops_to_the_configured_user_before_reading_the_message() {
     }
 }
 
-/// With a `[loop_marker]` key, passed mail carries an HMAC marker; the same bytes coming back
-/// are passed on unscanned and unchanged. A marker that does not verify (another key, a changed
-/// body, none configured) is removed and the message is scanned: here the only spamd refuses
-/// connections and `[spam] on_failure = "tempfail"`, so "scanned" shows as 75.
+/// With a `[loop_marker]` key, passed mail carries an HMAC marker with the scan results; the
+/// same message coming back is not sent to spamd again: the marker's results go through this
+/// run's own policy (here: the same bytes come out). A marker that does not verify (another key,
+/// a changed body, none configured) is removed and the message is scanned: here the only spamd
+/// refuses connections and `[spam] on_failure = "tempfail"`, so "scanned" shows as 75.
 #[test]
 fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
     let key = "[loop_marker]\nkey = \"0123456789abcdef-test-key\"\n";
+    let live_spamd = format!("[spamd]\nservers = [\"{}\"]\n", real_spamd());
     let dead_spamd = format!(
         "[spamd]\nservers = [\"{}\"]\n[spam]\non_failure = \"tempfail\"\n",
         refused_addr()
@@ -705,13 +707,13 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
     let msg = b"From: a@example.org\r\nTo: b@example.com\r\nSubject: hi\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m@example.org>\r\n\r\nbody\r\n";
     let argv = ["-v", "-f", "a@example.org", "--", "b@example.com"];
 
-    // First pass (no spamd): the marker is added.
-    let first = Filter::new(key);
+    // First pass, scanned by a real spamd: the marker is added.
+    let first = Filter::new(&format!("{key}{live_spamd}"));
     let r = first.run_bytes(&argv, msg);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let scanned = first.call_msg(0);
     let text = String::from_utf8_lossy(&scanned);
-    // Folded like our other long fields; unfolded it is "v1 HOST TIME 64-HEX".
+    // Folded like our other long fields; unfolded it is "v2 HOST TIME 64-HEX RESULTS...".
     let at = text.find("X-Pipescan-Marker: ").expect("no marker");
     let rest = &text[at + "X-Pipescan-Marker: ".len()..];
     let end = (0..rest.len())
@@ -719,12 +721,13 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
         .unwrap();
     let value = rest[..end].replace("\r\n", "");
     let parts: Vec<&str> = value.split_whitespace().collect();
-    assert_eq!(parts.len(), 4, "{value:?}");
-    assert_eq!((parts[0], parts[1]), ("v1", "mx.test"), "{value:?}");
+    assert!(parts.len() >= 5, "{value:?}");
+    assert_eq!((parts[0], parts[1]), ("v2", "mx.test"), "{value:?}");
     assert_eq!(parts[3].len(), 64, "{value:?}");
     assert!(scanned.ends_with(msg));
 
-    // Second pass with a dead spamd: trusted, so nothing is scanned and no byte changes.
+    // Second pass with a dead spamd: trusted, so spamd is not asked, and this run's policy,
+    // given the same results, writes the same bytes.
     let second = Filter::new(&format!("{key}{dead_spamd}"));
     let r = second.run_bytes(&argv, &scanned);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -734,7 +737,10 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
         "{}",
         r.stderr
     );
-    assert_eq!(second.call_msg(0), scanned);
+    assert_eq!(
+        String::from_utf8_lossy(&second.call_msg(0)),
+        String::from_utf8_lossy(&scanned)
+    );
 
     // The body changed after scanning: not trusted, scanned (spamd down: 75).
     let mut changed = scanned.clone();
@@ -781,6 +787,160 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
     let r = from_file.run_bytes(&argv, &scanned);
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stderr.contains("loop marker key: "), "{}", r.stderr);
+
+    // Marked where no spam scanner was configured: the marker does not say spam was checked,
+    // so a run that has spamd asks it (down: 75), never takes the missing check as passed.
+    let no_spamd = Filter::new(key);
+    let r = no_spamd.run_bytes(&argv, msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let unscanned_for_spam = no_spamd.call_msg(0);
+    assert!(String::from_utf8_lossy(&unscanned_for_spam).contains("X-Pipescan-Marker: v2"));
+    let r = second.run_bytes(&argv, &unscanned_for_spam);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("X-Pipescan-Marker of mx.test does not cover the spam check"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn marker_of(msg: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(msg);
+    let fields = unfold_fields(&text[..text.find("\r\n\r\n").unwrap_or(text.len())]).ok()?;
+    fields
+        .into_iter()
+        .find(|f| f.starts_with("X-Pipescan-Marker:"))
+}
+
+/// The attacks of the hostile review: a marker never vouches for mail whose checks were
+/// bypassed, and never for a body read another way than the one scanned. Both replays end
+/// BANNED; a bypassed copy is not marked; a scan that failed open is not marked.
+#[test]
+fn a_marker_never_vouches_for_bypassed_or_reshaped_mail() {
+    let key = "[loop_marker]\nkey = \"0123456789abcdef-test-key\"\n";
+    let argv = ["-v", "-f", "a@example.org", "--", "b@example.com"];
+    let head = "From: a@example.org\r\nTo: b@example.com\r\nSubject: invoice\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m@example.org>\r\nMIME-Version: 1.0\r\n";
+    let exe_part = "--XX\r\nContent-Type: application/octet-stream; name=\"invoice.exe\"\r\nContent-Disposition: attachment; filename=\"invoice.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAA=\r\n--XX--\r\n";
+
+    // 1. The shipped ORIGINATING bank bypasses every check: the .exe is passed, unmarked.
+    let shipped = std::fs::read_to_string(repo().join("conf/pipescan.toml")).unwrap();
+    let bank = &shipped[shipped.find("[policy.ORIGINATING").unwrap()..];
+    let bank = &bank[..bank.find("\n\n").unwrap_or(bank.len())];
+    let local = Filter::new(&format!("{key}{bank}\n"));
+    let exe = format!("{head}Content-Type: multipart/mixed; boundary=XX\r\n\r\n{exe_part}");
+    let mut args = vec!["--policy", "ORIGINATING"];
+    args.extend(argv);
+    let r = local.run_bytes(&args, exe.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let passed = local.call_msg(0);
+    assert_eq!(marker_of(&passed), None, "a bypassed copy was marked");
+    // Sent on to another recipient through the default policy: BANNED.
+    let mx = Filter::new(key);
+    let r = mx.run_bytes(&argv, &passed);
+    assert!(r.stderr.contains("Blocked BANNED"), "{}", r.stderr);
+    assert_eq!(mx.calls(), 0);
+
+    // 2. A text/plain body that holds a MIME part: clean, and marked...
+    let plain = format!("{head}Content-Type: text/plain\r\n\r\n{exe_part}");
+    let r = mx.run_bytes(&argv, plain.as_bytes());
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+    let marked = mx.call_msg(0);
+    assert!(marker_of(&marked).is_some());
+    // ... replayed as a multipart: the marker does not verify, the .exe is found.
+    let replay = String::from_utf8_lossy(&marked).replace(
+        "Content-Type: text/plain\r\n",
+        "Content-Type: multipart/mixed; boundary=XX\r\n",
+    );
+    let r = mx.run_bytes(&argv, replay.as_bytes());
+    assert!(r.stderr.contains("Blocked BANNED"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("untrusted X-Pipescan-Marker (bad MAC"),
+        "{}",
+        r.stderr
+    );
+    // ... and with a second Content-Type field added below the real one: the same.
+    let added = String::from_utf8_lossy(&marked).replace(
+        "Content-Type: text/plain\r\n",
+        "Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=XX\r\n",
+    );
+    let r = mx.run_bytes(&argv, added.as_bytes());
+    assert!(
+        r.stderr.contains("untrusted X-Pipescan-Marker (bad MAC"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(mx.calls(), 1, "a replay was delivered");
+
+    // 3. A banned-files lover's copy is marked (the virus scan and spam scan ran), but the
+    // next run checks banned files itself: blocked for a recipient who is no lover.
+    let lover = Filter::new(&format!(
+        "{key}[lists]\nbanned_files_lovers = [\"b@example.com\"]\n"
+    ));
+    let r = lover.run_bytes(&argv, exe.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let loved = lover.call_msg(0);
+    assert!(marker_of(&loved).is_some());
+    let other = ["-v", "-f", "a@example.org", "--", "c@example.com"];
+    let r = mx.run_bytes(&other, &loved);
+    assert!(
+        r.stderr.contains("already scanned by mx.test"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Blocked BANNED"), "{}", r.stderr);
+    assert_eq!(
+        mx.calls(),
+        1,
+        "the lover's copy was delivered to another recipient"
+    );
+
+    // 4. A spam scan that failed open (on_failure = "pass") vouches for nothing.
+    let failed_open = Filter::new(&format!(
+        "{key}[spamd]\nservers = [\"{}\"]\n[spam]\non_failure = \"pass\"\n",
+        refused_addr()
+    ));
+    let clean = format!("{head}Content-Type: text/plain\r\n\r\nhello\r\n");
+    let r = failed_open.run_bytes(&argv, clean.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(marker_of(&failed_open.call_msg(0)), None);
+}
+
+/// A virus lover's copy carries the virus name under the marker: the next run, which does not
+/// ask clamd again (here it could not: its clamd is down and fails closed), blocks it for a
+/// recipient who is no lover.
+#[test]
+fn a_virus_lovers_marked_copy_is_still_infected_for_the_next_run() {
+    let key = "[loop_marker]\nkey = \"0123456789abcdef-test-key\"\n";
+    let lover = Filter::new(&format!(
+        "{key}[clamd]\nservers = [\"{}\"]\n[lists]\nvirus_lovers = [\"b@example.com\"]\n",
+        real_clamd()
+    ));
+    let mut msg = b"From: a@example.org\r\nTo: b@example.com\r\nSubject: x\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <v@example.org>\r\n\r\n".to_vec();
+    msg.extend_from_slice(&eicar());
+    msg.extend_from_slice(b"\r\n");
+    let r = lover.run_bytes(&["-v", "-f", "a@example.org", "--", "b@example.com"], &msg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let loved = lover.call_msg(0);
+    assert!(
+        marker_of(&loved).is_some(),
+        "{}",
+        String::from_utf8_lossy(&loved)
+    );
+    let next = Filter::new(&format!(
+        "{key}[clamd]\nservers = [\"/nonexistent/clamd.sock\"]\n[virus]\non_failure = \"tempfail\"\n"
+    ));
+    let r = next.run_bytes(
+        &["-v", "-f", "a@example.org", "--", "c@example.com"],
+        &loved,
+    );
+    assert!(
+        r.stderr.contains("already scanned by mx.test"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Blocked INFECTED"), "{}", r.stderr);
+    assert_eq!(next.calls(), 0);
 }
 
 /// A deferral's log line names the Message-ID, so the admin can match it to the message when
