@@ -112,7 +112,33 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         .filter(|s| marker_covers(cfg, s, needed));
     crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
-        (Vec::new(), Ok(Vec::new()))
+        // Not scanned; only the cheap banned-files walk looks at the first max_message_size
+        // bytes, so an oversized message is no way around the banned rules.
+        let banned = if needed.banned && cfg.banned.enabled {
+            match spool.prefix(cfg.general.max_message_size.0) {
+                Ok(prefix) => {
+                    let only_banned = scan::Wanted {
+                        virus: false,
+                        spam: false,
+                        banned: true,
+                    };
+                    let prefix = Arc::new(prefix);
+                    let r = scan::run_all(
+                        cfg,
+                        &prefix,
+                        &env.sender,
+                        &env.recipients,
+                        only_banned,
+                        scan::Blocking::default(),
+                    );
+                    r.banned
+                }
+                Err(e) => Err(format!("reading the spool file: {e}")),
+            }
+        } else {
+            Ok(Vec::new())
+        };
+        (Vec::new(), banned)
     } else {
         // The marker stands in for the network scanners; the local checks always run, on the
         // message as it is now.

@@ -491,6 +491,18 @@ fn verdict(
             format!("BAD HEADER SECTION, {}", facts.bad_header.join("; ")),
         );
     }
+    if facts.oversized {
+        // Never labelled scanned: no scanned tag, and an alert that says why.
+        let tag = &cfg.headers.x_header_tag;
+        edits.add.retain(|(name, _)| name != tag);
+        alert(
+            &mut edits,
+            format!(
+                "not scanned (oversized: above general.max_message_size, {} bytes)",
+                cfg.general.max_message_size.0
+            ),
+        );
+    }
     if let (Some(r), true) = (&report, local)
         && r.score >= lv.tag
     {

@@ -78,6 +78,20 @@ impl Spool {
         self.file.is_some()
     }
 
+    /// The first `limit` bytes of the message (the cheap checks that still look at an
+    /// oversized message read this much).
+    pub fn prefix(&mut self, limit: u64) -> io::Result<Vec<u8>> {
+        match self.file.as_mut() {
+            None => Ok(self.head[..self.head.len().min(limit as usize)].to_vec()),
+            Some(f) => {
+                f.seek(SeekFrom::Start(0))?;
+                let mut out = Vec::with_capacity(limit.min(self.size) as usize);
+                f.take(limit).read_to_end(&mut out)?;
+                Ok(out)
+            }
+        }
+    }
+
     /// The in-memory bytes and, for a message on disk, a reader positioned just after them.
     pub fn parts(&mut self) -> io::Result<(&[u8], Option<&mut File>)> {
         let skip = self.head.len() as u64;

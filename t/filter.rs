@@ -476,7 +476,8 @@ fn scanned_tag_is_configurable_and_can_be_disabled() {
     assert_eq!(f.call_msg(0), PLAIN);
 }
 
-/// A 60 MB message is above the 50M default: spooled to disk, not scanned, passed byte-exact.
+/// A 60 MB message is above the 50M default: spooled to disk, not scanned, passed byte-exact,
+/// with an alert that says it was not scanned (and no X-Virus-Scanned: it was not).
 #[test]
 fn sixty_megabyte_message_passes_byte_exact_as_oversized() {
     let body_line =
@@ -499,7 +500,7 @@ fn sixty_megabyte_message_passes_byte_exact_as_oversized() {
         r.stderr
     );
     let got = f.call_msg(0);
-    let tag = b"X-Virus-Scanned: pipescan at mx.test\n";
+    let tag = b"X-Pipescan-Alert: not scanned (oversized: above general.max_message_size,\n\t52428800 bytes)\n";
     assert_eq!(got.len(), msg.len() + tag.len());
     assert!(
         got[..tag.len()] == tag[..] && got[tag.len()..] == msg[..],
@@ -530,6 +531,35 @@ fn oversized_destinies() {
         assert!(r.stderr.contains(log), "{destiny}: {}", r.stderr);
         assert_eq!(f.calls(), 0, "{destiny}");
     }
+}
+
+/// Oversized mail is not scanned, but the cheap banned-files walk still reads its first
+/// max_message_size bytes: an .exe early in a big message is BANNED, not passed as OVERSIZED.
+/// Passed oversized mail carries the "not scanned" alert and never the scanned tag.
+#[test]
+fn an_oversized_message_is_labelled_unscanned_and_still_walked_for_banned_names() {
+    let f = Filter::new("[general]\nmax_message_size = \"1K\"\n");
+    let exe = format!(
+        "From: a@example.org\nSubject: big\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: application/octet-stream; name=\"invoice.exe\"\nContent-Transfer-Encoding: base64\n\nTVqQAAMAAAA=\n--XX\nContent-Type: text/plain\n\n{}\n--XX--\n",
+        "x".repeat(3000)
+    );
+    let argv = ["-v", "-f", "a@example.org", "--", "b@example.com"];
+    let r = f.run(&argv, exe.as_bytes());
+    assert!(r.stderr.contains("Blocked BANNED"), "{}", r.stderr);
+    assert!(r.stderr.contains("invoice.exe"), "{}", r.stderr);
+    assert_eq!(f.calls(), 0);
+
+    let mut big = PLAIN.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2000));
+    let r = f.run(&argv, &big);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed OVERSIZED"), "{}", r.stderr);
+    let got = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    let block = &got[..got.len() - big.len()];
+    assert_eq!(
+        block,
+        "X-Pipescan-Alert: not scanned (oversized: above general.max_message_size, 1024\n\tbytes)\n"
+    );
 }
 
 #[test]
