@@ -516,6 +516,9 @@ fn add_markers(
             continue;
         }
         let h = Header::parse(&written);
+        if !crate::marker::unambiguous(&written, &h) {
+            return;
+        }
         let value = crate::marker::make(key, stamp, &written, &h, body);
         g.edits.add.push((crate::marker::FIELD.into(), value));
     }

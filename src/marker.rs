@@ -216,6 +216,17 @@ fn bound_fields(raw: &[u8], header: &Header) -> Vec<u8> {
     out
 }
 
+/// False when the header's line structure is read differently by other programs: a CR not
+/// followed by LF ends a line for some MIME parsers and scanners but not for us, so a bound
+/// field could hide inside an unbound one. Such a message is neither marked nor trusted.
+pub fn unambiguous(raw: &[u8], header: &Header) -> bool {
+    let head = &raw[..header.body_start.min(raw.len())];
+    !head
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && head.get(i + 1) != Some(&b'\n'))
+}
+
 /// The field value for a message whose header (as it will be written, our other fields and
 /// Subject tag included) is `raw`/`header` and whose body is `body`.
 pub fn make(key: &Key, stamp: &Stamp, raw: &[u8], header: &Header, body: &[u8]) -> String {
@@ -275,6 +286,9 @@ pub fn verify(
         return Err("too old");
     }
     let tag = decode_hex(hex).ok_or("malformed MAC")?;
+    if !unambiguous(raw, header) {
+        return Err("a bare CR in the header (lines read differently by other programs)");
+    }
     let bound = bound_fields(raw, header);
     key.mac(host, time, &results, &bound, body)
         .verify_slice(&tag)
@@ -430,6 +444,12 @@ mod tests {
         let theirs: Vec<&str> = clean.split(' ').collect();
         let spliced = [&words[..4], &theirs[4..]].concat().join(" ");
         assert!(bad(&spliced, msg, 1_800_000_100).starts_with("bad MAC"));
+        // A bound field hidden behind a bare CR inside an unbound one: never trusted.
+        let hidden = b"From: a@example.org\r\nSubject: hi\r\nX-Junk: x\rContent-Type: multipart/mixed; boundary=x\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n";
+        let (hh, hb) = parts(hidden);
+        assert!(!unambiguous(hidden, &hh));
+        let v_hidden = make(&key, &s, hidden, &hh, hb);
+        assert!(bad(&v_hidden, hidden, 1_800_000_100).starts_with("a bare CR"));
         // The old format is never trusted.
         let v1 = format!("v1 mx1.example 1800000000 {}", words[3]);
         assert_eq!(
