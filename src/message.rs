@@ -10,6 +10,11 @@
 //! malformed (a MIME parser may normalise, and mail-parser 0.11 panics in debug builds on some
 //! input). MIME structure, where it is needed, comes from mail-parser in the scanners.
 
+pub mod archive;
+pub mod mime;
+pub mod parts;
+pub mod sniff;
+
 use std::io::{self, Write};
 
 /// The line ending the message uses, so lines we add match it.
