@@ -918,7 +918,7 @@ impl Config {
         ];
         for (name, servers, timeout, connect) in pools {
             for s in servers {
-                if let Err(e) = s.parse::<crate::scan::net::ServerAddr>() {
+                if let Err(e) = s.parse::<crate::scan::wire::ServerAddr>() {
                     return Err((format!("{name}.servers"), e));
                 }
             }

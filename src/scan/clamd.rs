@@ -17,7 +17,7 @@
 //! - Signature names depend on the database (`Win.Test.EICAR_HDB-1`, `Eicar-Test-Signature`,
 //!   `….UNOFFICIAL` for local ones): never match on them.
 
-use super::net::{self, Conn, ServerAddr};
+use super::wire::{self, Conn, ServerAddr};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ pub fn scan(
 ) -> Result<ClamVerdict, String> {
     let fail = |text: String| format!("clamd {addr}: {text}");
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     let sent = match send_stream(&mut conn, msg) {
         Ok(()) => Ok(()),
         // Drop the connection without the end marker: clamd never scans a partial message.
@@ -60,7 +60,7 @@ pub fn scan(
         }
         Err(StreamError::Sink(e)) => Err(e),
     };
-    let (reply, read) = net::read_to_end_capped(&mut conn, MAX_REPLY);
+    let (reply, read) = wire::read_to_end_capped(&mut conn, MAX_REPLY);
     match (sent, read) {
         (Ok(()), Ok(())) => parse_reply(&reply).map_err(fail),
         (Ok(()), Err(e)) => {
@@ -72,12 +72,12 @@ pub fn scan(
             }
             Err(fail(format!(
                 "{} while reading the reply",
-                net::describe(&e)
+                wire::describe(&e)
             )))
         }
         // Past StreamMaxLength clamd replies and closes while we are still writing.
         (Err(we), _) => {
-            let we = format!("{} while sending the message", net::describe(&we));
+            let we = format!("{} while sending the message", wire::describe(&we));
             if reply.is_empty() {
                 return Err(fail(we));
             }
@@ -127,20 +127,20 @@ fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn ping(addr: &ServerAddr, connect_timeout: Duration, deadline: Instant) -> Result<(), String> {
     let fail = |text: String| format!("clamd {addr}: {text}");
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     conn.write_all(b"zPING\0")
-        .map_err(|e| fail(format!("{} while sending PING", net::describe(&e))))?;
-    let (reply, read) = net::read_to_end_capped(&mut conn, 4096);
+        .map_err(|e| fail(format!("{} while sending PING", wire::describe(&e))))?;
+    let (reply, read) = wire::read_to_end_capped(&mut conn, 4096);
     match (reply.as_slice(), read) {
         (b"PONG\0", _) => Ok(()),
         (_, Err(e)) => Err(fail(format!(
             "{} while reading the reply to PING",
-            net::describe(&e)
+            wire::describe(&e)
         ))),
         ([], Ok(())) => Err(fail("closed the connection without a reply".to_owned())),
         (other, Ok(())) => Err(fail(format!(
             "unexpected reply to PING: {}",
-            net::quote(other, 120)
+            wire::quote(other, 120)
         ))),
     }
 }
@@ -156,7 +156,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<ClamVerdict, String> {
         return Err("closed the connection without a reply".to_owned());
     }
     let Some(body) = reply.strip_suffix(b"\0") else {
-        return Err(format!("truncated reply {}", net::quote(reply, 120)));
+        return Err(format!("truncated reply {}", wire::quote(reply, 120)));
     };
     let mut names = Vec::new();
     let mut size_limit = false;
@@ -181,7 +181,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<ClamVerdict, String> {
     } else if clean > 0 {
         Ok(ClamVerdict::Clean)
     } else {
-        Err(format!("unexpected reply {}", net::quote(reply, 120)))
+        Err(format!("unexpected reply {}", wire::quote(reply, 120)))
     }
 }
 
@@ -193,7 +193,7 @@ enum One {
 }
 
 fn parse_one(part: &[u8]) -> One {
-    let unexpected = || One::Error(format!("unexpected reply {}", net::quote(part, 120)));
+    let unexpected = || One::Error(format!("unexpected reply {}", wire::quote(part, 120)));
     let Ok(text) = std::str::from_utf8(part) else {
         return unexpected();
     };

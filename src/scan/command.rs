@@ -18,7 +18,7 @@
 //!   program exits but something it started keeps its output open, we wait for the output until
 //!   the deadline and then treat it as a timeout: an unread verdict is not a clean one.
 
-use super::net;
+use super::wire;
 use crate::control;
 use regex::Regex;
 use std::ffi::OsString;
@@ -86,7 +86,7 @@ fn checked(cmd: &AvCommand) -> Result<Option<Regex>, String> {
     if cmd.name.is_empty() || cmd.name.chars().any(|c| c.is_control()) {
         return Err(format!(
             "av_command name {} must be a non-empty word for the logs",
-            net::quote(cmd.name.as_bytes(), 80)
+            wire::quote(cmd.name.as_bytes(), 80)
         ));
     }
     let what = |text: String| format!("av_command {}: {text}", cmd.name);
@@ -107,7 +107,7 @@ fn checked(cmd: &AvCommand) -> Result<Option<Regex>, String> {
     if let Some(arg) = cmd.command.iter().find(|a| a.contains('\0')) {
         return Err(what(format!(
             "argument {} contains a NUL byte",
-            net::quote(arg.as_bytes(), 80)
+            wire::quote(arg.as_bytes(), 80)
         )));
     }
     if !cmd.command.iter().any(|a| a.contains("{}")) {
@@ -155,7 +155,7 @@ fn compile_pattern(pattern: &str) -> Result<Regex, String> {
         return Err(format!(
             "infected_pattern {} must have exactly one capture group, the virus name (it has {}); \
              use (?:…) for other groups",
-            net::quote(pattern.as_bytes(), 80),
+            wire::quote(pattern.as_bytes(), 80),
             re.captures_len() - 1
         ));
     }
@@ -234,7 +234,7 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
     let timed_out = || {
         fail(format!(
             "timed out after {}; killed",
-            net::fmt_duration(budget)
+            wire::fmt_duration(budget)
         ))
     };
     let Some(status) = wait_until(&mut child, deadline) else {
@@ -251,7 +251,7 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
             fail(format!(
                 "exited ({}) but its output stayed open until the deadline ({}); killed what was left",
                 describe_status(status),
-                net::fmt_duration(budget)
+                wire::fmt_duration(budget)
             )),
             &output,
         ));
@@ -401,7 +401,7 @@ fn with_first_line(text: String, output: &Output) -> String {
             .find(|l| !l.is_empty())
     });
     match first {
-        Some(line) => format!("{text}: {}", net::quote(line, 200)),
+        Some(line) => format!("{text}: {}", wire::quote(line, 200)),
         None => format!("{text} (no output)"),
     }
 }

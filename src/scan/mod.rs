@@ -10,16 +10,17 @@ pub mod banned;
 pub mod clamd;
 pub mod command;
 pub mod headers;
-pub mod net;
+pub mod http;
 pub mod rspamd;
 pub mod spamd;
 #[cfg(test)]
 pub mod testdata;
+pub mod wire;
 
 use crate::config::Config;
-use net::ServerAddr;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
+use wire::ServerAddr;
 
 /// What one scanner concluded.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,4 @@
-//! rspamd client: one `POST /checkv2` per message, HTTP/1.1 written by hand over [`net::connect`].
+//! rspamd client: one `POST /checkv2` per message, over [`wire::connect`] with the shared HTTP/1.1 reader ([`super::http`]).
 //!
 //! Contract: [`check`] returns an [`RspamdReport`] only for a complete `200` reply whose JSON
 //! carries `score`, `required_score` and `action`; anything else (refused, timed out, closed
@@ -28,14 +28,14 @@
 //!   proxy in between may send one) and stop reading once the body is complete, so a server that
 //!   keeps the connection open costs nothing.
 
-use super::net::{self, Conn, ServerAddr};
+use super::http::{complete_len, host_header, read_reply, split_response};
+use super::wire::{self, ServerAddr};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-/// The most reply we read (status line, headers and body). A real reply is a few KB.
-pub const MAX_REPLY: usize = 1 << 20;
+pub use super::http::MAX_REPLY;
 
 /// rspamd's default `max_message` (50 MiB): past it, a reset connection has a likely cause.
 const RSPAMD_DEFAULT_MAX_MESSAGE: usize = 50 << 20;
@@ -96,7 +96,7 @@ pub fn check(
     let head = request_head(addr, msg.len(), env, password).map_err(fail)?;
 
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     let sent = conn
         .write_all(head.as_bytes())
         .and_then(|()| conn.write_all(msg));
@@ -119,7 +119,7 @@ pub fn check(
             Ok(Some(_)) => parse_response(&reply).map_err(fail),
             _ => Err(fail(hint(format!(
                 "{} while reading the reply",
-                net::describe(&e)
+                wire::describe(&e)
             )))),
         },
         // rspamd may answer an error before reading the whole body, then close: our write
@@ -128,7 +128,7 @@ pub fn check(
             if matches!(complete_len(&reply), Ok(Some(_))) {
                 return parse_response(&reply).map_err(fail);
             }
-            let text = format!("{} while sending the message", net::describe(&we));
+            let text = format!("{} while sending the message", wire::describe(&we));
             if we.kind() == io::ErrorKind::TimedOut {
                 Err(fail(text))
             } else {
@@ -155,7 +155,7 @@ fn request_head(
             let shown = if name == "Password" {
                 "(the configured password)".to_owned()
             } else {
-                net::quote(value.as_bytes(), 80)
+                wire::quote(value.as_bytes(), 80)
             };
             return Err(format!(
                 "refusing to send a {name} header with a line break, control character or more than 2048 bytes: {shown}"
@@ -191,33 +191,25 @@ fn request_head(
     Ok(head)
 }
 
-/// `Host:` is mandatory in HTTP/1.1; rspamd ignores its value. A unix socket has no host name.
-fn host_header(addr: &ServerAddr) -> &str {
-    match addr {
-        ServerAddr::Tcp(hostport) => hostport,
-        ServerAddr::Unix(_) => "localhost",
-    }
-}
-
 /// `GET /ping`, which rspamd's workers (normal and controller) answer with "pong" and no
 /// password.
 pub fn ping(addr: &ServerAddr, connect_timeout: Duration, deadline: Instant) -> Result<(), String> {
     let fail = |text: String| format!("rspamd {addr}: {text}");
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     let req = format!(
         "GET /ping HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         host_header(addr)
     );
     conn.write_all(req.as_bytes())
-        .map_err(|e| fail(format!("{} while sending /ping", net::describe(&e))))?;
+        .map_err(|e| fail(format!("{} while sending /ping", wire::describe(&e))))?;
     let (reply, read) = read_reply(&mut conn);
     if let Err(e) = read
         && !matches!(complete_len(&reply), Ok(Some(_)))
     {
         return Err(fail(format!(
             "{} while reading the reply to /ping",
-            net::describe(&e)
+            wire::describe(&e)
         )));
     }
     let resp = split_response(&reply).map_err(fail)?;
@@ -227,42 +219,10 @@ pub fn ping(addr: &ServerAddr, connect_timeout: Duration, deadline: Instant) -> 
     if resp.body.trim_ascii() != b"pong" {
         return Err(fail(format!(
             "unexpected reply to /ping: {}",
-            net::quote(&resp.body, 80)
+            wire::quote(&resp.body, 80)
         )));
     }
     Ok(())
-}
-
-/// Reads one response: until its body is complete (by `Content-Length` or the last chunk),
-/// end-of-file, an error, or [`MAX_REPLY`] bytes. On an error the bytes read so far come with it.
-fn read_reply(conn: &mut Conn) -> (Vec<u8>, io::Result<()>) {
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
-    loop {
-        match complete_len(&buf) {
-            Ok(Some(n)) => {
-                buf.truncate(n);
-                return (buf, Ok(()));
-            }
-            // Malformed framing: let the parser say what is wrong.
-            Err(_) => return (buf, Ok(())),
-            Ok(None) => {}
-        }
-        if buf.len() > MAX_REPLY {
-            buf.truncate(MAX_REPLY);
-            let e = io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("reply larger than {MAX_REPLY} bytes"),
-            );
-            return (buf, Err(e));
-        }
-        match conn.read(&mut chunk) {
-            Ok(0) => return (buf, Ok(())),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (buf, Err(e)),
-        }
-    }
 }
 
 /// Pure parser of a whole HTTP response from rspamd (for tests and fuzzing): status line,
@@ -278,7 +238,7 @@ pub fn parse_response(resp: &[u8]) -> Result<RspamdReport, String> {
             && let Some(error) = body.error
             && !resp.status_text().contains(error.as_str())
         {
-            text.push_str(&format!(" ({})", net::quote(error.as_bytes(), 200)));
+            text.push_str(&format!(" ({})", wire::quote(error.as_bytes(), 200)));
         }
         return Err(text);
     }
@@ -314,7 +274,7 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
     let v: CheckV2 = serde_json::from_slice(body).map_err(|e| {
         format!(
             "malformed reply: invalid JSON ({e}): {}",
-            net::quote(body, 120)
+            wire::quote(body, 120)
         )
     })?;
     let score = v
@@ -332,7 +292,7 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
     {
         return Err(format!(
             "malformed reply: unusable action {}",
-            net::quote(action.as_bytes(), 80)
+            wire::quote(action.as_bytes(), 80)
         ));
     }
     // BTreeMap: already sorted by name, and a duplicate name cannot appear twice.
@@ -341,7 +301,7 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
         if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
                 "malformed reply: unusable symbol name {}",
-                net::quote(name.as_bytes(), 80)
+                wire::quote(name.as_bytes(), 80)
             ));
         }
         let Some(points) = sym.score.filter(|p| p.is_finite()) else {
@@ -358,254 +318,10 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
     })
 }
 
-/// A response split into its status and its (de-chunked) body.
-struct Response {
-    code: u16,
-    /// The status line, as received (without CR LF).
-    status_line: Vec<u8>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    /// The status line for an error text: as is when printable, quoted otherwise.
-    fn status_text(&self) -> String {
-        if self
-            .status_line
-            .iter()
-            .all(|&b| b == b' ' || b.is_ascii_graphic())
-        {
-            String::from_utf8_lossy(&self.status_line).into_owned()
-        } else {
-            net::quote(&self.status_line, 200)
-        }
-    }
-}
-
-/// How the body of a response is delimited.
-enum Framing {
-    Length(usize),
-    Chunked,
-    /// Neither header: the body runs to end-of-file.
-    ToEof,
-}
-
-struct Head<'a> {
-    code: u16,
-    status_line: &'a [u8],
-    framing: Framing,
-    /// Offset of the first body byte.
-    body_at: usize,
-}
-
-const MAX_HEADERS: usize = 100;
-
-/// Parses the status line and headers. `Ok(None)`: the header block is not complete yet.
-fn parse_head(resp: &[u8]) -> Result<Option<Head<'_>>, String> {
-    let Some((status_line, mut rest)) = split_line(resp) else {
-        if resp.is_empty() {
-            return Ok(None);
-        }
-        // Not even a status line yet: garbage is recognised early, a partial one waits.
-        if !b"HTTP/".starts_with(&resp[..resp.len().min(5)]) {
-            return Err(format!("malformed reply: {}", net::quote(resp, 120)));
-        }
-        return Ok(None);
-    };
-    let code = parse_status(status_line)?;
-    let mut framing = Framing::ToEof;
-    let mut content_length = None;
-    let mut chunked = false;
-    let mut headers = 0;
-    loop {
-        let Some((line, after)) = split_line(rest) else {
-            return Ok(None);
-        };
-        rest = after;
-        if line.is_empty() {
-            break;
-        }
-        headers += 1;
-        if headers > MAX_HEADERS {
-            return Err("malformed reply: too many header lines".to_owned());
-        }
-        let malformed = || format!("malformed reply header: {}", net::quote(line, 120));
-        let colon = line.iter().position(|&b| b == b':').ok_or_else(malformed)?;
-        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic()) {
-            return Err(malformed());
-        }
-        if name.eq_ignore_ascii_case(b"Content-Length") {
-            let n = std::str::from_utf8(value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .ok_or_else(malformed)?;
-            if content_length.is_some_and(|old| old != n) {
-                return Err("malformed reply: two different Content-Length headers".to_owned());
-            }
-            content_length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"Transfer-Encoding") {
-            if value.eq_ignore_ascii_case(b"chunked") {
-                chunked = true;
-            } else if !value.eq_ignore_ascii_case(b"identity") {
-                return Err(format!(
-                    "unsupported reply: Transfer-Encoding {}",
-                    net::quote(value, 80)
-                ));
-            }
-        } else if name.eq_ignore_ascii_case(b"Content-Encoding")
-            && !value.eq_ignore_ascii_case(b"identity")
-        {
-            // We never ask for compression; a compressed body is not JSON we can read.
-            return Err(format!(
-                "unsupported reply: Content-Encoding {}",
-                net::quote(value, 80)
-            ));
-        }
-    }
-    // RFC 9112 6.3: chunked wins over Content-Length.
-    if chunked {
-        framing = Framing::Chunked;
-    } else if let Some(n) = content_length {
-        framing = Framing::Length(n);
-    }
-    Ok(Some(Head {
-        code,
-        status_line,
-        framing,
-        body_at: resp.len() - rest.len(),
-    }))
-}
-
-/// "HTTP/1.1 200 OK" → 200.
-fn parse_status(line: &[u8]) -> Result<u16, String> {
-    let malformed = || format!("malformed reply: {}", net::quote(line, 120));
-    let mut parts = line.splitn(3, |&b| b == b' ');
-    let proto = parts.next().unwrap_or_default();
-    let code = parts.next().unwrap_or_default();
-    let version_ok = matches!(proto, b"HTTP/1.0" | b"HTTP/1.1");
-    if !version_ok || code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
-        return Err(malformed());
-    }
-    std::str::from_utf8(code)
-        .ok()
-        .and_then(|c| c.parse::<u16>().ok())
-        .filter(|c| (100..600).contains(c))
-        .ok_or_else(malformed)
-}
-
-/// The length of the complete response at the start of `buf`: `Ok(None)` while more is needed
-/// (or while the body runs to end-of-file), `Err` when the framing is broken.
-fn complete_len(buf: &[u8]) -> Result<Option<usize>, String> {
-    let Some(head) = parse_head(buf)? else {
-        return Ok(None);
-    };
-    let body = &buf[head.body_at..];
-    Ok(match head.framing {
-        Framing::Length(n) => (body.len() >= n).then_some(head.body_at + n),
-        Framing::Chunked => dechunk(body)?.map(|(_, used)| head.body_at + used),
-        Framing::ToEof => None,
-    })
-}
-
-/// Splits a whole response; the body is de-chunked, and must be complete.
-fn split_response(resp: &[u8]) -> Result<Response, String> {
-    if resp.is_empty() {
-        return Err("closed the connection without a reply".to_owned());
-    }
-    let Some(head) = parse_head(resp)? else {
-        return Err(format!(
-            "truncated reply: connection closed inside the reply headers: {}",
-            net::quote(resp, 120)
-        ));
-    };
-    let body = &resp[head.body_at..];
-    let body = match head.framing {
-        Framing::Length(n) if body.len() < n => {
-            return Err(format!(
-                "truncated reply: got {} of {n} body bytes",
-                body.len()
-            ));
-        }
-        Framing::Length(n) => body[..n].to_vec(),
-        Framing::Chunked => match dechunk(body)? {
-            Some((data, _)) => data,
-            None => {
-                return Err("truncated reply: connection closed inside a chunked body".to_owned());
-            }
-        },
-        Framing::ToEof => body.to_vec(),
-    };
-    Ok(Response {
-        code: head.code,
-        status_line: head.status_line.to_vec(),
-        body,
-    })
-}
-
-/// Decodes a chunked body: `Ok(Some((data, bytes used)))` once the last chunk and the trailers
-/// are in, `Ok(None)` while incomplete.
-fn dechunk(mut body: &[u8]) -> Result<Option<(Vec<u8>, usize)>, String> {
-    let total = body.len();
-    let mut data = Vec::new();
-    loop {
-        let Some((line, rest)) = split_line(body) else {
-            return Ok(None);
-        };
-        // chunk-size [;extensions]
-        let size = line.split(|&b| b == b';').next().unwrap_or_default();
-        let size = size.trim_ascii();
-        let n = std::str::from_utf8(size)
-            .ok()
-            .filter(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|s| usize::from_str_radix(s, 16).ok())
-            .ok_or_else(|| {
-                format!(
-                    "malformed chunked reply: chunk size {}",
-                    net::quote(line, 40)
-                )
-            })?;
-        body = rest;
-        if n == 0 {
-            // Trailer fields, then an empty line.
-            loop {
-                let Some((line, rest)) = split_line(body) else {
-                    return Ok(None);
-                };
-                body = rest;
-                if line.is_empty() {
-                    return Ok(Some((data, total - body.len())));
-                }
-            }
-        }
-        if data.len() + n > MAX_REPLY {
-            return Err(format!("reply larger than {MAX_REPLY} bytes"));
-        }
-        if body.len() < n + 2 {
-            return Ok(None);
-        }
-        data.extend_from_slice(&body[..n]);
-        let after = &body[n..];
-        body = if let Some(r) = after.strip_prefix(b"\r\n") {
-            r
-        } else if let Some(r) = after.strip_prefix(b"\n") {
-            r
-        } else {
-            return Err("malformed chunked reply: no line end after a chunk".to_owned());
-        };
-    }
-}
-
-/// The first line (without its CR LF or LF) and the rest, or None if there is no line end.
-fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let nl = bytes.iter().position(|&b| b == b'\n')?;
-    let line = &bytes[..nl];
-    Some((line.strip_suffix(b"\r").unwrap_or(line), &bytes[nl + 1..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream};
     use std::thread;
 

@@ -18,7 +18,7 @@
 //! sensitively, so it must be `Content-length` with a lowercase l; the header block ends with a
 //! blank line; we half-close after the body so a spamd that reads to end-of-file also finishes.
 
-use super::net::{self, Conn, ServerAddr};
+use super::wire::{self, Conn, ServerAddr, split_line};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ pub fn check(
         if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
             return Err(fail(format!(
                 "unusable spamd user name {}",
-                net::quote(user.as_bytes(), 80)
+                wire::quote(user.as_bytes(), 80)
             )));
         }
         head.push_str(&format!("User: {user}\r\n"));
@@ -78,9 +78,9 @@ pub fn check(
         return Err(fail("not needed any more".into()));
     }
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     let sent = send(&mut conn, head.as_bytes(), msg);
-    let (reply, read) = net::read_to_end_capped(&mut conn, MAX_REPLY);
+    let (reply, read) = wire::read_to_end_capped(&mut conn, MAX_REPLY);
     match (sent, read) {
         (Ok(()), Ok(())) => parse_reply(&reply).map_err(fail),
         // A complete reply followed by a reset still says what spamd decided.
@@ -88,7 +88,7 @@ pub fn check(
             Ok(report) => Ok(report),
             Err(_) => Err(fail(format!(
                 "{} while reading the reply",
-                net::describe(&e)
+                wire::describe(&e)
             ))),
         },
         // spamd answers some errors (a bad header, a length mismatch) before reading the whole
@@ -98,7 +98,7 @@ pub fn check(
             Err(reply_err) if reply.starts_with(b"SPAMD/") => Err(fail(reply_err)),
             Err(_) => Err(fail(format!(
                 "{} while sending the message",
-                net::describe(&we)
+                wire::describe(&we)
             ))),
         },
     }
@@ -115,25 +115,25 @@ fn send(conn: &mut Conn, head: &[u8], msg: &[u8]) -> io::Result<()> {
 pub fn ping(addr: &ServerAddr, connect_timeout: Duration, deadline: Instant) -> Result<(), String> {
     let fail = |text: String| format!("spamd {addr}: {text}");
     let mut conn =
-        net::connect(addr, connect_timeout, deadline).map_err(|e| fail(net::describe(&e)))?;
+        wire::connect(addr, connect_timeout, deadline).map_err(|e| fail(wire::describe(&e)))?;
     conn.write_all(b"PING SPAMC/1.5\r\n\r\n")
         .and_then(|()| conn.shutdown_write())
-        .map_err(|e| fail(format!("{} while sending PING", net::describe(&e))))?;
-    let (reply, read) = net::read_to_end_capped(&mut conn, 4096);
+        .map_err(|e| fail(format!("{} while sending PING", wire::describe(&e))))?;
+    let (reply, read) = wire::read_to_end_capped(&mut conn, 4096);
     let line = match (split_line(&reply), read) {
         // A whole status line is all we need, even if a reset followed it.
         (Some((line, _)), _) => line,
         (None, Err(e)) => {
             return Err(fail(format!(
                 "{} while reading the reply to PING",
-                net::describe(&e)
+                wire::describe(&e)
             )));
         }
         (None, Ok(())) if reply.is_empty() => {
             return Err(fail("closed the connection without a reply".to_owned()));
         }
         (None, Ok(())) => {
-            return Err(fail(format!("truncated reply {}", net::quote(&reply, 80))));
+            return Err(fail(format!("truncated reply {}", wire::quote(&reply, 80))));
         }
     };
     let status = parse_status(line).map_err(fail)?;
@@ -143,7 +143,7 @@ pub fn ping(addr: &ServerAddr, connect_timeout: Duration, deadline: Instant) -> 
     if status.message != "PONG" {
         return Err(fail(format!(
             "unexpected reply to PING: {}",
-            net::quote(line, 80)
+            wire::quote(line, 80)
         )));
     }
     Ok(())
@@ -159,7 +159,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<SpamReport, String> {
         return Err("closed the connection without a reply".to_owned());
     }
     let Some((line, mut rest)) = split_line(reply) else {
-        return Err(format!("truncated reply {}", net::quote(reply, 80)));
+        return Err(format!("truncated reply {}", wire::quote(reply, 80)));
     };
     let status = parse_status(line)?;
     if status.code != 0 {
@@ -181,7 +181,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<SpamReport, String> {
         if headers > 64 {
             return Err("malformed reply: too many header lines".to_owned());
         }
-        let malformed = || format!("malformed reply line: {}", net::quote(line, 120));
+        let malformed = || format!("malformed reply line: {}", wire::quote(line, 120));
         let text = std::str::from_utf8(line).map_err(|_| malformed())?;
         let (name, value) = text.split_once(':').ok_or_else(malformed)?;
         let value = value.trim();
@@ -234,7 +234,7 @@ struct Status {
 
 /// "SPAMD/1.1 0 EX_OK", "SPAMD/1.0 76 Bad header line: (…)".
 fn parse_status(line: &[u8]) -> Result<Status, String> {
-    let malformed = || format!("malformed reply line: {}", net::quote(line, 120));
+    let malformed = || format!("malformed reply line: {}", wire::quote(line, 120));
     let text = std::str::from_utf8(line).map_err(|_| malformed())?;
     let mut parts = text.splitn(3, ' ');
     let proto = parts.next().unwrap_or_default();
@@ -260,7 +260,7 @@ fn parse_status(line: &[u8]) -> Result<Status, String> {
         line: if printable {
             text.to_owned()
         } else {
-            net::quote(line, 200)
+            wire::quote(line, 200)
         },
     })
 }
@@ -350,13 +350,6 @@ fn is_rule_name(s: &str) -> bool {
         .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
         && s.len() <= 128
         && bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric())
-}
-
-/// The first line (without its CR LF or LF) and the rest, or None if there is no line end.
-fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let nl = bytes.iter().position(|&b| b == b'\n')?;
-    let line = &bytes[..nl];
-    Some((line.strip_suffix(b"\r").unwrap_or(line), &bytes[nl + 1..]))
 }
 
 #[cfg(test)]
@@ -1011,7 +1004,7 @@ mod tests {
             // spamd itself uses for a request it refuses, by sending a request it cannot parse.
             use std::io::{Read, Write};
             let mut conn =
-                net::connect(&server(), Duration::from_secs(5), deadline()).expect("connect");
+                wire::connect(&server(), Duration::from_secs(5), deadline()).expect("connect");
             conn.write_all(b"REPORT SPAMC/1.5\r\nBogus header\r\n\r\nx")
                 .expect("write");
             conn.shutdown_write().expect("shutdown");

@@ -1,7 +1,7 @@
 //! Messages the scanner unit tests send to the real spamd, rspamd and clamd, and the fault
 //! server they use to misbehave (refuse, hang, garbage, close mid-reply).
 
-use super::net::ServerAddr;
+use super::wire::ServerAddr;
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 

@@ -1,4 +1,4 @@
-//! Connections to scanner daemons (spamd, clamd) over TCP or a unix socket, bounded by one deadline.
+//! Connections to scanner daemons (spamd, clamd, rspamd) over TCP or a unix socket, bounded by one deadline.
 //!
 //! Contract: every exchange with a scanner has a deadline (an `Instant`) by which it must be over,
 //! whatever the server does. `connect` gives up after the connect timeout (or the deadline, if
@@ -401,6 +401,13 @@ pub fn quote(bytes: &[u8], max: usize) -> String {
         s.push_str("...");
     }
     s
+}
+
+/// The first line (without its CR LF or LF) and the rest, or None if there is no line end.
+pub fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nl = bytes.iter().position(|&b| b == b'\n')?;
+    let line = &bytes[..nl];
+    Some((line.strip_suffix(b"\r").unwrap_or(line), &bytes[nl + 1..]))
 }
 
 #[cfg(test)]
