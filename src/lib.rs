@@ -13,6 +13,7 @@ pub mod filter;
 pub mod log;
 pub mod lookup;
 pub mod marker;
+pub mod perms;
 pub mod message;
 pub mod plan;
 pub mod policy;
