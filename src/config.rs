@@ -1028,7 +1028,9 @@ fn with_value(message: String, value: Option<&toml::Value>) -> String {
         other => message.contains(&other.to_string()),
     };
     let shown = match v {
-        toml::Value::Array(a) => a.iter().any(mentioned) || (a.is_empty() && message.contains("[]")),
+        toml::Value::Array(a) => {
+            a.iter().any(mentioned) || (a.is_empty() && message.contains("[]"))
+        }
         other => mentioned(other),
     };
     if shown {
@@ -1068,7 +1070,10 @@ fn explain(message: &str, key: &str) -> String {
         ("expected i64", "expected a whole number, e.g. 100"),
         ("expected f64", "expected a number, e.g. 6.9"),
         ("expected f32", "expected a number, e.g. 6.9"),
-        ("expected a boolean", "expected true or false (without quotes)"),
+        (
+            "expected a boolean",
+            "expected true or false (without quotes)",
+        ),
         ("expected a string", "expected a string in double quotes"),
         (
             "expected a sequence",
@@ -1212,7 +1217,10 @@ impl Config {
             ("quarantine.directory", self.quarantine.directory.as_path()),
             ("loop_marker.key_file", self.loop_marker.key_file.as_path()),
             ("notify.admin_template", Path::new(&n.admin_template)),
-            ("notify.recipient_template", Path::new(&n.recipient_template)),
+            (
+                "notify.recipient_template",
+                Path::new(&n.recipient_template),
+            ),
             ("notify.sender_template", Path::new(&n.sender_template)),
         ] {
             if !path.as_os_str().is_empty() && !path.is_absolute() {
@@ -1743,7 +1751,10 @@ max_message_size = "1M"
         for (text, key) in [
             ("[general]\ntempdir = \"tmp\"\n", "general.tempdir"),
             ("[quarantine]\ndirectory = \"%Q\"\n", "quarantine.directory"),
-            ("[loop_marker]\nkey_file = \"marker.key\"\n", "loop_marker.key_file"),
+            (
+                "[loop_marker]\nkey_file = \"marker.key\"\n",
+                "loop_marker.key_file",
+            ),
             (
                 "[lists]\nspam_lovers = [\"file:lovers.txt\"]\n",
                 "lists.spam_lovers",

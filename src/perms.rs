@@ -512,7 +512,8 @@ mod tests {
         assert_eq!(f[0].key, None);
         assert!(f[0].message.contains("mode 0666"), "{}", f[0].message);
         assert!(
-            f[0].message.contains(&format!("chmod go-w {}", p.display())),
+            f[0].message
+                .contains(&format!("chmod go-w {}", p.display())),
             "{}",
             f[0].message
         );
@@ -544,7 +545,10 @@ mod tests {
         let t = d.path().join("tmp");
         std::fs::create_dir(&t).unwrap();
         chmod(&t, 0o777);
-        let l = loaded(d.path(), &format!("[general]\ntempdir = \"{}\"\n", t.display()));
+        let l = loaded(
+            d.path(),
+            &format!("[general]\ntempdir = \"{}\"\n", t.display()),
+        );
         let f = check(&l);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].key.as_deref(), Some("general.tempdir"));

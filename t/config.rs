@@ -65,7 +65,11 @@ fn a_config_anyone_can_rewrite_is_refused_with_the_chmod_to_run() {
     ok(&f);
     chmod(&f.config, 0o666);
     let p = f.config.display().to_string();
-    refused(&f, &format!("{p}: {p} is mode 0666"), &format!("chmod go-w {p}"));
+    refused(
+        &f,
+        &format!("{p}: {p} is mode 0666"),
+        &format!("chmod go-w {p}"),
+    );
     run_defers(&f, &p, &format!("chmod go-w {p}"));
     chmod(&f.config, 0o664);
     refused(&f, "mode 0664: writable by its group", "chmod go-w");
@@ -108,12 +112,20 @@ fn a_list_file_others_can_write_is_refused() {
         "[lists]\nspam_lovers = [\"file:{}\"]\n",
         list.display()
     ));
-    refused(&f, "key lists.spam_lovers", "mode 0646: writable by every user");
+    refused(
+        &f,
+        "key lists.spam_lovers",
+        "mode 0646: writable by every user",
+    );
     run_defers(&f, "key lists.spam_lovers", "chmod go-w");
     chmod(&list, 0o644);
     ok(&f);
     chmod(&lists, 0o777);
-    refused(&f, "key lists.spam_lovers", &format!("directory {} is mode 0777", lists.display()));
+    refused(
+        &f,
+        "key lists.spam_lovers",
+        &format!("directory {} is mode 0777", lists.display()),
+    );
     chmod(&lists, 0o1777);
     ok(&f);
 }
@@ -138,7 +150,11 @@ fn shared_directories_need_the_sticky_bit() {
     chmod(&t, 0o1777);
     ok(&f);
     chmod(&q, 0o770);
-    refused(&f, "key quarantine.directory", "mode 0770: writable by its group");
+    refused(
+        &f,
+        "key quarantine.directory",
+        "mode 0770: writable by its group",
+    );
     run_defers(&f, "key quarantine.directory", "chmod go-w");
     chmod(&q, 0o700);
     ok(&f);
@@ -194,7 +210,10 @@ fn check_config_catches_what_would_defer_every_message() {
     // The reinjection command (the harness's is the fake sendmail: replace it).
     let not_exec = not_exec.display().to_string();
     for (argv, what) in [
-        (["/nonexistent/sendmail", "-i"], "/nonexistent/sendmail: No such file"),
+        (
+            ["/nonexistent/sendmail", "-i"],
+            "/nonexistent/sendmail: No such file",
+        ),
         ([not_exec.as_str(), "-i"], "not executable"),
     ] {
         let f = Filter::new("");
@@ -216,9 +235,18 @@ fn check_config_catches_what_would_defer_every_message() {
 #[test]
 fn relative_paths_are_refused_and_nothing_lands_in_the_working_directory() {
     for (extra, key) in [
-        ("[quarantine]\ndirectory = \"%Q\"\n", "key quarantine.directory"),
-        ("[loop_marker]\nkey_file = \"marker.key\"\n", "key loop_marker.key_file"),
-        ("[lists]\nspam_lovers = [\"file:lovers\"]\n", "key lists.spam_lovers"),
+        (
+            "[quarantine]\ndirectory = \"%Q\"\n",
+            "key quarantine.directory",
+        ),
+        (
+            "[loop_marker]\nkey_file = \"marker.key\"\n",
+            "key loop_marker.key_file",
+        ),
+        (
+            "[lists]\nspam_lovers = [\"file:lovers\"]\n",
+            "key lists.spam_lovers",
+        ),
         ("[general]\ntempdir = \"spool\"\n", "key general.tempdir"),
     ] {
         let f = Filter::new(extra);
@@ -265,11 +293,20 @@ fn config_errors_say_where_what_was_given_and_what_is_accepted_all_at_once() {
             "{line}\nwant {w}"
         );
     }
-    for bad in ["untagged enum", "expected usize", "expected f64", "expected a string"] {
+    for bad in [
+        "untagged enum",
+        "expected usize",
+        "expected f64",
+        "expected a string",
+    ] {
         assert!(!r.stderr.contains(bad), "{bad}: {}", r.stderr);
     }
     // A run: the first in the status line, every one in the log, nothing delivered.
-    let r = run_bin(&["-c", &ps, "-f", "a@example.org", "--", "b@example.com"], PLAIN, &[]);
+    let r = run_bin(
+        &["-c", &ps, "-f", "a@example.org", "--", "b@example.com"],
+        PLAIN,
+        &[],
+    );
     assert_eq!(r.code, 75);
     assert_eq!(
         r.stdout.trim_end(),

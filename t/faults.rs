@@ -18,8 +18,8 @@
 mod common;
 
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1024,9 +1024,17 @@ fn run_case(c: &Case) -> Result<Run, String> {
             }
             Disk::FileSizeLimit => scratch.to_path_buf(),
             Disk::Open | Disk::Sticky => {
-                let dir = scratch.join(if matches!(d, Disk::Open) { "open" } else { "sticky" });
+                let dir = scratch.join(if matches!(d, Disk::Open) {
+                    "open"
+                } else {
+                    "sticky"
+                });
                 std::fs::create_dir(&dir).unwrap();
-                let mode = if matches!(d, Disk::Open) { 0o777 } else { 0o1777 };
+                let mode = if matches!(d, Disk::Open) {
+                    0o777
+                } else {
+                    0o1777
+                };
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
                 dir
             }
@@ -1093,7 +1101,10 @@ fn run_case(c: &Case) -> Result<Run, String> {
         let key = scratch.path().join("marker.key");
         std::fs::write(&key, "0123456789abcdef-fault-key\n").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        extra.push_str(&format!("[loop_marker]\nkey_file = \"{}\"\n", key.display()));
+        extra.push_str(&format!(
+            "[loop_marker]\nkey_file = \"{}\"\n",
+            key.display()
+        ));
     }
     extra.push_str(c.extra);
     extra.push('\n');
