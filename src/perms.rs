@@ -287,20 +287,10 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
     let ru = if g.user.is_empty() {
         RunUser::current()
     } else {
-        match nix::unistd::User::from_name(&g.user) {
+        match lookup_user(&g.user) {
             Ok(Some(u)) => {
-                let mut gids = vec![u.gid.as_raw()];
-                if let Ok(name) = std::ffi::CString::new(g.user.as_str())
-                    && let Ok(list) = nix::unistd::getgrouplist(&name, u.gid)
-                {
-                    gids.extend(list.iter().map(|g| g.as_raw()));
-                }
-                user_uid = Some(u.uid.as_raw());
-                RunUser {
-                    name: g.user.clone(),
-                    uid: u.uid.as_raw(),
-                    gids,
-                }
+                user_uid = Some(u.uid);
+                u
             }
             Ok(None) => {
                 errs.push((
@@ -462,6 +452,47 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
     (errs, user_uid)
 }
 
+/// `user` with its uid and groups: from /etc/passwd and /etc/group when it is there (no NSS
+/// module is loaded: the static build crashes in some), else from NSS (getpwnam; its primary
+/// group only).
+fn lookup_user(user: &str) -> Result<Option<RunUser>, String> {
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd")
+        && let Some((uid, gid)) = passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[0] == user)
+                .then(|| Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?)))
+                .flatten()
+        })
+    {
+        let mut gids = vec![gid];
+        if let Ok(group) = std::fs::read_to_string("/etc/group") {
+            for l in group.lines() {
+                let f: Vec<&str> = l.split(':').collect();
+                if f.len() >= 4
+                    && f[3].split(',').any(|m| m.trim() == user)
+                    && let Ok(g) = f[2].parse::<u32>()
+                {
+                    gids.push(g);
+                }
+            }
+        }
+        return Ok(Some(RunUser {
+            name: user.to_string(),
+            uid,
+            gids,
+        }));
+    }
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => Ok(Some(RunUser {
+            name: user.to_string(),
+            uid: u.uid.as_raw(),
+            gids: vec![u.gid.as_raw()],
+        })),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Why `ru` cannot create files in directory `dir`, or None.
 fn unwritable(ru: &RunUser, dir: &Path, m: &std::fs::Metadata) -> Option<String> {
     let name = &ru.name;
@@ -593,6 +624,13 @@ mod tests {
         assert!(f[0].message.contains("chown root"), "{}", f[0].message);
         assert!(standing(f.clone(), Some(4242)).is_empty());
         assert_eq!(standing(f, Some(65534)).len(), 1);
+    }
+
+    #[test]
+    fn users_come_from_the_files_with_their_groups() {
+        let root = lookup_user("root").unwrap().unwrap();
+        assert_eq!((root.uid, root.gids[0]), (0, 0));
+        assert!(lookup_user("no-such-user-pipescan").unwrap().is_none());
     }
 
     #[test]
