@@ -1023,8 +1023,13 @@ fn with_value(message: String, value: Option<&toml::Value>) -> String {
     if matches!(v, toml::Value::Table(_)) {
         return message;
     }
+    // A string is shown quoted, or as itself when long enough not to match by chance.
     let mentioned = |v: &toml::Value| match v {
-        toml::Value::String(s) => message.contains(s.as_str()),
+        toml::Value::String(s) => {
+            message.contains(&format!("\"{s}\""))
+                || message.contains(&format!("`{s}`"))
+                || (s.chars().count() >= 4 && message.contains(s.as_str()))
+        }
         other => message.contains(&other.to_string()),
     };
     let shown = match v {
