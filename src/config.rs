@@ -579,16 +579,27 @@ impl Serialize for Size {
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a size: a whole number of bytes or a string such as \"500K\", \"50M\" or \"1G\"",
+                )
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Size, E> {
+                Ok(Size(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Size, E> {
+                u64::try_from(n)
+                    .map(Size)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Size, E> {
+                s.parse().map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Size(n)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(V)
     }
 }
 
@@ -649,8 +660,27 @@ impl Serialize for Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration with a unit, e.g. \"30s\" (ms, s, m, h)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"{n}s\" (ms, s, m, h)"
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"30s\" (ms, s, m, h)"
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -678,6 +708,70 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Every problem found in one configuration file, in file order as far as it is known (never
+/// empty). Derefs to the first one; Display prints one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    first: ConfigError,
+    rest: Vec<ConfigError>,
+}
+
+impl ConfigErrors {
+    /// None when `errors` is empty.
+    pub fn new(mut errors: Vec<ConfigError>) -> Option<ConfigErrors> {
+        if errors.is_empty() {
+            return None;
+        }
+        let first = errors.remove(0);
+        Some(ConfigErrors {
+            first,
+            rest: errors,
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        ConfigErrors {
+            first: e,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for ConfigErrors {
+    type Target = ConfigError;
+    fn deref(&self) -> &ConfigError {
+        &self.first
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
 /// The configuration as loaded: the effective settings and where they came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -686,10 +780,32 @@ pub struct Loaded {
     pub source: Option<PathBuf>,
     /// The policy bank applied, if any.
     pub bank: Option<String>,
+    /// The file's text, to locate problems found later (permissions).
+    text: String,
+}
+
+impl Loaded {
+    /// A problem with `key` (dotted; None: the file itself), located in the file.
+    pub fn error(&self, key: Option<&str>, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file_name(),
+            line: key.and_then(|k| locate(&self.text, k)),
+            key: key.map(str::to_string),
+            message,
+        }
+    }
+
+    /// The file name as errors show it.
+    pub fn file_name(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => "(built-in defaults)".to_string(),
+        }
+    }
 }
 
 /// Loads `path` (or the default path, which may be missing) and applies policy bank `bank`.
-pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigError> {
+pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigErrors> {
     let (text, file, source) = match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
@@ -715,7 +831,8 @@ pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigErr
                     line: None,
                     key: None,
                     message: format!("cannot read: {e}"),
-                });
+                }
+                .into());
             }
         },
     };
@@ -724,49 +841,261 @@ pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigErr
         config,
         source,
         bank: bank.map(str::to_string),
+        text,
     })
 }
 
-/// Parses a whole configuration text; `file` names it in errors.
-pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, ConfigError> {
-    // Typed parse of the text first: its errors carry spans, so they name line and key.
-    let base: Config = toml::from_str(text).map_err(|e| located(text, file, &e))?;
-    base.validate().map_err(|(key, message)| ConfigError {
-        file: file.into(),
-        line: find_key_line(text, &key),
-        key: Some(key),
-        message,
-    })?;
-    if base.policy.is_empty() && bank.is_none() {
-        // No banks: the untyped second parse below has nothing to do.
-        return Ok(base);
-    }
+/// Parses a whole configuration text; `file` names it in errors. Every problem of the file is
+/// reported, not only the first: a value of the wrong type or shape is set aside and the rest
+/// is read on, then the settings are checked as a whole.
+pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, ConfigErrors> {
+    // Syntax first: a file that is not TOML has no keys to talk about.
+    let raw: toml::Table = toml::from_str(text).map_err(|e| located(text, file, &e))?;
+    let (base, mut errors) = typed(&raw, text, file, None);
+    let base_keys: Vec<(Option<String>, String)> = errors
+        .iter()
+        .map(|e| (e.key.clone(), e.message.clone()))
+        .collect();
     // Every bank must be valid on its own, so check-config catches a broken bank that only one
     // master.cf entry uses.
-    let raw: toml::Table = toml::from_str(text).map_err(|e| located(text, file, &e))?;
     let mut chosen = None;
-    for name in base.policy.keys() {
-        let merged = apply_bank(&raw, name, text, file)?;
-        if Some(name.as_str()) == bank {
-            chosen = Some(merged);
+    let names: Vec<String> = match raw.get("policy") {
+        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    for name in &names {
+        match apply_bank(&raw, name, text, file, &base_keys) {
+            Ok(c) => {
+                if Some(name.as_str()) == bank {
+                    chosen = Some(c);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
         }
     }
+    // In file order; what has no line (the file as a whole) first.
+    errors.sort_by_key(|e| e.line);
+    if let Some(e) = ConfigErrors::new(errors) {
+        return Err(e);
+    }
+    let base = base.expect("no errors means the settings were read");
     match bank {
         None => Ok(base),
-        Some(name) => chosen.ok_or_else(|| ConfigError {
-            file: file.into(),
-            line: None,
-            key: Some(format!("policy.{name}")),
-            message: format!(
-                "policy bank {name:?} (from --policy) is not defined; defined banks: {}",
-                if base.policy.is_empty() {
-                    "none".to_string()
-                } else {
-                    base.policy.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
-            ),
+        Some(name) => chosen.ok_or_else(|| {
+            ConfigError {
+                file: file.into(),
+                line: None,
+                key: Some(format!("policy.{name}")),
+                message: format!(
+                    "policy bank {name:?} (from --policy) is not defined; defined banks: {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            }
+            .into()
         }),
     }
+}
+
+/// Types `raw` into a Config, collecting every problem: each key serde refuses is reported and
+/// removed, and the rest read again; then the typed settings are checked. `prefix` ("policy.X.")
+/// is put before keys in errors. The Config is Some when no error was found.
+fn typed(
+    raw: &toml::Table,
+    text: &str,
+    file: &str,
+    prefix: Option<&str>,
+) -> (Option<Config>, Vec<ConfigError>) {
+    let full = |k: &str| format!("{}{k}", prefix.unwrap_or(""));
+    let error = |key: String, message: String| ConfigError {
+        file: file.into(),
+        line: locate(text, &key),
+        key: Some(key),
+        message,
+    };
+    let mut errors = Vec::new();
+    let mut table = raw.clone();
+    let mut removed: Vec<String> = Vec::new();
+    let config = loop {
+        match Config::deserialize(toml::Value::Table(table.clone())) {
+            Ok(c) => break Some(c),
+            Err(e) => {
+                let path = error_path(&e);
+                let message = explain(e.message(), &path);
+                let value = value_at(raw, &path);
+                let message = with_value(message, value.as_ref());
+                if path.is_empty() {
+                    errors.push(ConfigError {
+                        file: file.into(),
+                        line: None,
+                        key: prefix.map(|p| p.trim_end_matches('.').to_string()),
+                        message,
+                    });
+                    break None;
+                }
+                errors.push(error(full(&path), message));
+                removed.push(path.clone());
+                // A key that cannot be set aside (or a runaway loop) ends the reading.
+                if !remove_path(&mut table, &path) || errors.len() >= 100 {
+                    break None;
+                }
+            }
+        }
+    };
+    let Some(config) = config else {
+        return (None, errors);
+    };
+    for (key, message) in config.problems() {
+        // A key set aside above is at its default now: what it breaks is not news.
+        if removed.iter().any(|r| r == &key) {
+            continue;
+        }
+        let message = with_value(message, value_at(raw, &key).as_ref());
+        errors.push(error(full(&key), message));
+    }
+    if errors.is_empty() {
+        (Some(config), errors)
+    } else {
+        (None, errors)
+    }
+}
+
+/// The dotted key a toml error is about. toml names the tables it went through (its Display
+/// ends with "in `a.b`" when it has no input text); an unknown field is named in the message.
+fn error_path(e: &toml::de::Error) -> String {
+    let mut e = e.clone();
+    e.set_input(None);
+    let shown = e.to_string();
+    let mut path = shown
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("in `").and_then(|l| l.strip_suffix('`')))
+        .unwrap_or("")
+        .to_string();
+    if let Some(rest) = e.message().strip_prefix("unknown field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(field);
+    }
+    path
+}
+
+/// Removes dotted `path` from `t`; an array on the way is removed whole. False when nothing
+/// could be removed.
+fn remove_path(t: &mut toml::Table, path: &str) -> bool {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    match (rest, t.get_mut(head)) {
+        (Some(rest), Some(toml::Value::Table(sub))) => remove_path(sub, rest),
+        (_, Some(_)) => t.remove(head).is_some(),
+        (_, None) => false,
+    }
+}
+
+/// The value at dotted `path` in `t`, as TOML, shortened.
+fn value_at(t: &toml::Table, path: &str) -> Option<toml::Value> {
+    let mut cur: &toml::Table = t;
+    let mut parts = path.split('.').peekable();
+    while let Some(p) = parts.next() {
+        let v = cur.get(p)?;
+        if parts.peek().is_none() {
+            return Some(v.clone());
+        }
+        match v {
+            toml::Value::Table(sub) => cur = sub,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Appends "(given: VALUE)" unless the message already shows the value.
+fn with_value(message: String, value: Option<&toml::Value>) -> String {
+    let Some(v) = value else { return message };
+    if matches!(v, toml::Value::Table(_)) {
+        return message;
+    }
+    // A string is shown quoted, or as itself when long enough not to match by chance.
+    let mentioned = |v: &toml::Value| match v {
+        toml::Value::String(s) => {
+            message.contains(&format!("\"{s}\""))
+                || message.contains(&format!("`{s}`"))
+                || (s.chars().count() >= 4 && message.contains(s.as_str()))
+        }
+        other => message.contains(&other.to_string()),
+    };
+    let shown = match v {
+        toml::Value::Array(a) => {
+            a.iter().any(mentioned) || (a.is_empty() && message.contains("[]"))
+        }
+        other => mentioned(other),
+    };
+    if shown {
+        return message;
+    }
+    let mut text = v.to_string();
+    if text.chars().count() > 80 {
+        text = text.chars().take(77).collect::<String>() + "...";
+    }
+    format!("{message} (given: {text})")
+}
+
+/// serde's words for Rust types, in the words of the config file (`key`: where it is).
+fn explain(message: &str, key: &str) -> String {
+    let m = message.trim();
+    let mut out = m.to_string();
+    // A number or a table where a word is expected: say which words.
+    if out.contains("expected string only") {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        let words = if key.starts_with("destiny.") {
+            "\"pass\", \"discard\", \"bounce\", \"reject\" or \"tempfail\""
+        } else if last == "on_failure" {
+            "\"tempfail\", \"pass\" or \"unchecked\" (viruses only)"
+        } else if last == "on_hard_failure" {
+            "\"tempfail\" or \"bounce\""
+        } else {
+            "one of the words pipescan.toml(5) lists"
+        };
+        return format!("expected {words}, in double quotes");
+    }
+    for (rust, ours) in [
+        ("expected usize", "expected a whole number, e.g. 100"),
+        ("expected u64", "expected a whole number, e.g. 100"),
+        ("expected u32", "expected a whole number, e.g. 100"),
+        ("expected u16", "expected a whole number, e.g. 100"),
+        ("expected u8", "expected a whole number, e.g. 10"),
+        ("expected i64", "expected a whole number, e.g. 100"),
+        ("expected f64", "expected a number, e.g. 6.9"),
+        ("expected f32", "expected a number, e.g. 6.9"),
+        (
+            "expected a boolean",
+            "expected true or false (without quotes)",
+        ),
+        ("expected a string", "expected a string in double quotes"),
+        (
+            "expected a sequence",
+            "expected a list in brackets, e.g. [\"a\", \"b\"]",
+        ),
+    ] {
+        if let Some(at) = out.find(rust)
+            && out[at + rust.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+        {
+            out.replace_range(at..at + rust.len(), ours);
+            break;
+        }
+    }
+    out
 }
 
 fn apply_bank(
@@ -774,47 +1103,78 @@ fn apply_bank(
     name: &str,
     text: &str,
     file: &str,
-) -> Result<Config, ConfigError> {
-    let err = |key: Option<String>, message: String| ConfigError {
+    base_errors: &[(Option<String>, String)],
+) -> Result<Config, Vec<ConfigError>> {
+    let bank_key = format!("policy.{name}");
+    let err = |key: String, message: String| ConfigError {
         file: file.into(),
-        line: key
-            .as_deref()
-            .and_then(|k| find_key_line(text, k))
-            .or_else(|| find_key_line(text, &format!("policy.{name}"))),
-        key,
+        line: locate(text, &key).or_else(|| locate(text, &bank_key)),
+        key: Some(key),
         message,
     };
     let overrides = match raw.get("policy").and_then(|p| p.get(name)) {
         Some(toml::Value::Table(t)) => t.clone(),
         _ => {
-            return Err(err(
-                Some(format!("policy.{name}")),
+            return Err(vec![err(
+                bank_key.clone(),
                 "a policy bank must be a table of settings".into(),
-            ));
+            )]);
         }
     };
     if overrides.contains_key("policy") {
-        return Err(err(
-            Some(format!("policy.{name}.policy")),
+        return Err(vec![err(
+            format!("{bank_key}.policy"),
             "policy banks cannot contain policy banks".into(),
-        ));
+        )]);
     }
     let mut merged = raw.clone();
     merged.remove("policy");
     merge(&mut merged, &overrides);
-    let cfg: Config = toml::Value::Table(merged)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            err(
-                Some(format!("policy.{name}")),
-                format!("in policy bank {name}: {}", e.message()),
-            )
-        })?;
-    cfg.validate().map_err(|(key, message)| {
-        let full = format!("policy.{name}.{key}");
-        err(Some(full), message)
-    })?;
-    Ok(cfg)
+    let prefix = format!("{bank_key}.");
+    let (cfg, errors) = typed(&merged, text, file, Some(&prefix));
+    if let Some(cfg) = cfg {
+        return Ok(cfg);
+    }
+    // What the main settings already got wrong is reported once, for the main settings.
+    let errors: Vec<ConfigError> = errors
+        .into_iter()
+        .filter(|e| {
+            let key = e.key.as_deref().and_then(|k| k.strip_prefix(&prefix));
+            let in_bank = key.is_some_and(|k| value_at(&overrides, k).is_some());
+            in_bank
+                || !base_errors
+                    .iter()
+                    .any(|(bk, bm)| bk.as_deref() == key && *bm == e.message)
+        })
+        .map(|mut e| {
+            if e.line.is_none() {
+                e.line = locate(text, &bank_key);
+            }
+            e.message = format!("in policy bank {name}: {}", e.message);
+            e
+        })
+        .collect();
+    if errors.is_empty() {
+        // Only repeats of the main settings' errors: those are reported already.
+        return Err(Vec::new());
+    }
+    Err(errors)
+}
+
+/// The line of dotted `key`; the spam levels, checked together, fall back on each other.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    if let Some(l) = find_key_line(text, key) {
+        return Some(l);
+    }
+    let (prefix, last) = key.rsplit_once('.').unwrap_or(("", key));
+    if prefix.ends_with("spam") && matches!(last, "tag_level" | "tag2_level" | "kill_level") {
+        for other in ["kill_level", "tag2_level", "tag_level"] {
+            if let Some(l) = find_key_line(text, &format!("{prefix}.{other}")) {
+                return Some(l);
+            }
+        }
+    }
+    None
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced.
@@ -840,57 +1200,93 @@ impl Config {
         Ok(self.compiled_lists.get_or_init(|| lists))
     }
 
-    /// Checks what serde cannot: returns the offending key (dotted) and the problem.
-    fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks what serde cannot: every offending key (dotted) with its problem.
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut errs: Vec<(String, String)> = Vec::new();
         let g = &self.general;
         if !g.hostname.is_empty() && !is_header_safe(&g.hostname) {
-            return Err((
+            errs.push((
                 "general.hostname".into(),
                 "must be printable ASCII without spaces".into(),
             ));
         }
         if g.tempdir.as_os_str().is_empty() {
-            return Err(("general.tempdir".into(), "must not be empty".into()));
+            errs.push(("general.tempdir".into(), "must not be empty".into()));
+        }
+        // A relative path means "relative to wherever the MTA started us": fine from one
+        // directory, broken (or writing somewhere unexpected) from another.
+        let n = &self.notify;
+        for (key, path) in [
+            ("general.tempdir", g.tempdir.as_path()),
+            ("general.syslog_socket", g.syslog_socket.as_path()),
+            ("quarantine.directory", self.quarantine.directory.as_path()),
+            ("loop_marker.key_file", self.loop_marker.key_file.as_path()),
+            ("notify.admin_template", Path::new(&n.admin_template)),
+            (
+                "notify.recipient_template",
+                Path::new(&n.recipient_template),
+            ),
+            ("notify.sender_template", Path::new(&n.sender_template)),
+        ] {
+            if !path.as_os_str().is_empty() && !path.is_absolute() {
+                errs.push((
+                    key.into(),
+                    format!(
+                        "{path:?} is a relative path (it would depend on the directory pipescan is started in): give an absolute path, starting with /"
+                    ),
+                ));
+            }
+        }
+        if let Some(program) = self.reinject.command.first()
+            && program.contains('/')
+            && !Path::new(program).is_absolute()
+        {
+            errs.push((
+                "reinject.command".into(),
+                format!(
+                    "{program:?} is a relative path (it would depend on the directory pipescan is started in): give an absolute path, e.g. \"/usr/sbin/sendmail\""
+                ),
+            ));
         }
         if g.deadline.0 < Duration::from_secs(1) {
-            return Err(("general.deadline".into(), "must be at least 1s".into()));
+            errs.push(("general.deadline".into(), "must be at least 1s".into()));
         }
         if g.max_message_size.0 == 0 {
-            return Err(("general.max_message_size".into(), "must be above 0".into()));
+            errs.push(("general.max_message_size".into(), "must be above 0".into()));
         }
         if g.user
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == ':')
         {
-            return Err((
+            errs.push((
                 "general.user".into(),
                 "must be a user name (no spaces, colons or control characters)".into(),
             ));
         }
         if g.max_received == 0 {
-            return Err(("general.max_received".into(), "must be above 0".into()));
+            errs.push(("general.max_received".into(), "must be above 0".into()));
         }
         let h = &self.headers;
         if !h.x_header_tag.is_empty() && !is_field_name(&h.x_header_tag) {
-            return Err((
+            errs.push((
                 "headers.x_header_tag".into(),
                 "must be a header field name (printable ASCII, no colon or space)".into(),
             ));
         }
         if h.x_header_line.contains(['\r', '\n', '\0']) {
-            return Err((
+            errs.push((
                 "headers.x_header_line".into(),
                 "must be a single line".into(),
             ));
         }
         if self.reinject.command.is_empty() || self.reinject.command[0].is_empty() {
-            return Err((
+            errs.push((
                 "reinject.command".into(),
                 "must name a program, e.g. [\"/usr/sbin/sendmail\", \"-i\"]".into(),
             ));
         }
         if self.reinject.command.iter().any(|a| a == "-t") {
-            return Err((
+            errs.push((
                 "reinject.command".into(),
                 "must not contain -t: recipients come from the envelope, never from the header"
                     .into(),
@@ -919,32 +1315,43 @@ impl Config {
         for (name, servers, timeout, connect) in pools {
             for s in servers {
                 if let Err(e) = s.parse::<crate::scan::wire::ServerAddr>() {
-                    return Err((format!("{name}.servers"), e));
+                    errs.push((format!("{name}.servers"), e));
+                    break;
                 }
             }
             if timeout.0 < Duration::from_millis(100) {
-                return Err((format!("{name}.timeout"), "must be at least 100ms".into()));
+                errs.push((format!("{name}.timeout"), "must be at least 100ms".into()));
             }
             // A connect_timeout above the timeout is fine: the whole exchange, connect
             // included, never outlasts the timeout.
             if connect.0 < Duration::from_millis(10) {
-                return Err((
+                errs.push((
                     format!("{name}.connect_timeout"),
                     "must be at least 10ms".into(),
                 ));
             }
         }
         if self.spam.on_failure == OnFailure::Unchecked {
-            return Err((
+            errs.push((
                 "spam.on_failure".into(),
                 "must be \"pass\" or \"tempfail\" (\"unchecked\" is for viruses)".into(),
             ));
         }
         let sp = &self.spam;
         if !(sp.tag_level <= sp.tag2_level && sp.tag2_level <= sp.kill_level) {
-            return Err((
-                "spam.tag2_level".into(),
-                "levels must satisfy tag_level <= tag2_level <= kill_level".into(),
+            // Name the level that breaks the order: kill_level below tag2_level (the classic
+            // "kill_level = 5.0" alone), else tag2_level below tag_level.
+            let key = if sp.tag2_level > sp.kill_level {
+                "spam.kill_level"
+            } else {
+                "spam.tag2_level"
+            };
+            errs.push((
+                key.into(),
+                format!(
+                    "the spam levels must satisfy tag_level <= tag2_level <= kill_level, but tag_level = {:?}, tag2_level = {:?}, kill_level = {:?} (the defaults are 2.0, 6.2, 6.9): set the others too",
+                    sp.tag_level, sp.tag2_level, sp.kill_level
+                ),
             ));
         }
         for (key, tag) in [
@@ -956,21 +1363,27 @@ impl Config {
             ),
         ] {
             if tag.contains(['\r', '\n', '\0']) {
-                return Err((key.into(), "must be a single line".into()));
+                errs.push((key.into(), "must be a single line".into()));
             }
         }
-        self.lists()?;
-        crate::act::quarantine::validate(&self.quarantine)?;
-        crate::scan::banned::validate(&self.banned)?;
+        if let Err(e) = self.lists() {
+            errs.push(e);
+        }
+        if let Err(e) = crate::act::quarantine::validate(&self.quarantine) {
+            errs.push(e);
+        }
+        if let Err(e) = crate::scan::banned::validate(&self.banned) {
+            errs.push(e);
+        }
         let m = &self.loop_marker;
         if !m.key.is_empty() && !m.key_file.as_os_str().is_empty() {
-            return Err((
+            errs.push((
                 "loop_marker.key".into(),
                 "set key or key_file, not both".into(),
             ));
         }
         if !m.key.is_empty() && m.key.len() < crate::marker::MIN_KEY_LEN {
-            return Err((
+            errs.push((
                 "loop_marker.key".into(),
                 format!(
                     "must be at least {} bytes, e.g. the output of `head -c 32 /dev/urandom | base64`",
@@ -979,21 +1392,22 @@ impl Config {
             ));
         }
         for c in &self.av_command {
-            crate::scan::command::validate(c).map_err(|e| ("av_command".to_string(), e))?;
+            if let Err(e) = crate::scan::command::validate(c) {
+                errs.push(("av_command".to_string(), e));
+            }
         }
         if self.rspamd.password.chars().any(char::is_control) {
-            return Err((
+            errs.push((
                 "rspamd.password".into(),
                 "must not contain control characters".into(),
             ));
         }
         if self.quarantine.address.chars().any(char::is_control) {
-            return Err((
+            errs.push((
                 "quarantine.address".into(),
                 "must not contain control characters".into(),
             ));
         }
-        let n = &self.notify;
         for (key, addr) in [
             ("notify.virus_admin", &n.virus_admin),
             ("notify.banned_admin", &n.banned_admin),
@@ -1001,7 +1415,7 @@ impl Config {
             ("notify.bad_header_admin", &n.bad_header_admin),
         ] {
             if addr.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err((key.into(), "must be one address without spaces".into()));
+                errs.push((key.into(), "must be one address without spaces".into()));
             }
         }
         for (key, path) in [
@@ -1009,25 +1423,25 @@ impl Config {
             ("notify.recipient_template", &n.recipient_template),
             ("notify.sender_template", &n.sender_template),
         ] {
-            if !path.is_empty() && std::fs::metadata(path).is_err() {
-                return Err((key.into(), format!("cannot read template file {path:?}")));
+            if Path::new(path).is_absolute() && std::fs::metadata(path).is_err() {
+                errs.push((key.into(), format!("cannot read template file {path:?}")));
             }
         }
         for (i, p) in self.per_recipient.iter().enumerate() {
             if p.recipients.is_empty() {
-                return Err((
+                errs.push((
                     "per_recipient.recipients".into(),
                     format!("entry {} matches no one: recipients is empty", i + 1),
                 ));
             }
         }
         if self.spamd.default_user.chars().any(char::is_control) {
-            return Err((
+            errs.push((
                 "spamd.default_user".into(),
                 "must not contain control characters".into(),
             ));
         }
-        Ok(())
+        errs
     }
 
     /// The host name used in added header fields.
@@ -1246,6 +1660,123 @@ max_message_size = "1M"
         let text = "[general]\n\n[policy.X.general]\nbogus = 1\n";
         let e = parse(text, "p.toml", None).unwrap_err();
         assert!(e.message.contains("bogus"), "{}", e.message);
-        assert_eq!(e.line, Some(3));
+        // The line of the key itself (it was the bank's table line, 3, before).
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("policy.X.general.bogus"));
+    }
+
+    /// The four messages of issue 13 #9 that a person could not act on, now with the line, the
+    /// key, the value given and what is accepted.
+    #[test]
+    fn a_wrong_value_says_what_was_given_and_what_is_accepted() {
+        let one = |text: &str| {
+            let e = parse(text, "/etc/p.toml", None).unwrap_err();
+            assert_eq!(e.len(), 1, "{e}");
+            e.to_string()
+        };
+        let e = one("[general]\nmax_message_size = 5.5\n");
+        assert!(
+            e.starts_with("/etc/p.toml:2: key general.max_message_size: ")
+                && e.contains("5.5")
+                && e.contains("a whole number of bytes or a string such as \"500K\""),
+            "{e}"
+        );
+        assert!(!e.contains("untagged enum"), "{e}");
+        let e = one("[general]\nmax_received = \"many\"\n");
+        assert!(
+            e.starts_with("/etc/p.toml:2: key general.max_received: ")
+                && e.contains("\"many\"")
+                && e.contains("expected a whole number, e.g. 100"),
+            "{e}"
+        );
+        assert!(!e.contains("usize"), "{e}");
+        let e = one("[spam]\ntag_level = \"high\"\n");
+        assert!(
+            e.starts_with("/etc/p.toml:2: key spam.tag_level: ")
+                && e.contains("\"high\"")
+                && e.contains("expected a number, e.g. 6.9"),
+            "{e}"
+        );
+        assert!(!e.contains("f64"), "{e}");
+        let e = one("\n[general]\ndeadline = 30\n");
+        assert!(
+            e.starts_with("/etc/p.toml:3: key general.deadline: ")
+                && e.contains("(30)")
+                && e.contains("\"30s\""),
+            "{e}"
+        );
+        assert!(!e.contains("expected a string"), "{e}");
+        let e = one("[spam]\nkill_level = 5.0\n");
+        assert!(
+            e.starts_with("/etc/p.toml:2: key spam.kill_level: ")
+                && e.contains("tag_level = 2.0, tag2_level = 6.2, kill_level = 5.0"),
+            "{e}"
+        );
+        let e = one("[destiny]\nvirus = 3\n");
+        assert!(
+            e.starts_with("/etc/p.toml:2: key destiny.virus: ")
+                && e.contains("\"discard\"")
+                && e.contains("(given: 3)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_bad_key_of_a_file_is_reported_at_once() {
+        let text = "[general]\nmax_message_size = 5.5\ndeadline = 30\nbogus = 1\n\n[spam]\nkill_level = 5.0\n[reinject]\ncommand = [\"/usr/sbin/sendmail\", \"-t\"]\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        let got: Vec<(Option<usize>, Option<&str>)> =
+            e.iter().map(|e| (e.line, e.key.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(2), Some("general.max_message_size")),
+                (Some(3), Some("general.deadline")),
+                (Some(4), Some("general.bogus")),
+                (Some(7), Some("spam.kill_level")),
+                (Some(9), Some("reinject.command")),
+            ],
+            "{e}"
+        );
+        // Display: one line per error, in file order.
+        assert_eq!(e.to_string().lines().count(), 5, "{e}");
+        // A bank repeats none of the main settings' errors, and adds its own.
+        let text = "[general]\ndeadline = 30\n[policy.B.general]\nmax_received = -1\n";
+        let e = parse(text, "p.toml", None).unwrap_err();
+        let keys: Vec<&str> = e.iter().filter_map(|e| e.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            ["general.deadline", "policy.B.general.max_received"],
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_refused_with_their_key() {
+        for (text, key) in [
+            ("[general]\ntempdir = \"tmp\"\n", "general.tempdir"),
+            ("[quarantine]\ndirectory = \"%Q\"\n", "quarantine.directory"),
+            (
+                "[loop_marker]\nkey_file = \"marker.key\"\n",
+                "loop_marker.key_file",
+            ),
+            (
+                "[lists]\nspam_lovers = [\"file:lovers.txt\"]\n",
+                "lists.spam_lovers",
+            ),
+            (
+                "[reinject]\ncommand = [\"bin/sendmail\", \"-i\"]\n",
+                "reinject.command",
+            ),
+        ] {
+            let e = parse(text, "p.toml", None).unwrap_err();
+            assert_eq!((e.line, e.key.as_deref()), (Some(2), Some(key)), "{e}");
+            assert!(
+                e.message.contains("relative") || e.message.contains("absolute"),
+                "{e}"
+            );
+        }
+        // A bare program name is looked up in PATH, as execvp does: not a relative path.
+        assert!(parse("[reinject]\ncommand = [\"sendmail\"]\n", "p.toml", None).is_ok());
     }
 }

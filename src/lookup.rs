@@ -59,6 +59,11 @@ impl Table {
         let mut t = Table::default();
         for e in entries {
             if let Some(path) = e.strip_prefix("file:") {
+                if !std::path::Path::new(path).is_absolute() {
+                    return Err(BadEntry(format!(
+                        "{e}: a file: path must be absolute (a relative one depends on the directory pipescan is started in)"
+                    )));
+                }
                 let text = std::fs::read_to_string(path)
                     .map_err(|err| BadEntry(format!("{e}: cannot read: {err}")))?;
                 for (i, line) in text.lines().enumerate() {
@@ -254,6 +259,8 @@ mod tests {
         assert!(e.0.contains("bad regular expression"), "{e}");
         let e = Table::new(&["file:/nonexistent/x".to_string()]).unwrap_err();
         assert!(e.0.contains("cannot read"), "{e}");
+        let e = Table::new(&["file:lists/lovers".to_string()]).unwrap_err();
+        assert!(e.0.contains("must be absolute"), "{e}");
         assert!(Table::new(&["!".to_string()]).is_err());
     }
 }

@@ -5,7 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, control, envelope, filter, log, scan, timings};
+use pipescan::{admin, cli, config, control, envelope, filter, log, perms, scan, timings};
 
 use clap::error::ErrorKind;
 use control::{Exit, Failure};
@@ -69,6 +69,15 @@ fn main() -> std::process::ExitCode {
 fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -> Exit) -> Exit {
     match config::load(path, None) {
         Ok(loaded) => {
+            // Run by a person, often as root: the files the config names must be safe too.
+            let refused: Vec<config::ConfigError> = perms::standing(perms::check(&loaded), None)
+                .iter()
+                .map(|f| f.to_error(&loaded))
+                .collect();
+            if !refused.is_empty() {
+                print_errors(refused.iter());
+                return Exit::Config;
+            }
             let c = &loaded.config;
             log::init(
                 &c.general.syslog_ident,
@@ -78,10 +87,37 @@ fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -
             f(c)
         }
         Err(e) => {
-            eprintln!("pipescan: configuration error: {e}");
+            print_errors(e.iter());
             Exit::Config
         }
     }
+}
+
+/// Every configuration error on its own line, for a person.
+fn print_errors<'a>(errors: impl Iterator<Item = &'a config::ConfigError>) {
+    for e in errors {
+        eprintln!("pipescan: configuration error: {e}");
+    }
+}
+
+/// A filtering run with a broken configuration: the first error in the status line (one line),
+/// every one in the log, and exit 75 (never bounce mail for a config problem).
+fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::ConfigError>) -> Exit {
+    if let Some(first) = errors.next() {
+        let one: String = first
+            .to_string()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        control::status_line(&format!(
+            "4.3.5 pipescan: configuration error, message kept for retry: {one}"
+        ));
+        log::warn(&format!("configuration error: {first}"));
+    }
+    for e in errors {
+        log::warn(&format!("configuration error: {e}"));
+    }
+    Exit::TempFail
 }
 
 /// Does argv name an admin subcommand (before any `--`)?
@@ -96,6 +132,23 @@ fn is_admin_command() -> bool {
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {
     match config::load(path, bank) {
         Ok(loaded) => {
+            // What would defer every message: permissions, and the files, directories, user and
+            // program the settings name, checked as the user the run will be.
+            let (deployment, user_uid) = perms::deployment(&loaded.config);
+            let mut errors: Vec<config::ConfigError> =
+                perms::standing(perms::check(&loaded), user_uid)
+                    .iter()
+                    .map(|f| f.to_error(&loaded))
+                    .collect();
+            errors.extend(
+                deployment
+                    .into_iter()
+                    .map(|(key, message)| loaded.error(Some(&key), message)),
+            );
+            if !errors.is_empty() {
+                print_errors(errors.iter());
+                return Exit::Config;
+            }
             let src = match &loaded.source {
                 Some(p) => p.display().to_string(),
                 None => format!("{} (missing: built-in defaults)", config::DEFAULT_PATH),
@@ -129,7 +182,7 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
             Exit::Ok
         }
         Err(e) => {
-            eprintln!("pipescan: configuration error: {e}");
+            print_errors(e.iter());
             Exit::Config
         }
     }
@@ -149,11 +202,15 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         Err(e) => {
             // Never bounce mail because of a typo in the config: defer and say where it is.
             log::init("pipescan", None, true);
-            control::status_line("4.3.5 pipescan: configuration error, message kept for retry");
-            log::warn(&format!("configuration error: {e}"));
-            return Exit::TempFail;
+            return config_deferral(e.iter());
         }
     };
+    // Permissions are looked at as started (a directory only root can enter is still readable);
+    // a file owned by the user the run switches to is forgiven below, once that user is known.
+    let permissions: Vec<(Option<u32>, config::ConfigError)> = perms::check(&loaded)
+        .iter()
+        .map(|f| (f.owner, f.to_error(&loaded)))
+        .collect();
     let cfg = &std::sync::Arc::new(loaded.config);
     log::init(
         &cfg.general.syslog_ident,
@@ -163,9 +220,13 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         args.verbose || mode == filter::Mode::DryRun,
     );
     // Before the message is read or a temporary file made: whatever follows runs unprivileged.
-    match control::drop_root(&cfg.general.user) {
-        Ok(control::Privileges::StillRoot(why)) => log::warn(&why),
-        Ok(_) => {}
+    let run_uid = match control::drop_root(&cfg.general.user) {
+        Ok(control::Privileges::StillRoot(why)) => {
+            log::warn(&why);
+            None
+        }
+        Ok(control::Privileges::Switched(_, uid, _)) => Some(uid),
+        Ok(_) => None,
         Err(e) => {
             control::status_line(
                 "4.3.0 pipescan: cannot drop root privileges, message kept for retry",
@@ -173,6 +234,14 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             log::warn(&format!("cannot switch to [general] user: {e}"));
             return Exit::TempFail;
         }
+    };
+    let refused: Vec<&config::ConfigError> = permissions
+        .iter()
+        .filter(|(owner, _)| owner.is_none() || *owner != run_uid)
+        .map(|(_, e)| e)
+        .collect();
+    if !refused.is_empty() {
+        return config_deferral(refused.into_iter());
     }
     if let Err(e) = control::install_signal_handlers(cfg.general.deadline.0) {
         log::warn(&format!("cannot install signal handlers: {e}"));

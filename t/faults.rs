@@ -19,6 +19,7 @@ mod common;
 
 use common::*;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +61,10 @@ enum Disk {
     Full,
     /// `ulimit -f 16` (16 KiB files): SIGXFSZ, caught, then EFBIG.
     FileSizeLimit,
+    /// Mode 0777 without the sticky bit: anyone may remove or replace what is in it.
+    Open,
+    /// Mode 1777, like /tmp: shared, but nobody may remove another's files.
+    Sticky,
 }
 
 /// When a row interrupts the run.
@@ -99,6 +104,10 @@ enum Fault {
     ConfigText(&'static [u8]),
     /// `-c` names a directory.
     ConfigDir,
+    /// The config file has this mode.
+    ConfigMode(u32),
+    /// `[loop_marker] key_file` names a good key in a file of this mode.
+    KeyFileMode(u32),
     /// fd 0 is not open at all.
     StdinClosed,
     /// `--stdout` (procmail) mode and the reader of stdout is gone.
@@ -639,7 +648,35 @@ static MATRIX: &[Case] = &[
             "",
         )
     },
+    Case {
+        log: "key general.tempdir",
+        ..row(
+            "tempdir mode 0777 without the sticky bit: refused before reading",
+            Fault::Tempdir(Disk::Open),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry: *: key general.tempdir: *mode 0777*chmod go-w*",
+        )
+    },
+    Case {
+        sendmail: PASSED,
+        ..row(
+            "tempdir mode 1777 (sticky, like /tmp): accepted",
+            Fault::Tempdir(Disk::Sticky),
+            0,
+            "",
+        )
+    },
     // ---- quarantine (blocked mail is kept before it is discarded) ---------------------------
+    Case {
+        input: Input::Banned,
+        log: "key quarantine.directory",
+        ..row(
+            "quarantine mode 0777 without the sticky bit: refused before reading",
+            Fault::Quarantine(Disk::Open),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry: *: key quarantine.directory: *mode 0777*",
+        )
+    },
     elsewhere(
         "quarantine below a regular file (ENOTDIR)",
         75,
@@ -765,14 +802,32 @@ static MATRIX: &[Case] = &[
             "config: -c names a directory",
             Fault::ConfigDir,
             75,
-            "4.3.5 pipescan: configuration error, message kept for retry",
+            "4.3.5 pipescan: configuration error, message kept for retry: *: cannot read: *",
+        )
+    },
+    Case {
+        log: "chmod go-w",
+        ..row(
+            "config: mode 0666 (anyone may rewrite it): refused, nothing delivered",
+            Fault::ConfigMode(0o666),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry: *pipescan.toml is mode 0666: writable by its group and every user*chmod go-w *pipescan.toml",
+        )
+    },
+    Case {
+        log: "chmod 640",
+        ..row(
+            "config: loop marker key file mode 0644 (readable by every user): refused",
+            Fault::KeyFileMode(0o644),
+            75,
+            "4.3.5 pipescan: configuration error, message kept for retry: *: key loop_marker.key_file: *marker.key is mode 0644: readable by every user*",
         )
     },
     row(
         "config: not UTF-8",
         Fault::ConfigText(b"[general]\nhostname = \"mx\xff\"\n"),
         75,
-        "4.3.5 pipescan: configuration error, message kept for retry",
+        "4.3.5 pipescan: configuration error, message kept for retry: *",
     ),
     Case {
         log: "file:/nonexistent/lovers: cannot read",
@@ -780,7 +835,7 @@ static MATRIX: &[Case] = &[
             "config: a lookup table file is missing",
             Fault::ConfigText(b"[lists]\nspam_lovers = [\"file:/nonexistent/lovers\"]\n"),
             75,
-            "4.3.5 pipescan: configuration error, message kept for retry",
+            "4.3.5 pipescan: configuration error, message kept for retry: *:2: key lists.spam_lovers: file:/nonexistent/lovers: cannot read*",
         )
     },
     Case {
@@ -791,7 +846,7 @@ static MATRIX: &[Case] = &[
                 b"[[banned.rules]]\naction = \"ban\"\nname = \"(unclosed\"\ndescription = \"x\"\n",
             ),
             75,
-            "4.3.5 pipescan: configuration error, message kept for retry",
+            "4.3.5 pipescan: configuration error, message kept for retry: *: key banned.rules*",
         )
     },
     Case {
@@ -800,7 +855,7 @@ static MATRIX: &[Case] = &[
             "config: banned.max_depth out of range",
             Fault::ConfigText(b"[banned]\nmax_depth = 0\n"),
             75,
-            "4.3.5 pipescan: configuration error, message kept for retry",
+            "4.3.5 pipescan: configuration error, message kept for retry: *:2: key banned.max_depth: *",
         )
     },
     // ---- stdin and stdout -------------------------------------------------------------------
@@ -968,6 +1023,21 @@ fn run_case(c: &Case) -> Result<Run, String> {
                 file.join("dir")
             }
             Disk::FileSizeLimit => scratch.to_path_buf(),
+            Disk::Open | Disk::Sticky => {
+                let dir = scratch.join(if matches!(d, Disk::Open) {
+                    "open"
+                } else {
+                    "sticky"
+                });
+                std::fs::create_dir(&dir).unwrap();
+                let mode = if matches!(d, Disk::Open) {
+                    0o777
+                } else {
+                    0o1777
+                };
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+                dir
+            }
         }
     };
     let scratch = tempfile::tempdir().unwrap();
@@ -1027,6 +1097,15 @@ fn run_case(c: &Case) -> Result<Run, String> {
     if let Some(q) = &quarantine_dir {
         extra.push_str(&format!("[quarantine]\ndirectory = \"{}\"\n", q.display()));
     }
+    if let Fault::KeyFileMode(mode) = c.fault {
+        let key = scratch.path().join("marker.key");
+        std::fs::write(&key, "0123456789abcdef-fault-key\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        extra.push_str(&format!(
+            "[loop_marker]\nkey_file = \"{}\"\n",
+            key.display()
+        ));
+    }
     extra.push_str(c.extra);
     extra.push('\n');
     extra.push_str(&scanners);
@@ -1056,6 +1135,9 @@ fn run_case(c: &Case) -> Result<Run, String> {
         Fault::StdinClosed => wrapper = Some("exec \"$0\" \"$@\" <&-"),
         Fault::ConfigText(text) => std::fs::write(&config, text).unwrap(),
         Fault::ConfigDir => config = scratch.path().to_path_buf(),
+        Fault::ConfigMode(mode) => {
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap()
+        }
         Fault::StdoutGone => {
             args.insert(0, "--stdout".into());
             stdout_gone = true;
@@ -1071,6 +1153,7 @@ fn run_case(c: &Case) -> Result<Run, String> {
         }
         None => Command::new(bin()),
     };
+    cmd.current_dir(f.cwd());
     cmd.arg("-c").arg(&config).args(&args);
     cmd.env("FAKE_SENDMAIL_DIR", f.dir.path());
     for (k, v) in &env {
@@ -1300,6 +1383,7 @@ fn a_stop_after_the_first_group_kills_the_second_groups_sendmail() {
     f.wrap_sendmail("if [ $n -ge 1 ]; then export FAKE_SENDMAIL_EXIT=hang; fi");
     let msg = input(Input::Plain);
     let mut child = Command::new(bin())
+        .current_dir(f.cwd())
         .arg("-c")
         .arg(&f.config)
         .args([

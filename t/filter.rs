@@ -807,6 +807,8 @@ fn the_loop_marker_skips_a_second_scan_only_when_it_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let kf = dir.path().join("marker.key");
     std::fs::write(&kf, "0123456789abcdef-test-key\n").unwrap();
+    // A secret: not readable by every user (0644 is refused since issue 13 #3).
+    std::fs::set_permissions(&kf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let from_file = Filter::new(&format!(
         "[loop_marker]\nkey_file = \"{}\"\n{dead_spamd}",
         kf.display()

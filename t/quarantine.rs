@@ -264,7 +264,8 @@ fn full_quarantine_disk_keeps_the_message() {
     let mut msg = eicar_mail();
     msg.extend(std::iter::repeat_n(b'x', 8192));
     let mut c = std::process::Command::new("/bin/sh");
-    c.arg("-c")
+    c.current_dir(f.cwd())
+        .arg("-c")
         .arg("ulimit -f 4; exec \"$0\" \"$@\"")
         .arg(bin())
         .args([

@@ -114,8 +114,18 @@ impl Filter {
         }
     }
 
+    /// The working directory every run of this filter gets: an empty directory of the test's
+    /// own, so that a relative path can never write into the repository (a relative quarantine
+    /// directory once committed `%Q/banned-lq-…` at its root).
+    pub fn cwd(&self) -> PathBuf {
+        let d = self.dir.path().join("cwd");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
+        c.current_dir(self.cwd());
         c.arg("-c").arg(&self.config).args(args);
         c.env("FAKE_SENDMAIL_DIR", self.dir.path());
         for (k, v) in &self.env {
@@ -263,7 +273,10 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
 }
 
 pub fn run_bin(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Output {
+    // In an empty working directory of its own (see Filter::cwd).
+    let cwd = tempfile::tempdir().unwrap();
     let mut c = Command::new(bin());
+    c.current_dir(cwd.path());
     c.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
