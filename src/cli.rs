@@ -18,8 +18,11 @@ prog mailer. Reads one message on stdin, scans it, applies the policy and reinje
     after_help = "Forms:\n  pipescan [OPTIONS] -f SENDER -- RECIPIENT...   (Postfix pipe, preferred)\n  \
 pipescan [OPTIONS] SENDER RECIPIENT...         (positional form)\n  \
 pipescan --stdout [OPTIONS] [-f SENDER] [-- RECIPIENT...]   (procmail :0 fw)\n  \
-pipescan check-config [-c FILE]\n  pipescan release ID [--to ADDRESS]... [--format resend|attach]\n  \
-pipescan quarantine list [--since DURATION] [--category C]\n\nSee pipescan(1) and pipescan.toml(5).",
+pipescan [-c FILE] [--policy NAME] check-config [--ping]\n  \
+pipescan [-c FILE] release ID [--to ADDRESS]... [--format resend|attach]\n  \
+pipescan [-c FILE] quarantine list [--since DURATION] [--category C]\n\
+A command word is read only first or after -c, --policy and -v: after -f, a sender or -- it is an address.\n\n\
+See pipescan(1) and pipescan.toml(5).",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -90,6 +93,9 @@ pub enum Command {
         /// Also contact every configured spamd and clamd server (exit 69 if one does not answer)
         #[arg(long)]
         ping: bool,
+        /// Accepted for command lines copied from a filter run; no effect here
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Reinject a quarantined message to its original recipients (or --to)
     Release {
@@ -105,6 +111,12 @@ pub enum Command {
         /// Configuration file [default: /etc/pipescan/pipescan.toml]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Apply this policy bank (its quarantine and reinject settings)
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+        /// Also log to stderr
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Look at the quarantine
     Quarantine {
@@ -117,16 +129,95 @@ pub enum Command {
 pub enum QuarantineCommand {
     /// One line per quarantined message: id, date, category, sender, subject
     List {
-        /// Only messages quarantined within this time, e.g. 24h, 7d is written 168h
-        #[arg(long, value_name = "DURATION")]
-        since: Option<crate::config::Dur>,
-        /// Only this category (virus, banned, spam, badh, unchecked)
+        /// Only messages quarantined within this time, e.g. 24h or 7d (units s, m, h, d)
+        #[arg(long, value_name = "DURATION", value_parser = since)]
+        since: Option<std::time::Duration>,
+        /// Only this category (virus, banned, spam, badh, unchecked, or a log name: INFECTED)
         #[arg(long, value_name = "CATEGORY")]
         category: Option<String>,
         /// Configuration file [default: /etc/pipescan/pipescan.toml]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Apply this policy bank (its quarantine settings)
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+        /// Also log to stderr
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
+}
+
+/// `--since`: a duration with a unit, days (`7d`) included.
+fn since(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().strip_suffix('d') {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(86_400))
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("invalid duration {s:?}: too large")),
+        _ => s.parse::<crate::config::Dur>().map(|d| d.0).map_err(|e| {
+            e.replace("(ms, s, m, h)", "(ms, s, m, h, d)")
+                .replace("ms, s, m or h", "ms, s, m, h or d")
+        }),
+    }
+}
+
+/// The command words, and the options of every command that may be written before one.
+const COMMANDS: &[&str] = &["check-config", "release", "quarantine"];
+
+/// Where the command word is in `args` (args[0] is the program): the first argument that is
+/// not `-c FILE`, `--config FILE`, `--policy NAME` or `-v` (in any of clap's spellings), if it
+/// is a command word. `pipescan -c FILE release ID` is the release command; `pipescan -f S --
+/// release`, `pipescan S release` and `pipescan -f S release` name a recipient "release".
+pub fn command_at<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        let a = a.as_ref().to_str()?;
+        if COMMANDS.contains(&a) {
+            return Some(i);
+        }
+        i += match a {
+            "-v" | "--verbose" => 1,
+            "-c" | "--config" | "--policy" => 2,
+            _ if a.starts_with("--config=") || a.starts_with("--policy=") => 1,
+            // -vv, -vc FILE, -cFILE, -vcFILE
+            _ if a.len() > 1 && a.starts_with('-') && !a.starts_with("--") => {
+                let flags = a[1..].trim_start_matches('v');
+                match flags {
+                    "" => 1,
+                    "c" => 2,
+                    _ if flags.starts_with('c') => 1,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+    }
+    None
+}
+
+/// `args` with the options written before the command word moved after it (and after `list`
+/// for `quarantine list`), where the command takes them.
+fn hoist_command<T: Into<std::ffi::OsString> + Clone>(args: Vec<T>) -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let Some(at) = command_at(&args) else {
+        return args;
+    };
+    let mut end = at + 1;
+    if args[at] == "quarantine"
+        && args
+            .get(end)
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| !a.starts_with('-'))
+    {
+        end += 1;
+    }
+    let mut out = vec![args[0].clone()];
+    out.extend_from_slice(&args[at..end]);
+    out.extend_from_slice(&args[1..at]);
+    out.extend_from_slice(&args[end..]);
+    out
 }
 
 impl Cli {
@@ -140,6 +231,7 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::CommandFactory;
+        let args = hoist_command(args.into_iter().collect());
         let cli = <Cli as clap::Parser>::try_parse_from(args)?;
         if cli.command.is_none()
             && cli.filter.sender.is_none()
@@ -270,5 +362,122 @@ mod tests {
                 ]
             ))
         );
+    }
+
+    /// Admin commands after the options a filter command line has (-c, -v, --policy).
+    #[test]
+    fn commands_after_global_options() {
+        let c = parse(&["-c", "/x.toml", "quarantine", "list", "--since", "7d"]);
+        match c.command {
+            Some(Command::Quarantine {
+                command: QuarantineCommand::List { config, since, .. },
+            }) => {
+                assert_eq!(config.as_deref(), Some(std::path::Path::new("/x.toml")));
+                assert_eq!(since, Some(std::time::Duration::from_secs(7 * 86_400)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&[
+            "-v",
+            "--config=/x.toml",
+            "--policy",
+            "B",
+            "release",
+            "-AbCdEf012_x",
+            "--to",
+            "a@b",
+        ]);
+        match c.command {
+            Some(Command::Release {
+                id,
+                config,
+                policy,
+                verbose,
+                to,
+                ..
+            }) => {
+                assert_eq!(id, "-AbCdEf012_x");
+                assert_eq!(config.as_deref(), Some(std::path::Path::new("/x.toml")));
+                assert_eq!(policy.as_deref(), Some("B"));
+                assert!(verbose);
+                assert_eq!(to, ["a@b"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["-c", "/x.toml", "check-config"][..],
+            &["-vc", "/x.toml", "check-config", "--ping"],
+            &["-c/x.toml", "-v", "check-config"],
+            &["--policy=ORIGINATING", "-c", "/x.toml", "check-config"],
+        ] {
+            let c = parse(args);
+            match c.command {
+                Some(Command::CheckConfig { config, .. }) => {
+                    assert_eq!(
+                        config.as_deref(),
+                        Some(std::path::Path::new("/x.toml")),
+                        "{args:?}"
+                    )
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        // Twice is an error, not a silent pick.
+        assert!(
+            Cli::parse_args([
+                "pipescan",
+                "-c",
+                "/a",
+                "release",
+                "AbCdEf012_-x",
+                "-c",
+                "/b"
+            ])
+            .is_err()
+        );
+    }
+
+    /// Envelope arguments stay addresses: after --, after -f, and after a positional sender.
+    #[test]
+    fn command_words_in_the_envelope_are_addresses() {
+        for args in [
+            &["-f", "s@x", "--", "release"][..],
+            &["-c", "/x.toml", "-f", "s@x", "--", "quarantine", "list"],
+            &["-f", "s@x", "release"],
+            &["-c", "/x.toml", "s@x", "check-config"],
+            &["--", "release", "r@y"],
+            &["-c", "release", "s@x", "r@y"],
+        ] {
+            let c = parse(args);
+            assert!(c.command.is_none(), "{args:?}");
+            assert!(
+                command_at(
+                    &std::iter::once("pipescan")
+                        .chain(args.iter().copied())
+                        .collect::<Vec<_>>()
+                )
+                .is_none(),
+                "{args:?}"
+            );
+        }
+        let c = parse(&["-f", "s@x", "--", "release"]);
+        assert_eq!(
+            c.filter.envelope(),
+            Some(("s@x".into(), vec!["release".into()]))
+        );
+        // The documented corner: a positional sender spelled like a command is the command.
+        assert!(matches!(
+            parse(&["release", "AbCdEf012_-x"]).command,
+            Some(Command::Release { .. })
+        ));
+    }
+
+    #[test]
+    fn since_takes_days() {
+        assert_eq!(since("2d"), Ok(std::time::Duration::from_secs(172_800)));
+        assert_eq!(since("36h"), Ok(std::time::Duration::from_secs(129_600)));
+        assert!(since("d").is_err());
+        assert!(since("7days").unwrap_err().contains("ms, s, m, h or d"));
+        assert!(since("7").unwrap_err().contains("(ms, s, m, h, d)"));
     }
 }

@@ -446,6 +446,8 @@ pub struct PerRecipient {
     pub tag2_level: Option<f64>,
     pub kill_level: Option<f64>,
     pub dsn_cutoff_level: Option<f64>,
+    /// At or above it, this recipient wants no quarantine copy of spam.
+    pub quarantine_cutoff_level: Option<f64>,
     pub spam_subject_tag: Option<String>,
     pub whitelist_sender: Vec<String>,
     pub blacklist_sender: Vec<String>,

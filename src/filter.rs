@@ -237,12 +237,12 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         )
     });
     let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
-    // Only blocked mail is quarantined (someone did not get it), and only with somewhere to
-    // put it; lovers' copies then carry its X-Quarantine-ID.
+    // Quarantined by category, blocked or passed (amavisd), with somewhere to put it; the
+    // copies delivered then carry its X-Quarantine-ID.
     let has_store =
         !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
-    let quarantine = (!plan.passed() && has_store)
-        .then(|| policy::quarantine_as(cfg, plan.category, best_score))
+    let quarantine = has_store
+        .then(|| policy::quarantine_as(cfg, lists, plan.category, &verdicts))
         .flatten();
     let scans = Scans {
         reports: &reports,
@@ -703,27 +703,15 @@ fn quarantine_message(
     let failed =
         |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
     let id = quarantine::new_mail_id().map_err(|e| failed(e.to_string()))?;
-    let eol = header.eol.as_str();
-    let mut fields = String::new();
-    let rcpts: Vec<String> = env
-        .recipients
-        .iter()
-        .map(|r| Angle(r).to_string())
-        .collect();
-    for (name, value) in [
-        ("X-Envelope-From", Angle(&env.sender).to_string()),
-        ("X-Envelope-To", rcpts.join(", ")),
-        ("X-Quarantine-ID", format!("<{id}>")),
-        (
-            "X-Pipescan-Category",
-            format!("{} ({})", plan.category, plan.reason),
-        ),
-    ] {
-        fields.push_str(&crate::message::fold(name, &value, eol));
-    }
-    if let Some(s) = score {
-        fields.push_str(&crate::message::fold("X-Spam-Score", &policy::num(s), eol));
-    }
+    let record = quarantine::Record {
+        id: id.clone(),
+        sender: env.sender.clone(),
+        recipients: env.recipients.clone(),
+        category: plan.category.name().to_string(),
+        reason: plan.reason.clone(),
+        score: score.map(policy::num),
+    };
+    let fields = record.block(header.eol.as_str());
     let (head, _) = spool.parts().map_err(|e| failed(e.to_string()))?;
     let body = &head[header.body_start.min(head.len())..];
     let names = quarantine::Names {

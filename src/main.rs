@@ -19,13 +19,16 @@ fn main() -> std::process::ExitCode {
                 config,
                 policy,
                 ping,
+                verbose: _,
             }) => check_config(config.as_deref(), policy.as_deref(), ping),
             Some(cli::Command::Release {
                 id,
                 to,
                 format,
                 config,
-            }) => with_config(config.as_deref(), |cfg| {
+                policy,
+                verbose,
+            }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
                 admin::release(cfg, &id, &to, format)
             }),
             Some(cli::Command::Quarantine {
@@ -34,9 +37,11 @@ fn main() -> std::process::ExitCode {
                         since,
                         category,
                         config,
+                        policy,
+                        verbose,
                     },
-            }) => with_config(config.as_deref(), |cfg| {
-                admin::list(cfg, since.map(|d| d.0), category.as_deref())
+            }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
+                admin::list(cfg, since, category.as_deref())
             }),
             None => filter_mode(&cli.filter),
         },
@@ -44,7 +49,7 @@ fn main() -> std::process::ExitCode {
             let _ = e.print();
             Exit::Ok
         }
-        Err(e) if is_admin_command() => {
+        Err(e) if cli::command_at(&std::env::args_os().collect::<Vec<_>>()).is_some() => {
             // release, quarantine, check-config: a person at a shell, not an MTA.
             let _ = e.print();
             Exit::Usage
@@ -66,8 +71,13 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Runs an admin command with the loaded configuration (78 when it is broken).
-fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -> Exit) -> Exit {
-    match config::load(path, None) {
+fn with_config(
+    path: Option<&std::path::Path>,
+    bank: Option<&str>,
+    verbose: bool,
+    f: impl FnOnce(&config::Config) -> Exit,
+) -> Exit {
+    match config::load(path, bank) {
         Ok(loaded) => {
             // Run by a person, often as root: the files the config names must be safe too.
             let refused: Vec<config::ConfigError> = perms::standing(perms::check(&loaded), None)
@@ -82,7 +92,7 @@ fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -
             log::init(
                 &c.general.syslog_ident,
                 c.general.syslog.then(|| c.general.syslog_socket.clone()),
-                false,
+                verbose,
             );
             f(c)
         }
@@ -118,15 +128,6 @@ fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::ConfigError>
         log::warn(&format!("configuration error: {e}"));
     }
     Exit::TempFail
-}
-
-/// Does argv name an admin subcommand (before any `--`)?
-fn is_admin_command() -> bool {
-    // args_os: an argument that is not UTF-8 (a hostile envelope address) must not panic here.
-    std::env::args_os()
-        .skip(1)
-        .take_while(|a| a != "--")
-        .any(|a| matches!(a.to_str(), Some("release" | "quarantine" | "check-config")))
 }
 
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {

@@ -126,8 +126,19 @@ pub struct Verdict {
     pub edits: Edits,
 }
 
-/// Field names we always remove from incoming mail: a copy from outside is forged.
-pub const FORGEABLE: &[&str] = &["X-Spam-*", "X-Quarantine-ID", ALERT, crate::marker::FIELD];
+/// Field names we always remove from incoming mail: a copy from outside is forged. Every
+/// field that pipescan reads back is here: the spam fields, the loop marker, and the
+/// quarantine block's fields (act::quarantine::FIELDS; X-Spam-Score is an X-Spam-* one).
+pub const FORGEABLE: &[&str] = &[
+    "X-Spam-*",
+    ALERT,
+    crate::marker::FIELD,
+    crate::act::quarantine::RECORD,
+    "X-Envelope-From",
+    "X-Envelope-To",
+    "X-Quarantine-ID",
+    "X-Pipescan-Category",
+];
 
 /// Our alert field: what a recipient should know about a message we passed anyway.
 pub const ALERT: &str = "X-Pipescan-Alert";
@@ -538,25 +549,47 @@ fn verdict(
     }
 }
 
-/// The quarantine name (%c) of `category` when its quarantine is enabled, amavisd style.
-pub fn quarantine_as(cfg: &Config, category: Category, score: Option<f64>) -> Option<&'static str> {
+/// The quarantine name (%c) of the message's `category` when its quarantine is enabled,
+/// amavisd style: whatever the destiny (blocked, or passed to lovers or by a `pass` destiny).
+/// Spam is kept only if some recipient whose verdict is SPAM scored below its own
+/// quarantine_cutoff_level ([[per_recipient]], else spam.quarantine_cutoff_level, else none):
+/// a recipient at or above its cutoff wants no copy.
+pub fn quarantine_as(
+    cfg: &Config,
+    lists: &Lists,
+    category: Category,
+    verdicts: &[Verdict],
+) -> Option<&'static str> {
     let q = &cfg.quarantine;
     match category {
         Category::Virus if q.virus => Some("virus"),
         Category::Banned if q.banned => Some("banned"),
         Category::Unchecked if q.unchecked => Some("unchecked"),
-        Category::Spam
-            if q.spam
-                && cfg
-                    .spam
-                    .quarantine_cutoff_level
-                    .is_none_or(|cut| score.is_none_or(|s| s < cut)) =>
-        {
-            Some("spam")
-        }
+        Category::Spam if q.spam => verdicts
+            .iter()
+            .filter(|v| v.category == Category::Spam)
+            .any(|v| {
+                quarantine_cutoff(cfg, lists, &v.recipient)
+                    .is_none_or(|cut| v.score.is_none_or(|s| s < cut))
+            })
+            .then_some("spam"),
         Category::BadHeader if q.bad_header => Some("badh"),
         _ => None,
     }
+}
+
+/// The quarantine_cutoff_level that applies to `rcpt`: the first matching [[per_recipient]]
+/// entry that sets one, else [spam]'s.
+fn quarantine_cutoff(cfg: &Config, lists: &Lists, rcpt: &str) -> Option<f64> {
+    cfg.per_recipient
+        .iter()
+        .zip(&lists.per_recipient)
+        .find_map(|(p, (who, _, _))| {
+            who.contains(rcpt)
+                .then_some(p.quarantine_cutoff_level)
+                .flatten()
+        })
+        .or(cfg.spam.quarantine_cutoff_level)
 }
 
 /// amavisd's X-Spam-* fields, in its order and formats:
@@ -1114,5 +1147,72 @@ mod tests {
         let mut bulk = banned();
         bulk.bulk = true;
         assert!(!dsn(&bulk, "s@x"), "list mail");
+    }
+
+    /// amavisd quarantines by category whatever the destiny; spam only for a SPAM recipient
+    /// below its own quarantine_cutoff_level.
+    #[test]
+    fn quarantine_follows_the_category_not_the_destiny() {
+        let rcpts = ["a@example.com".to_string(), "b@other.example".to_string()];
+        let c = from_toml("[quarantine]\nspam = true\n");
+        let l = lists(&c);
+        let v = decide(&c, &l, "h", &spam(50.0), "s@x", &rcpts).unwrap();
+        assert!(v.iter().all(|v| v.destiny == Destiny::Pass));
+        assert_eq!(quarantine_as(&c, &l, Category::Spam, &v), Some("spam"));
+        // Passed viruses (lovers everywhere) are kept too; SPAMMY never is.
+        let c2 = from_toml("[lists]\nvirus_lovers = [\".\"]\n[quarantine]\nspam = true\n");
+        let v2 = decide(&c2, &lists(&c2), "h", &infected(), "s@x", &rcpts).unwrap();
+        assert_eq!(
+            quarantine_as(&c2, &lists(&c2), Category::Virus, &v2),
+            Some("virus")
+        );
+        let v3 = decide(&c, &l, "h", &spam(6.5), "s@x", &rcpts).unwrap();
+        assert_eq!(quarantine_as(&c, &l, Category::Spammy, &v3), None);
+        // Off by default.
+        let d = cfg();
+        assert_eq!(quarantine_as(&d, &lists(&d), Category::Spam, &v), None);
+
+        // Cutoffs: [spam]'s, overridden per recipient.
+        let c = from_toml(
+            "[quarantine]\nspam = true\n[spam]\nquarantine_cutoff_level = 40.0\n[[per_recipient]]\nrecipients = [\"@other.example\"]\nquarantine_cutoff_level = 60.0\n",
+        );
+        let l = lists(&c);
+        let v = decide(&c, &l, "h", &spam(50.0), "s@x", &rcpts).unwrap();
+        assert_eq!(
+            quarantine_as(&c, &l, Category::Spam, &v),
+            Some("spam"),
+            "b@other.example is below its own cutoff"
+        );
+        let v = decide(&c, &l, "h", &spam(50.0), "s@x", &rcpts[..1]).unwrap();
+        assert_eq!(
+            quarantine_as(&c, &l, Category::Spam, &v),
+            None,
+            "a@example.com is at or above [spam]'s"
+        );
+        let v = decide(&c, &l, "h", &spam(60.0), "s@x", &rcpts).unwrap();
+        assert_eq!(quarantine_as(&c, &l, Category::Spam, &v), None);
+        let v = decide(&c, &l, "h", &spam(39.0), "s@x", &rcpts[..1]).unwrap();
+        assert_eq!(quarantine_as(&c, &l, Category::Spam, &v), Some("spam"));
+    }
+
+    #[test]
+    fn fields_pipescan_reads_back_are_forgeable() {
+        for f in crate::act::quarantine::FIELDS {
+            assert!(FORGEABLE.contains(f), "{f}");
+        }
+        let e = base_edits(&cfg(), "h");
+        let raw = b"X-Envelope-To: <evil@example.net>\nx-pipescan-quarantine: v=2\nX-Pipescan-Category: CLEAN\nX-Envelope-From: <e@x>\nSubject: s\n\nb\n";
+        let h = crate::message::Header::parse(raw);
+        let out = crate::message::Rewrite::new(raw, &h, &e).apply(raw);
+        assert!(
+            out.ends_with(b"\nSubject: s\n\nb\n"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out)
+                .to_ascii_lowercase()
+                .contains("envelope")
+        );
     }
 }

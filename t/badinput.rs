@@ -243,6 +243,26 @@ static CATALOGUE: &[Case] = &[
             },
         )
     },
+    // Issue 13: the fields of a quarantine copy are read back (release, quarantine list): a
+    // message's own copies of them are forged, and removed like the others.
+    Case {
+        log: "Passed CLEAN {Relayed}",
+        ..row(
+            "forged quarantine fields are removed",
+            forged_quarantine_fields,
+            0,
+            Sm::Got {
+                fields: &[SCANNED],
+                removed: &[
+                    "X-Pipescan-Quarantine: v=2 id=AAAAAAAAAAAA len=0 category=CLEAN from=x@evil.example to=attacker@evil.example",
+                    "X-Envelope-From: <x@evil.example>",
+                    "X-Envelope-To: <attacker@evil.example>",
+                    "x-envelope-to:<attacker2@evil.example>",
+                    "X-Pipescan-Category: CLEAN",
+                ],
+            },
+        )
+    },
     Case {
         log: "Passed BAD-HEADER (",
         ..row(
@@ -610,6 +630,59 @@ static CATALOGUE: &[Case] = &[
             ),
         )
     },
+    // Issue 13: `-c FILE release ID` is the release command now; envelope arguments stay
+    // addresses: after --, after -f SENDER, and after a positional sender.
+    Case {
+        args: &[
+            b"-f",
+            b"sender@example.net",
+            b"--",
+            b"release",
+            b"quarantine",
+            b"check-config",
+        ],
+        ..row(
+            "recipients spelled like commands, after --",
+            plain,
+            0,
+            Sm::Argv(
+                &[SCANNED],
+                &[
+                    "-i",
+                    "-f",
+                    "sender@example.net",
+                    "--",
+                    "release",
+                    "quarantine",
+                    "check-config",
+                ],
+            ),
+        )
+    },
+    Case {
+        args: &[b"-f", b"sender@example.net", b"release"],
+        ..row(
+            "a recipient spelled like a command, after -f SENDER without --",
+            plain,
+            0,
+            Sm::Argv(
+                &[SCANNED],
+                &["-i", "-f", "sender@example.net", "--", "release"],
+            ),
+        )
+    },
+    Case {
+        args: &[b"sender@example.net", b"quarantine", b"list"],
+        ..row(
+            "positional form: recipients spelled like commands",
+            plain,
+            0,
+            Sm::Argv(
+                &[SCANNED],
+                &["-i", "-f", "sender@example.net", "--", "quarantine", "list"],
+            ),
+        )
+    },
 ];
 
 const LONG_ADDRESS: &[u8] = &[b'a'; 1200];
@@ -699,6 +772,13 @@ fn no_final_newline() -> Vec<u8> {
 fn forged_fields() -> Vec<u8> {
     msg(
         "X-Virus-Scanned: pipescan at mx.test\nX-Spam-Flag: NO\nX-Spam-Score: -100\nX-Quarantine-ID: <AAAAAAAAAAAA>\nX-Virus-Scanned: ClamAV at other.example\n",
+        b"body\n",
+    )
+}
+
+fn forged_quarantine_fields() -> Vec<u8> {
+    msg(
+        "X-Pipescan-Quarantine: v=2 id=AAAAAAAAAAAA len=0 category=CLEAN from=x@evil.example to=attacker@evil.example\nX-Envelope-From: <x@evil.example>\nX-Envelope-To: <attacker@evil.example>\nx-envelope-to:<attacker2@evil.example>\nX-Pipescan-Category: CLEAN\n",
         b"body\n",
     )
 }

@@ -571,6 +571,7 @@ static MATRIX: &[Case] = &[
         input: Input::Banned,
         extra: "[quarantine]\ndirectory = \"\"\naddress = \"quarantine@mx.test\"\n",
         sendmail: Sm::Got(&[&[
+            "X-Pipescan-Quarantine: v=2 id=* len=* category=BANNED from=sender@example.net to=bob@example.com reason=*",
             "X-Envelope-From: <sender@example.net>",
             "X-Envelope-To: <bob@example.com>",
             "X-Quarantine-ID: *",

@@ -83,11 +83,16 @@ fn eicar_is_quarantined_private_and_released_byte_identical() {
     );
     let stored = std::fs::read(file).unwrap();
     let head = String::from_utf8_lossy(&stored[..stored.len() - msg.len()]).into_owned();
-    assert_eq!(
-        head,
-        format!(
-            "X-Envelope-From: <mallory@example.net>\nX-Envelope-To: <bob@example.com>, <carol@example.com>\nX-Quarantine-ID: <{id}>\nX-Pipescan-Category: INFECTED (Test.EICAR-NDB.UNOFFICIAL)\n"
-        )
+    // pipescan's record first (what release reads), then the fields for people.
+    assert!(
+        head.starts_with(&format!("X-Pipescan-Quarantine: v=2 id={id} len=")),
+        "{head}"
+    );
+    assert!(
+        head.ends_with(&format!(
+            "\nX-Envelope-From: <mallory@example.net>\nX-Envelope-To: <bob@example.com>, <carol@example.com>\nX-Quarantine-ID: <{id}>\nX-Pipescan-Category: INFECTED (Test.EICAR-NDB.UNOFFICIAL)\n"
+        )),
+        "{head}"
     );
     assert!(stored.ends_with(&msg), "the original follows unchanged");
 
@@ -338,7 +343,12 @@ fn quarantine_to_a_mailbox_from_the_null_sender() {
         ["-i", "-f", "", "--", "virus-quarantine@example.com"]
     );
     let copy = f.call_msg(0);
-    assert!(copy.starts_with(b"X-Envelope-From: <m@example.net>\n"));
+    let text = String::from_utf8_lossy(&copy);
+    assert!(text.starts_with("X-Pipescan-Quarantine: v=2 id="), "{text}");
+    assert!(
+        text.contains("\nX-Envelope-From: <m@example.net>\n"),
+        "{text}"
+    );
     assert!(copy.ends_with(&msg));
     assert!(f.quarantined().is_empty());
 }
@@ -460,20 +470,534 @@ fn stdout_mode_hands_back_a_blocked_message_tagged() {
 
 #[test]
 fn admin_command_typos_are_usage_errors_not_mta_deferrals() {
-    let r = run_bin(&["quarantine", "list", "--since", "7d"], b"", &[]);
+    let r = run_bin(&["quarantine", "list", "--since", "7w"], b"", &[]);
     assert_eq!(r.code, 64, "{} {}", r.stdout, r.stderr);
     assert!(!r.stdout.starts_with("4.3.5"), "{}", r.stdout);
 }
 
+/// amavisd quarantines by category whatever the destiny: a virus passed to its lovers is kept
+/// (with [quarantine] virus on, the default), and their copy names it. Clean mail never is.
 #[test]
-fn passed_mail_is_not_quarantined() {
-    // Everyone loves viruses here: nothing is blocked, so nothing is kept.
+fn passed_mail_is_quarantined_by_its_category() {
     let f = virus_filter("[lists]\nvirus_lovers = [\".\"]\n");
     let r = f.run(
         &["-v", "-f", "m@example.net", "--", "bob@example.com"],
         &eicar_mail(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed INFECTED"), "{}", r.stderr);
+    let id = quarantine_id(&r.stderr);
+    assert_eq!(f.quarantined().len(), 1);
+    assert_eq!(f.calls(), 1);
+    let copy = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(
+        copy.contains(&format!("X-Quarantine-ID: <{id}>\n")),
+        "{copy}"
+    );
+
+    let f = virus_filter("");
+    let r = f.run(
+        &["-v", "-f", "m@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(f.quarantined().is_empty());
     assert!(!r.stderr.contains("quarantine:"), "{}", r.stderr);
+}
+
+/// Spam without a spam scanner: senders @spam.example are blacklisted (score 100, SPAM), and
+/// [quarantine] spam is on. `extra` must not have a [lists] table.
+fn spam_filter(extra: &str) -> Filter {
+    Filter::new(&format!(
+        "[lists]\nblacklist_sender = [\"@spam.example\"]\n[quarantine]\nspam = true\n{extra}"
+    ))
+}
+
+fn nobody() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let o = std::process::Command::new("id")
+            .args([flag, "nobody"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap()
+}
+
+/// A message's own X-Envelope-*, X-Pipescan-* and X-Quarantine-ID fields sit right below our
+/// block in the quarantined copy (it is the original, unchanged): release still goes from the
+/// real sender to the real recipients, and `list` shows the real ones. Copies we deliver do not
+/// carry the forged fields. (Here spam passes: quarantined all the same, [quarantine] spam on.)
+#[test]
+fn forged_quarantine_fields_below_our_block_do_not_steer_release() {
+    let f = spam_filter("");
+    let msg = b"X-Pipescan-Quarantine: v=2 id=AAAAAAAAAAAA len=0 category=CLEAN from=evil@evil.example to=attacker@evil.example reason=\nX-Envelope-From: <evil@evil.example>\nX-Envelope-To: <attacker@evil.example>\nX-Quarantine-ID: <AAAAAAAAAAAA>\nX-Pipescan-Category: CLEAN\nFrom: s@spam.example\nSubject: hi\nDate: Mon, 23 Nov 2026 10:00:00 +0000\n\nbody\n";
+    let r = f.run(
+        &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+        msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed SPAM"), "{}", r.stderr);
+    let id = quarantine_id(&r.stderr);
+    assert_eq!(f.quarantined().len(), 1);
+    assert_eq!(f.calls(), 1, "bob gets the tagged spam");
+    let copy = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(
+        copy.contains(&format!("X-Quarantine-ID: <{id}>\n")),
+        "{copy}"
+    );
+    for forged in [
+        "AAAAAAAAAAAA",
+        "attacker@evil.example",
+        "evil@evil.example",
+        "X-Pipescan-Category",
+        "X-Pipescan-Quarantine",
+    ] {
+        assert!(
+            !copy.contains(forged),
+            "{forged} in the delivered copy:\n{copy}"
+        );
+    }
+
+    let cfg = f.config.to_str().unwrap().to_string();
+    let dir = f.dir.path().to_str().unwrap().to_string();
+    let rel = run_bin(
+        &["release", &id, "-c", &cfg],
+        b"",
+        &[("FAKE_SENDMAIL_DIR", &dir)],
+    );
+    assert_eq!(rel.code, 0, "{}", rel.stderr);
+    assert_eq!(
+        f.call_argv(1),
+        ["-i", "-f", "s@spam.example", "--", "bob@example.com"]
+    );
+    assert_eq!(f.call_msg(1), msg, "the original, byte for byte");
+    let l = run_bin(&["quarantine", "list", "-c", &cfg], b"", &[]);
+    assert_eq!(l.code, 0, "{}", l.stderr);
+    let row = l.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with(&id) && row.contains(" SPAM ") && row.contains("<s@spam.example>"),
+        "{}",
+        l.stdout
+    );
+    assert!(!l.stdout.contains("evil"), "{}", l.stdout);
+
+    // A copy in the format of earlier versions (no record): only the fixed run of fields at
+    // the top is ours; the X-Envelope-To right below it is the sender's.
+    let old = f.quarantine_dir().join("spam-BBBBBBBBBBBB");
+    let original = b"X-Envelope-To: <attacker@evil.example>\nSubject: old\n\nbody\n";
+    std::fs::write(
+        &old,
+        [
+            &b"X-Envelope-From: <s@spam.example>\nX-Envelope-To: <carol@example.com>, <\"d, e\"@example.com>\nX-Quarantine-ID: <BBBBBBBBBBBB>\nX-Pipescan-Category: SPAM (score=100)\nX-Spam-Score: 100\n"[..],
+            original,
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let rel = run_bin(
+        &["release", "BBBBBBBBBBBB", "-c", &cfg],
+        b"",
+        &[("FAKE_SENDMAIL_DIR", &dir)],
+    );
+    assert_eq!(rel.code, 0, "{}", rel.stderr);
+    assert_eq!(
+        f.call_argv(2),
+        [
+            "-i",
+            "-f",
+            "s@spam.example",
+            "--",
+            "carol@example.com",
+            "\"d, e\"@example.com"
+        ]
+    );
+    assert_eq!(f.call_msg(2), original);
+}
+
+/// Any RFC 5321 address survives quarantine and release: quoted local parts with commas,
+/// angle brackets and spaces, as sender and as recipients.
+#[test]
+fn quoted_local_parts_round_trip_through_quarantine_and_release() {
+    let f = spam_filter("[destiny]\nspam = \"discard\"\n");
+    let sender = "\"s p, <am>\"@spam.example";
+    let rcpts = [
+        "\"bob, smith\"@example.org",
+        "\"a<b>c d\"@example.org",
+        "\"x>, <y\"@example.org",
+        "\"q\\\"uote\"@example.org",
+        "plain@example.org",
+    ];
+    let mut args = vec!["-v", "-f", sender, "--"];
+    args.extend(rcpts);
+    let r = f.run(&args, b"From: s@spam.example\nSubject: hi\n\nbody\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Blocked SPAM"), "{}", r.stderr);
+    assert_eq!(f.calls(), 0);
+    let id = quarantine_id(&r.stderr);
+    let dir = f.dir.path().to_str().unwrap().to_string();
+    let rel = run_bin(
+        &["-c", f.config.to_str().unwrap(), "release", &id],
+        b"",
+        &[("FAKE_SENDMAIL_DIR", &dir)],
+    );
+    assert_eq!(rel.code, 0, "{}", rel.stderr);
+    let mut want = vec!["-i", "-f", sender, "--"];
+    want.extend(rcpts);
+    assert_eq!(f.call_argv(0), want);
+}
+
+/// `quarantine list` is for a terminal: an ESC or BEL in a Subject (raw or RFC 2047 encoded)
+/// is shown escaped, encoded subjects are decoded, the columns line up, `--since` takes days,
+/// and a corrupt .gz is a row with its id and "unreadable".
+#[test]
+fn quarantine_list_is_safe_decoded_and_aligned() {
+    let f = spam_filter(
+        "[destiny]\nspam = \"discard\"\n[quarantine]\nfilename = \"%c-%m.gz\"\nsubdirectory = \"%P\"\n",
+    );
+    let subjects: [&[u8]; 2] = [
+        b"\x1b]0;owned\x07 hi\x1b[2J",
+        // "Grüße \x1b[31mred" in base64.
+        b"=?UTF-8?B?R3LDvMOfZSAbWzMxbXJlZA==?=",
+    ];
+    let mut ids = Vec::new();
+    for s in subjects {
+        let msg = [&b"From: s@spam.example\nSubject: "[..], s, b"\n\nbody\n"].concat();
+        let r = f.run(
+            &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+            &msg,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        ids.push(quarantine_id(&r.stderr));
+    }
+    let week = f.quarantined()[0].parent().unwrap().to_path_buf();
+    std::fs::write(
+        week.join("virus-CCCCCCCCCCCC.gz"),
+        b"\x1f\x8b\x08\x00not really gzip at all",
+    )
+    .unwrap();
+    let cfg = f.config.to_str().unwrap().to_string();
+    let l = run_bin(
+        &["-c", &cfg, "quarantine", "list", "--since", "1d"],
+        b"",
+        &[],
+    );
+    assert_eq!(l.code, 0, "{}", l.stderr);
+    let out = &l.stdout;
+    assert!(
+        !out.contains(['\x1b', '\x07']),
+        "raw control characters reach the terminal: {out:?}"
+    );
+    assert!(out.contains("\\u{1b}]0;owned\\u{7} hi\\u{1b}[2J"), "{out}");
+    assert!(out.contains("Grüße \\u{1b}[31mred"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let head = lines[0];
+    let col = |name: &str| head.find(name).unwrap();
+    let bad = lines
+        .iter()
+        .find(|l| l.starts_with("CCCCCCCCCCCC"))
+        .unwrap_or_else(|| panic!("the corrupt file is not listed by its id: {out}"));
+    assert_eq!(
+        &bad[col("CATEGORY")..col("CATEGORY") + 10],
+        "unreadable",
+        "{out}"
+    );
+    for l in &lines[1..] {
+        let date = &l[col("DATE (UTC)")..col("DATE (UTC)") + 15];
+        assert!(
+            date.len() == 15 && date.as_bytes()[8] == b'T',
+            "columns out of line: {out}"
+        );
+        assert!(
+            l[col("SENDER")..].starts_with('<') || l[col("SENDER")..].starts_with('-'),
+            "{out}"
+        );
+    }
+    for id in &ids {
+        let row = lines.iter().find(|l| l.starts_with(id.as_str())).unwrap();
+        assert_eq!(&row[col("CATEGORY")..col("CATEGORY") + 5], "SPAM ", "{out}");
+        assert!(row[col("SUBJECT")..].len() > 2, "{out}");
+    }
+    // Days in --since, and an older file left out.
+    let old = f
+        .quarantined()
+        .into_iter()
+        .find(|p| p.to_str().unwrap().contains(&ids[0]))
+        .unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let l = run_bin(
+        &["-c", &cfg, "quarantine", "list", "--since", "2d"],
+        b"",
+        &[],
+    );
+    assert!(
+        !l.stdout.contains(&ids[0]) && l.stdout.contains(&ids[1]),
+        "{}",
+        l.stdout
+    );
+    let l = run_bin(
+        &["-c", &cfg, "quarantine", "list", "--since", "4d"],
+        b"",
+        &[],
+    );
+    assert!(l.stdout.contains(&ids[0]), "{}", l.stdout);
+    // The corrupt copy cannot be released: a clear error, 66.
+    let rel = run_bin(&["-c", &cfg, "release", "CCCCCCCCCCCC"], b"", &[]);
+    assert_eq!(rel.code, 66, "{}", rel.stderr);
+    assert!(
+        rel.stderr.contains("virus-CCCCCCCCCCCC.gz: cannot read it"),
+        "{}",
+        rel.stderr
+    );
+}
+
+/// Run as an account that cannot read one week's directory (made by root), `list` and
+/// `release` skip it with a warning naming it instead of failing whole.
+#[test]
+fn an_unreadable_subdirectory_is_skipped_with_a_warning() {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        is_root(),
+        "this test runs as root (as in CI): it switches to nobody"
+    );
+    let (uid, gid) = nobody();
+    let f = spam_filter("[destiny]\nspam = \"discard\"\n[quarantine]\nsubdirectory = \"%P\"\n");
+    let r = f.run(
+        &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+        b"From: s@spam.example\nSubject: readable\n\nbody\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = quarantine_id(&r.stderr);
+    // Everything nobody needs is nobody's; one more week directory is root's, 0700.
+    std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let q = f.quarantine_dir();
+    for p in std::iter::once(q.clone()).chain(
+        f.quarantined()
+            .into_iter()
+            .flat_map(|p| [p.parent().unwrap().to_path_buf(), p]),
+    ) {
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+    }
+    let locked = q.join("2001-01");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::write(locked.join("spam-DDDDDDDDDDDD"), b"x").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut c = std::process::Command::new(bin());
+        c.args(args)
+            .env("FAKE_SENDMAIL_DIR", out.path())
+            .uid(uid)
+            .gid(gid)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        wait_output(c.spawn().unwrap(), std::time::Duration::from_secs(60))
+    };
+    let cfg = f.config.to_str().unwrap().to_string();
+    let l = as_nobody(&["-c", &cfg, "quarantine", "list"]);
+    assert_eq!(l.code, 0, "{} {}", l.stdout, l.stderr);
+    assert!(l.stdout.contains(&id), "{}", l.stdout);
+    assert!(
+        l.stderr.contains("warning: skipping") && l.stderr.contains(locked.to_str().unwrap()),
+        "{}",
+        l.stderr
+    );
+    let rel = as_nobody(&["-c", &cfg, "release", &id]);
+    assert_eq!(rel.code, 0, "{} {}", rel.stdout, rel.stderr);
+    assert!(
+        rel.stderr.contains(locked.to_str().unwrap()),
+        "{}",
+        rel.stderr
+    );
+    assert!(out.path().join("call0.msg").exists());
+    let rel = as_nobody(&["-c", &cfg, "release", "DDDDDDDDDDDD"]);
+    assert_eq!(rel.code, 66, "{}", rel.stderr);
+    assert!(
+        rel.stderr.contains("(1 subdirectories could not be read)"),
+        "{}",
+        rel.stderr
+    );
+}
+
+/// A planted .gz of 2 MB that inflates to 2 GB: release refuses it at 4 x max_message_size
+/// (+1 MiB), with a clear error, inside a 512 MB address-space limit.
+#[test]
+fn a_gzip_bomb_is_refused_without_inflating_it() {
+    let f = spam_filter("[general]\nmax_message_size = \"1M\"\n");
+    let q = f.quarantine_dir();
+    std::fs::create_dir_all(&q).unwrap();
+    let path = q.join("spam-EEEEEEEEEEEE.gz");
+    let record = pipescan::act::quarantine::Record {
+        id: "EEEEEEEEEEEE".into(),
+        sender: "s@spam.example".into(),
+        recipients: vec!["bob@example.com".into()],
+        category: "SPAM".into(),
+        reason: "score=100".into(),
+        score: Some("100".into()),
+    };
+    let first = [record.block("\n").as_bytes(), b"Subject: boom\n\n"].concat();
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(gz.stdin.as_mut().unwrap(), &first).unwrap();
+    let mut file = gz.wait_with_output().unwrap().stdout;
+    let zeros = std::process::Command::new("sh")
+        .args(["-c", "head -c 67108864 /dev/zero | gzip -c"])
+        .output()
+        .unwrap()
+        .stdout;
+    for _ in 0..32 {
+        file.extend_from_slice(&zeros);
+    }
+    assert!(file.len() < 4 << 20, "{}", file.len());
+    std::fs::write(&path, &file).unwrap();
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c")
+        .arg("ulimit -v 524288; exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(["-c", f.config.to_str().unwrap(), "release", "EEEEEEEEEEEE"])
+        .env("FAKE_SENDMAIL_DIR", f.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let r = wait_output(c.spawn().unwrap(), std::time::Duration::from_secs(60));
+    assert_eq!(r.code, 66, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("holds more than 5242880 bytes once decompressed: refused"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// The admin commands work with the options a filter command line starts with (as in a
+/// master.cf copied to a shell), and `-v` logs to stderr.
+#[test]
+fn admin_commands_after_global_options() {
+    let f = spam_filter("[destiny]\nspam = \"discard\"\n");
+    let r = f.run(
+        &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+        b"From: s@spam.example\nSubject: hi\n\nbody\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = quarantine_id(&r.stderr);
+    let cfg = f.config.to_str().unwrap().to_string();
+    let dir = f.dir.path().to_str().unwrap().to_string();
+    let l = run_bin(&["-c", &cfg, "quarantine", "list"], b"", &[]);
+    assert_eq!(l.code, 0, "{} {}", l.stdout, l.stderr);
+    assert!(l.stdout.contains(&id), "{}", l.stdout);
+    let c = run_bin(&["-c", &cfg, "check-config"], b"", &[]);
+    assert_eq!(c.code, 0, "{} {}", c.stdout, c.stderr);
+    assert!(c.stdout.contains("configuration OK"), "{}", c.stdout);
+    let rel = run_bin(
+        &["-v", "-c", &cfg, "release", &id],
+        b"",
+        &[("FAKE_SENDMAIL_DIR", &dir)],
+    );
+    assert_eq!(rel.code, 0, "{} {}", rel.stdout, rel.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        ["-i", "-f", "s@spam.example", "--", "bob@example.com"]
+    );
+    assert!(
+        rel.stderr.contains(&format!("Released {id}")),
+        "-v logs: {}",
+        rel.stderr
+    );
+}
+
+/// Passed spam is kept when [quarantine] spam is on; a recipient at or above its own
+/// quarantine_cutoff_level wants no copy, so with every recipient above it none is made.
+#[test]
+fn passed_spam_is_quarantined_unless_every_recipient_is_past_its_cutoff() {
+    let cut =
+        "[[per_recipient]]\nrecipients = [\"@example.com\"]\nquarantine_cutoff_level = 50.0\n";
+    let f = spam_filter(cut);
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "s@spam.example",
+            "--",
+            "bob@example.com",
+            "carol@example.org",
+        ],
+        b"From: s@spam.example\nSubject: hi\n\nbody\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Passed SPAM"), "{}", r.stderr);
+    assert_eq!(
+        f.quarantined().len(),
+        1,
+        "carol has no cutoff: {}",
+        r.stderr
+    );
+    let f = spam_filter(cut);
+    let r = f.run(
+        &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+        b"From: s@spam.example\nSubject: hi\n\nbody\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        f.quarantined().is_empty(),
+        "bob's 100 is past his cutoff 50"
+    );
+    assert_eq!(f.calls(), 1);
+}
+
+/// A quarantine directory made by install for the account pipescan runs as: a run as root,
+/// with [general] user set (pipescan switches first) or not (what it makes is given to the
+/// directory's owner), leaves the week directory and the file to that account.
+#[test]
+fn what_a_root_run_makes_in_the_quarantine_belongs_to_the_run_user() {
+    use std::os::unix::fs::MetadataExt;
+    assert!(is_root(), "this test runs as root (as in CI)");
+    let (uid, gid) = nobody();
+    for user in ["user = \"nobody\"\n", ""] {
+        let f = spam_filter(&format!(
+            "[general]\n{user}[destiny]\nspam = \"discard\"\n[quarantine]\nsubdirectory = \"%P\"\n"
+        ));
+        std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let q = f.quarantine_dir();
+        std::fs::create_dir(&q).unwrap();
+        std::os::unix::fs::chown(&q, Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let r = f.run(
+            &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+            b"From: s@spam.example\nSubject: hi\n\nbody\n",
+        );
+        assert_eq!(r.code, 0, "{user}: {}", r.stderr);
+        let files = f.quarantined();
+        assert_eq!(files.len(), 1, "{user}: {}", r.stderr);
+        let week = files[0].parent().unwrap();
+        assert_ne!(week, q);
+        for p in [week, files[0].as_path()] {
+            let m = std::fs::metadata(p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{user}: {}", p.display());
+        }
+        assert_eq!(std::fs::metadata(week).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().mode() & 0o777, 0o600);
+    }
 }
