@@ -25,11 +25,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A 12-character, URL-safe random mail id (amavisd's %m).
 pub fn new_mail_id() -> io::Result<String> {
-    let mut b = [0u8; 9];
-    File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(crate::message::base64(&b)
-        .replace('+', "-")
-        .replace('/', "_"))
+    let mut urandom = File::open("/dev/urandom")?;
+    loop {
+        let mut b = [0u8; 9];
+        urandom.read_exact(&mut b)?;
+        let id = crate::message::base64(&b)
+            .replace('+', "-")
+            .replace('/', "_");
+        // An id is an argument of `release`: one starting with `-` would read as an option.
+        // Drawn again (1 time in 32) rather than mapped, so every id stays equally likely.
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(id);
+        }
+    }
 }
 
 /// What the template placeholders stand for.
@@ -762,6 +770,20 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_ids_never_start_with_a_dash_or_underscore() {
+        for _ in 0..2000 {
+            let id = new_mail_id().unwrap();
+            assert_eq!(id.len(), 12, "{id}");
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{id}"
+            );
+        }
+    }
     use std::time::Duration;
 
     fn names(now: u64) -> Names<'static> {
