@@ -5,7 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, control, envelope, filter, log, scan, timings};
+use pipescan::{admin, cli, config, control, envelope, filter, log, nss, scan, timings};
 
 use clap::error::ErrorKind;
 use control::{Exit, Failure};
@@ -13,6 +13,8 @@ use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     control::install_panic_hook();
+    // scripts/build links this crate alone with +crt-static: the library cannot see it.
+    nss::set_static_build(cfg!(target_feature = "crt-static"));
     let exit = match cli::Cli::parse_args(std::env::args_os()) {
         Ok(cli) => match cli.command {
             Some(cli::Command::CheckConfig {
@@ -96,6 +98,15 @@ fn is_admin_command() -> bool {
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {
     match config::load(path, bank) {
         Ok(loaded) => {
+            // The user a run started as root becomes (the static build reads only the files).
+            match control::check_user(&loaded.config.general.user) {
+                Ok(None) => {}
+                Ok(Some(warning)) => eprintln!("pipescan: warning: {warning}"),
+                Err(e) => {
+                    eprintln!("pipescan: configuration error: {e}");
+                    return Exit::Config;
+                }
+            }
             let src = match &loaded.source {
                 Some(p) => p.display().to_string(),
                 None => format!("{} (missing: built-in defaults)", config::DEFAULT_PATH),
