@@ -50,6 +50,10 @@ pub struct FilterArgs {
     )]
     pub sender: Option<String>,
 
+    /// The MTA's queue id, first on every log line (Postfix: ${queue_id}; Sendmail: $&i)
+    #[arg(long = "queue-id", value_name = "ID", allow_hyphen_values = true)]
+    pub queue_id: Option<String>,
+
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing
     #[arg(long, conflicts_with = "stdout")]
     pub dry_run: bool,

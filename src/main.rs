@@ -75,6 +75,7 @@ fn with_config(path: Option<&std::path::Path>, f: impl FnOnce(&config::Config) -
             log::init(
                 &c.general.syslog_ident,
                 c.general.syslog.then(|| c.general.syslog_socket.clone()),
+                &c.general.log_file,
                 false,
             );
             f(c)
@@ -159,7 +160,8 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         Ok(l) => l,
         Err(e) => {
             // Never bounce mail because of a typo in the config: defer and say where it is.
-            log::init("pipescan", None, true);
+            log::init("pipescan", None, std::path::Path::new(""), true);
+            log::set_run(args.queue_id.as_deref());
             control::status_line("4.3.5 pipescan: configuration error, message kept for retry");
             log::warn(&format!("configuration error: {e}"));
             return Exit::TempFail;
@@ -171,8 +173,10 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         cfg.general
             .syslog
             .then(|| cfg.general.syslog_socket.clone()),
+        &cfg.general.log_file,
         args.verbose || mode == filter::Mode::DryRun,
     );
+    log::set_run(args.queue_id.as_deref());
     // Before the message is read or a temporary file made: whatever follows runs unprivileged.
     match control::drop_root(&cfg.general.user) {
         Ok(control::Privileges::StillRoot(why)) => log::warn(&why),
