@@ -106,9 +106,11 @@ pub fn mail_id() -> &'static str {
             let mut b = [0u8; 9];
             b[..5].copy_from_slice(&t.to_be_bytes()[3..]);
             b[5..].copy_from_slice(&std::process::id().to_be_bytes());
-            crate::message::base64(&b)
+            let id = crate::message::base64(&b)
                 .replace('+', "-")
-                .replace('/', "_")
+                .replace('/', "_");
+            // Never taken for an option (see new_mail_id).
+            format!("p{}", &id[1..])
         })
     })
 }

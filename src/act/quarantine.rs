@@ -15,13 +15,20 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A 12-character, URL-safe random mail id (amavisd's %m).
+/// A 12-character, URL-safe random mail id (amavisd's %m) that starts with a letter or digit,
+/// so that it is never taken for an option (`pipescan release ID`).
 pub fn new_mail_id() -> io::Result<String> {
-    let mut b = [0u8; 9];
-    File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(crate::message::base64(&b)
-        .replace('+', "-")
-        .replace('/', "_"))
+    let mut urandom = File::open("/dev/urandom")?;
+    loop {
+        let mut b = [0u8; 9];
+        urandom.read_exact(&mut b)?;
+        let id = crate::message::base64(&b)
+            .replace('+', "-")
+            .replace('/', "_");
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(id);
+        }
+    }
 }
 
 /// What the template placeholders stand for.
@@ -298,6 +305,11 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, new_mail_id().unwrap());
+        // 1 in 32 raw ids would start with '-' or '_': none of a thousand may.
+        for _ in 0..1000 {
+            let id = new_mail_id().unwrap();
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]
