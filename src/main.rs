@@ -161,7 +161,12 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         Err(e) => {
             // Never bounce mail because of a typo in the config: defer and say where it is.
             log::init("pipescan", None, std::path::Path::new(""), true);
-            log::set_run(args.queue_id.as_deref());
+            log::set_run(
+                args.queue_id
+                    .as_ref()
+                    .map(|q| q.to_string_lossy())
+                    .as_deref(),
+            );
             control::status_line("4.3.5 pipescan: configuration error, message kept for retry");
             log::warn(&format!("configuration error: {e}"));
             return Exit::TempFail;
@@ -176,7 +181,12 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         &cfg.general.log_file,
         args.verbose || mode == filter::Mode::DryRun,
     );
-    log::set_run(args.queue_id.as_deref());
+    log::set_run(
+        args.queue_id
+            .as_ref()
+            .map(|q| q.to_string_lossy())
+            .as_deref(),
+    );
     // Before the message is read or a temporary file made: whatever follows runs unprivileged.
     match control::drop_root(&cfg.general.user) {
         Ok(control::Privileges::StillRoot(why)) => log::warn(&why),

@@ -1171,3 +1171,18 @@ fn log_file_is_appended_to_and_an_unwritable_one_never_defers() {
         assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
     }
 }
+
+/// A queue id that is not UTF-8 (Sendmail's `$&i` in a mailer's argv arrives as an unexpanded
+/// macro byte) is only a log field: the run goes on (replaced characters), it never defers.
+#[test]
+fn a_queue_id_that_is_not_utf8_never_defers() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Filter::new("");
+    let mut c = f.command(&["-v"]);
+    c.arg("--queue-id")
+        .arg(std::ffi::OsStr::from_bytes(b"\x83i"))
+        .args(["-f", "a@example.org", "--", "b@example.com"]);
+    let r = feed_and_wait(c.spawn().unwrap(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(summary_line(&r.stderr).contains("]: _i: ("), "{}", r.stderr);
+}
