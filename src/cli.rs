@@ -53,6 +53,12 @@ pub struct FilterArgs {
     )]
     pub sender: Option<String>,
 
+    /// The MTA's queue id, first on every log line (Postfix: ${queue_id}; Sendmail: $i)
+    // Only for the log: bytes that are not UTF-8 are replaced, never a reason to defer mail.
+    #[arg(long = "queue-id", value_name = "ID", allow_hyphen_values = true,
+          value_parser = clap::builder::OsStringValueParser::new())]
+    pub queue_id: Option<std::ffi::OsString>,
+
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing
     #[arg(long, conflicts_with = "stdout")]
     pub dry_run: bool,

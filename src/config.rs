@@ -102,6 +102,9 @@ pub struct General {
     pub syslog_socket: PathBuf,
     /// The program name in log lines.
     pub syslog_ident: String,
+    /// Also append the log lines to this file (an absolute path; empty: none), for hosts
+    /// without syslog. Never a reason to defer mail: if it cannot be written, stderr it is.
+    pub log_file: PathBuf,
     /// Started as root (a Sendmail prog mailer, a careless setup), switch to this user (and its
     /// groups) before reading the message. Empty: stay as started (a warning when that is root).
     pub user: String,
@@ -119,6 +122,7 @@ impl Default for General {
             syslog: true,
             syslog_socket: PathBuf::from("/dev/log"),
             syslog_ident: "pipescan".into(),
+            log_file: PathBuf::new(),
             user: String::new(),
         }
     }

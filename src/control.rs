@@ -345,8 +345,12 @@ pub enum Privileges {
 /// Started as root, become `user` (its gid, its supplementary groups, then its uid) before the
 /// message is touched. A missing user is not a reason to refuse or delay mail: the run goes on
 /// as root and says so. A failing switch for a user that exists is an error (exit 75).
+///
+/// The static build never asks NSS (see [`crate::nss`]): the user and its groups come from
+/// /etc/passwd and /etc/group, and a user that is not there is an error, since it may well
+/// exist elsewhere (LDAP, systemd): running as root because we could not look would be wrong.
 pub fn drop_root(user: &str) -> Result<Privileges, String> {
-    use nix::unistd::{Gid, Uid, User, geteuid, getuid, initgroups, setgid, setuid};
+    use nix::unistd::{Gid, Uid, geteuid, getuid};
     if !geteuid().is_root() && !getuid().is_root() {
         return Ok(Privileges::Unprivileged);
     }
@@ -355,39 +359,88 @@ pub fn drop_root(user: &str) -> Result<Privileges, String> {
             "running as root: set [general] user to an unprivileged account".into(),
         ));
     }
-    let u = match User::from_name(user) {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            return Ok(Privileges::StillRoot(format!(
-                "[general] user {user:?} does not exist: running as root"
-            )));
-        }
-        Err(e) => {
-            return Ok(Privileges::StillRoot(format!(
-                "cannot look up [general] user {user:?} ({e}): running as root"
-            )));
-        }
+    let found = if crate::nss::static_build() {
+        account_from_files(user)?
+    } else {
+        account_from_nss(user)?
     };
-    if u.uid.is_root() {
+    let account = match found {
+        Ok(a) => a,
+        Err(still_root) => return Ok(Privileges::StillRoot(still_root)),
+    };
+    if account.uid == 0 {
         return Ok(Privileges::StillRoot(format!(
             "[general] user {user:?} is root: running as root"
         )));
     }
-    let name = std::ffi::CString::new(user).map_err(|e| e.to_string())?;
-    initgroups(&name, u.gid).map_err(|e| format!("initgroups({user}): {e}"))?;
-    setgid(Gid::from_raw(u.gid.as_raw())).map_err(|e| format!("setgid({}): {e}", u.gid))?;
-    setuid(Uid::from_raw(u.uid.as_raw())).map_err(|e| format!("setuid({}): {e}", u.uid))?;
+    match &account.groups {
+        Some(groups) => {
+            let gids: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+            nix::unistd::setgroups(&gids).map_err(|e| format!("setgroups({groups:?}): {e}"))?;
+        }
+        None => {
+            let name = std::ffi::CString::new(user).map_err(|e| e.to_string())?;
+            nix::unistd::initgroups(&name, Gid::from_raw(account.gid))
+                .map_err(|e| format!("initgroups({user}): {e}"))?;
+        }
+    }
+    nix::unistd::setgid(Gid::from_raw(account.gid))
+        .map_err(|e| format!("setgid({}): {e}", account.gid))?;
+    nix::unistd::setuid(Uid::from_raw(account.uid))
+        .map_err(|e| format!("setuid({}): {e}", account.uid))?;
     // setuid from root sets the real, effective and saved ids: there is no way back.
-    if setuid(Uid::from_raw(0)).is_ok() {
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(format!(
             "still able to regain root after switching to {user}"
         ));
     }
     Ok(Privileges::Switched(
         user.to_string(),
-        u.uid.as_raw(),
-        u.gid.as_raw(),
+        account.uid,
+        account.gid,
     ))
+}
+
+/// A user to switch to: its groups when we looked them up ourselves (None: `initgroups`).
+struct Target {
+    uid: u32,
+    gid: u32,
+    groups: Option<Vec<u32>>,
+}
+
+/// The static build: /etc/passwd and /etc/group only. Outer error: the run cannot go on.
+fn account_from_files(user: &str) -> Result<Result<Target, String>, String> {
+    use crate::nss;
+    match nss::account(nss::PASSWD.as_ref(), nss::GROUP.as_ref(), user) {
+        Ok(Some(a)) => Ok(Ok(Target {
+            uid: a.uid,
+            gid: a.gid,
+            groups: Some(a.groups),
+        })),
+        Ok(None) => Err(nss::not_in_files(user)),
+        Err(e) => Err(format!(
+            "cannot read {} or {} to look up [general] user {user:?}: {e}",
+            nss::PASSWD,
+            nss::GROUP
+        )),
+    }
+}
+
+/// The dynamic build: NSS (getpwnam, then initgroups). Inner error: still root, and why.
+fn account_from_nss(user: &str) -> Result<Result<Target, String>, String> {
+    Ok(match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => Ok(Target {
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            groups: None,
+        }),
+        Ok(None) => Err(format!(
+            "[general] user {user:?} does not exist: running as root"
+        )),
+        Err(e) => Err(format!(
+            "cannot look up [general] user {user:?} ({e}): running as root"
+        )),
+    })
 }
 
 /// Kills a child started with `process_group(0)` and everything in its group (a sendmail's

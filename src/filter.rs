@@ -702,7 +702,8 @@ fn quarantine_message(
     let q = &cfg.quarantine;
     let failed =
         |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
-    let id = quarantine::new_mail_id().map_err(|e| failed(e.to_string()))?;
+    // The run's mail_id, which every log line of the run names.
+    let id = crate::log::mail_id().to_string();
     let record = quarantine::Record {
         id: id.clone(),
         sender: env.sender.clone(),
@@ -879,7 +880,7 @@ fn summary(plan: &Plan) -> String {
     // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`.
     let reason = match plan.category {
         policy::Category::Virus | policy::Category::Banned | policy::Category::BadHeader => {
-            format!(" ({})", crate::message::printable(&plan.reason, 300))
+            format!(" ({})", crate::log::clip(&plan.reason, 300))
         }
         _ => String::new(),
     };
@@ -892,6 +893,11 @@ fn summary(plan: &Plan) -> String {
     )
 }
 
+/// The summary line, amavisd-new's: `Passed CLEAN {Relayed}, <sender> -> <rcpt>,...,
+/// [quarantine: ID, ][Queue-ID: QID, ][Message-ID: <id>, ]mail_id: ID, Hits: H, size: N,
+/// [notes, ]N ms` (Queue-ID only in the amavisd layout: crate::log). Within
+/// [`crate::log::LINE_BUDGET`] bytes whatever the envelope: the recipients get what the other
+/// fields leave, and the rest are counted (`(... and 4998 more)`).
 fn log_line(
     plan: &Plan,
     env: &Envelope,
@@ -900,45 +906,60 @@ fn log_line(
     started: Instant,
     note: Option<&str>,
 ) {
-    let rcpts = env
-        .recipients
-        .iter()
-        .map(|r| Angle(r).to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut line = format!("{}, {} -> {}", summary(plan), Angle(&env.sender), rcpts);
-    if let Some(id) = scans.message_id {
-        line.push_str(&format!(", Message-ID: {id}"));
+    use crate::log::clip;
+    let head = format!(
+        "{}, {} -> ",
+        summary(plan),
+        clip(&Angle(&env.sender).to_string(), 256)
+    );
+    let mut tail = String::new();
+    if let Some(id) = scans.quarantine {
+        tail.push_str(&format!(", quarantine: {}", clip(id, 64)));
     }
+    tail.push_str(&ids(scans.message_id));
     let hits = scans
         .facts
         .spam
         .as_ref()
         .map_or("-".to_string(), |r| policy::num(r.score));
-    line.push_str(&format!(", Hits: {hits}"));
+    tail.push_str(&format!(", Hits: {hits}"));
     if let Some(s) = spool {
-        line.push_str(&format!(", size: {}", s.size));
+        tail.push_str(&format!(", size: {}", s.size));
     }
+    let mut notes = String::new();
     for r in scans.reports {
         match &r.outcome {
-            scan::Outcome::Failed(_) => line.push_str(&format!(", {} FAILED", r.scanner)),
+            scan::Outcome::Failed(_) => notes.push_str(&format!(", {} FAILED", r.scanner)),
             scan::Outcome::Skipped(w) | scan::Outcome::Unchecked(w) => {
-                line.push_str(&format!(", {}: {w}", r.scanner))
+                notes.push_str(&format!(", {}: {}", r.scanner, clip(w, 120)))
             }
             _ => {}
         }
     }
-    if let Some(id) = scans.quarantine {
-        line.push_str(&format!(", quarantine: {id}"));
-    }
+    tail.push_str(&clip(&notes, 300));
     if let Some(f) = &plan.failure {
-        line.push_str(&format!(", {}", f.line()));
+        tail.push_str(&format!(", {}", clip(&f.line(), 300)));
     }
     if let Some(n) = note {
-        line.push_str(&format!(", {n}"));
+        tail.push_str(&format!(", {}", clip(n, 120)));
     }
-    line.push_str(&format!(", {} ms", started.elapsed().as_millis()));
-    crate::log::info(&line);
+    tail.push_str(&format!(", {} ms", started.elapsed().as_millis()));
+    let budget = crate::log::LINE_BUDGET.saturating_sub(head.len() + tail.len());
+    let rcpts = crate::log::address_list(&env.recipients, budget);
+    crate::log::info(&format!("{head}{rcpts}{tail}"));
+}
+
+/// `[, Queue-ID: QID][, Message-ID: <id>], mail_id: ID` for the log lines.
+fn ids(message_id: Option<&str>) -> String {
+    let mut s = String::new();
+    if let (Some(q), true) = (crate::log::queue_id(), crate::log::amavis_layout()) {
+        s.push_str(&format!(", Queue-ID: {q}"));
+    }
+    if let Some(id) = message_id {
+        s.push_str(&format!(", Message-ID: {}", crate::log::clip(id, 256)));
+    }
+    s.push_str(&format!(", mail_id: {}", crate::log::mail_id()));
+    s
 }
 
 fn fail(
@@ -949,33 +970,29 @@ fn fail(
     started: Instant,
 ) -> Exit {
     control::status_line(&f.line());
-    let rcpts = env
-        .recipients
-        .iter()
-        .map(|r| Angle(r).to_string())
-        .collect::<Vec<_>>()
-        .join(",");
     // The Message-ID lets an admin match a deferral to the message when it comes back.
-    let id = message_id
-        .map(|id| format!(", Message-ID: {id}"))
-        .unwrap_or_default();
     let size = spool
-        .map(|s| format!("{id}, size: {}", s.size))
+        .map(|s| format!(", size: {}", s.size))
         .unwrap_or_default();
-    crate::log::warn(&format!(
-        "{} {{{}}}, {} -> {}{}, {}, {} ms",
+    let head = format!(
+        "{} {{{}}}, {} -> ",
         if f.exit == Exit::TempFail {
             "TempFailed"
         } else {
             "Rejected"
         },
         f.exit.code(),
-        Angle(&env.sender),
-        rcpts,
-        size,
-        f.line(),
+        crate::log::clip(&Angle(&env.sender).to_string(), 256),
+    );
+    let tail = format!(
+        "{}{size}, {}, {} ms",
+        ids(message_id),
+        crate::log::clip(&f.line(), 600),
         started.elapsed().as_millis()
-    ));
+    );
+    let budget = crate::log::LINE_BUDGET.saturating_sub(head.len() + tail.len());
+    let rcpts = crate::log::address_list(&env.recipients, budget);
+    crate::log::warn(&format!("{head}{rcpts}{tail}"));
     f.exit
 }
 

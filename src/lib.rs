@@ -14,6 +14,7 @@ pub mod log;
 pub mod lookup;
 pub mod marker;
 pub mod message;
+pub mod nss;
 pub mod perms;
 pub mod plan;
 pub mod policy;

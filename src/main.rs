@@ -5,7 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, control, envelope, filter, log, perms, scan, timings};
+use pipescan::{admin, cli, config, control, envelope, filter, log, nss, perms, scan, timings};
 
 use clap::error::ErrorKind;
 use control::{Exit, Failure};
@@ -13,6 +13,8 @@ use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     control::install_panic_hook();
+    // scripts/build links this crate alone with +crt-static: the library cannot see it.
+    nss::set_static_build(cfg!(target_feature = "crt-static"));
     let exit = match cli::Cli::parse_args(std::env::args_os()) {
         Ok(cli) => match cli.command {
             Some(cli::Command::CheckConfig {
@@ -92,6 +94,7 @@ fn with_config(
             log::init(
                 &c.general.syslog_ident,
                 c.general.syslog.then(|| c.general.syslog_socket.clone()),
+                &c.general.log_file,
                 verbose,
             );
             f(c)
@@ -202,7 +205,13 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         Ok(l) => l,
         Err(e) => {
             // Never bounce mail because of a typo in the config: defer and say where it is.
-            log::init("pipescan", None, true);
+            log::init("pipescan", None, std::path::Path::new(""), true);
+            log::set_run(
+                args.queue_id
+                    .as_ref()
+                    .map(|q| q.to_string_lossy())
+                    .as_deref(),
+            );
             return config_deferral(e.iter());
         }
     };
@@ -218,7 +227,14 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         cfg.general
             .syslog
             .then(|| cfg.general.syslog_socket.clone()),
+        &cfg.general.log_file,
         args.verbose || mode == filter::Mode::DryRun,
+    );
+    log::set_run(
+        args.queue_id
+            .as_ref()
+            .map(|q| q.to_string_lossy())
+            .as_deref(),
     );
     // Before the message is read or a temporary file made: whatever follows runs unprivileged.
     let run_uid = match control::drop_root(&cfg.general.user) {

@@ -456,31 +456,25 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
 /// module is loaded: the static build crashes in some), else from NSS (getpwnam; its primary
 /// group only).
 fn lookup_user(user: &str) -> Result<Option<RunUser>, String> {
-    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd")
-        && let Some((uid, gid)) = passwd.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && f[0] == user)
-                .then(|| Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?)))
-                .flatten()
-        })
-    {
-        let mut gids = vec![gid];
-        if let Ok(group) = std::fs::read_to_string("/etc/group") {
-            for l in group.lines() {
-                let f: Vec<&str> = l.split(':').collect();
-                if f.len() >= 4
-                    && f[3].split(',').any(|m| m.trim() == user)
-                    && let Ok(g) = f[2].parse::<u32>()
-                {
-                    gids.push(g);
-                }
-            }
+    use crate::nss;
+    // The files first, as the static build reads only them (it never loads an NSS module).
+    match nss::account(nss::PASSWD.as_ref(), nss::GROUP.as_ref(), user) {
+        Ok(Some(a)) => {
+            return Ok(Some(RunUser {
+                name: user.to_string(),
+                uid: a.uid,
+                gids: a.groups,
+            }));
         }
-        return Ok(Some(RunUser {
-            name: user.to_string(),
-            uid,
-            gids,
-        }));
+        Ok(None) if nss::static_build() => return Err(nss::not_in_files(user)),
+        Err(e) if nss::static_build() => {
+            return Err(format!(
+                "cannot read {} or {}: {e}",
+                nss::PASSWD,
+                nss::GROUP
+            ));
+        }
+        _ => {}
     }
     match nix::unistd::User::from_name(user) {
         Ok(Some(u)) => Ok(Some(RunUser {

@@ -112,6 +112,11 @@ enum Fault {
     StdinClosed,
     /// `--stdout` (procmail) mode and the reader of stdout is gone.
     StdoutGone,
+    /// The static binary scripts/build ships (this crate's src/main.rs linked with
+    /// `+crt-static`, see [`static_bin`]), started as root with `[general] user` set, under
+    /// Debian 12's stock /etc/nsswitch.conf (`group: files systemd`, which made glibc load
+    /// libnss_systemd into the static process and crash it with SIGSEGV).
+    StaticAsRoot,
     /// Driven by another test: (file, test function, the side effects it checks).
     Elsewhere(&'static str, &'static str, &'static str),
 }
@@ -892,6 +897,17 @@ static MATRIX: &[Case] = &[
         75,
         "",
     ),
+    // ---- privileges -------------------------------------------------------------------------
+    Case {
+        sendmail: PASSED,
+        log: "Passed CLEAN {Relayed}",
+        ..row(
+            "static binary started as root, [general] user with supplementary groups, stock Debian nsswitch.conf: drops root, delivers",
+            Fault::StaticAsRoot,
+            0,
+            "",
+        )
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -946,6 +962,8 @@ fn added_fields(msg: &[u8], input: &[u8]) -> Result<Vec<String>, String> {
 /// What one run of a row left behind.
 struct Run {
     out: Output,
+    /// The row's fake sendmail directory.
+    fake_dir: PathBuf,
     took: Duration,
     quarantine: PathBuf,
     input: Vec<u8>,
@@ -1043,7 +1061,7 @@ fn run_case(c: &Case) -> Result<Run, String> {
     };
     let scratch = tempfile::tempdir().unwrap();
     match c.fault {
-        Fault::None | Fault::Elsewhere(..) => scanners = real(),
+        Fault::None | Fault::Elsewhere(..) | Fault::StaticAsRoot => scanners = real(),
         Fault::Spamd(s) | Fault::Clamd(s) => {
             // The broken one, and the other real one beside it.
             let (broken, real, other, other_real) = match c.fault {
@@ -1116,6 +1134,9 @@ fn run_case(c: &Case) -> Result<Run, String> {
     let mut env: Vec<(&str, String)> = Vec::new();
     let mut config = f.config.clone();
     let mut wrapper: Option<&str> = None;
+    let mut program = bin();
+    let mut unshare = false;
+    let mut as_user = None;
     let mut stdout_gone = false;
     let mut args: Vec<String> = vec!["-f".into(), "sender@example.net".into(), "--".into()];
     args.push("bob@example.com".into());
@@ -1143,16 +1164,31 @@ fn run_case(c: &Case) -> Result<Run, String> {
             args.insert(0, "--stdout".into());
             stdout_gone = true;
         }
+        Fault::StaticAsRoot => {
+            program = static_bin()?;
+            as_user = Some(RootedFiles::set_up(&f, scratch.path()));
+            env.extend(as_user.as_ref().unwrap().env());
+            wrapper = Some(RootedFiles::WRAPPER);
+            unshare = true;
+        }
         _ => {}
     }
 
     let mut cmd = match wrapper {
-        Some(script) => {
-            let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(script).arg(bin());
+        Some(script) if unshare => {
+            // A mount namespace of its own: the bind mounts are the child's alone.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+                .arg(script)
+                .arg(&program);
             c
         }
-        None => Command::new(bin()),
+        Some(script) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(script).arg(&program);
+            c
+        }
+        None => Command::new(&program),
     };
     cmd.current_dir(f.cwd());
     cmd.arg("-c").arg(&config).args(&args);
@@ -1235,14 +1271,194 @@ fn run_case(c: &Case) -> Result<Run, String> {
     f.kill_leftovers();
     let run = Run {
         out,
+        fake_dir: f.dir.path().to_path_buf(),
         took,
         quarantine,
         input: msg,
         pids_after,
     };
     check(c, &f, &run)?;
+    if let Some(u) = &as_user {
+        u.check(&run)?;
+    }
     drop(mounts);
     Ok(run)
+}
+
+/// The user a [`Fault::StaticAsRoot`] row switches to, in copies of /etc/passwd and /etc/group
+/// (the real ones plus this user and a second group it is a member of) bind-mounted over the
+/// real ones in the run's own mount namespace, beside Debian 12's stock nsswitch.conf. The
+/// reinjection command records the ids it runs with, then hands over to the fake sendmail.
+struct RootedFiles {
+    dir: PathBuf,
+}
+
+impl RootedFiles {
+    const USER: &str = "pipescan-static-t";
+    const UID: u32 = 64990;
+    const GROUP2: u32 = 64991;
+    /// Debian 12's /etc/nsswitch.conf as installed (comments left out).
+    const STOCK_NSSWITCH: &str = "passwd:         files systemd\ngroup:          files systemd\nshadow:         files systemd\ngshadow:        files systemd\n\nhosts:          files dns\nnetworks:       files\n\nprotocols:      db files\nservices:       db files\nethers:         db files\nrpc:            db files\n\nnetgroup:       nis\n";
+    const WRAPPER: &str = "mount --bind \"$ROOTED_NSSWITCH\" /etc/nsswitch.conf && mount --bind \"$ROOTED_PASSWD\" /etc/passwd && mount --bind \"$ROOTED_GROUP\" /etc/group && exec \"$0\" \"$@\"";
+
+    fn set_up(f: &Filter, scratch: &Path) -> RootedFiles {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch.to_path_buf();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let group = std::fs::read_to_string("/etc/group").unwrap();
+        let (u, uid, g2) = (Self::USER, Self::UID, Self::GROUP2);
+        std::fs::write(
+            dir.join("passwd"),
+            format!("{passwd}{u}:x:{uid}:{uid}:pipescan test:/nonexistent:/usr/sbin/nologin\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("group"),
+            format!("{group}{u}:x:{uid}:\n{u}-2:x:{g2}:nobody,{u}\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("nsswitch.conf"), Self::STOCK_NSSWITCH).unwrap();
+        // The unprivileged run writes its records (and the fake sendmail its calls) here.
+        let open = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        // Sticky, like /tmp: a directory others can write without it is refused above a config.
+        open(f.dir.path(), 0o1777);
+        open(scratch, 0o755);
+        let sendmail = scratch.join("fake-sendmail");
+        std::fs::copy(fake_sendmail(), &sendmail).unwrap();
+        open(&sendmail, 0o755);
+        let record = scratch.join("record-ids");
+        std::fs::write(
+            &record,
+            format!(
+                "#!/bin/sh\nid -u > \"$FAKE_SENDMAIL_DIR/uid\"\nid -G > \"$FAKE_SENDMAIL_DIR/groups\"\nexec {} \"$@\"\n",
+                sendmail.display()
+            ),
+        )
+        .unwrap();
+        open(&record, 0o755);
+        f.set_reinject_command(&[&record.display().to_string(), "-i"]);
+        let text = std::fs::read_to_string(&f.config).unwrap();
+        std::fs::write(
+            &f.config,
+            text.replacen("[general]\n", &format!("[general]\nuser = \"{u}\"\n"), 1),
+        )
+        .unwrap();
+        RootedFiles { dir }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let p = |n: &str| self.dir.join(n).display().to_string();
+        vec![
+            ("ROOTED_NSSWITCH", p("nsswitch.conf")),
+            ("ROOTED_PASSWD", p("passwd")),
+            ("ROOTED_GROUP", p("group")),
+        ]
+    }
+
+    /// The reinjection ran as the user, with exactly its two groups.
+    fn check(&self, r: &Run) -> Result<(), String> {
+        let read = |n: &str| std::fs::read_to_string(r.fake_dir.join(n)).unwrap_or_default();
+        let (uid, groups) = (read("uid"), read("groups"));
+        let mut groups: Vec<&str> = groups.split_whitespace().collect();
+        groups.sort();
+        let want = format!("{}", Self::UID);
+        let want2 = format!("{}", Self::GROUP2);
+        if uid.trim() != want || groups != [want.as_str(), want2.as_str()] {
+            return Err(format!(
+                "the reinjection ran as uid {uid:?} with groups {groups:?} (want {want} with {want} and {want2})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The binary scripts/build ships: src/main.rs linked with `-C target-feature=+crt-static`
+/// against the library and dependencies `cargo test` has just built (as `cargo rustc --bin
+/// pipescan -- -C target-feature=+crt-static` does, in about a second instead of a build of
+/// its own). Made once per test run; must come out statically linked (no ELF interpreter).
+fn static_bin() -> Result<PathBuf, String> {
+    static BIN: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let deps = bin().parent().unwrap().join("deps");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipescan-static");
+        let manifest: toml::Table = std::fs::read_to_string(repo().join("Cargo.toml"))
+            .map_err(|e| e.to_string())?
+            .parse()
+            .map_err(|e| format!("Cargo.toml: {e}"))?;
+        let edition = manifest["package"]["edition"].as_str().unwrap_or("2024");
+        let mut crates: Vec<String> = vec!["pipescan".into()];
+        if let Some(d) = manifest.get("dependencies").and_then(|d| d.as_table()) {
+            crates.extend(d.keys().map(|k| k.replace('-', "_")));
+        }
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let mut cmd = Command::new(rustc);
+        cmd.args([
+            "--edition",
+            edition,
+            "--crate-name",
+            "pipescan",
+            "--crate-type",
+            "bin",
+        ])
+        .arg(repo().join("src/main.rs"))
+        .args(["-C", "target-feature=+crt-static", "-L"])
+        .arg(format!("dependency={}", deps.display()))
+        .arg("-o")
+        .arg(&out)
+        .env("CARGO_PKG_VERSION", env!("CARGO_PKG_VERSION"))
+        .env("CARGO_PKG_NAME", env!("CARGO_PKG_NAME"));
+        for name in &crates {
+            // The newest build of each: the one cargo made for this run.
+            let prefix = format!("lib{name}-");
+            let newest = std::fs::read_dir(&deps)
+                .map_err(|e| format!("{}: {e}", deps.display()))?
+                .flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with(&prefix) && n.ends_with(".rlib")
+                })
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+            match newest {
+                Some(e) => {
+                    cmd.arg("--extern")
+                        .arg(format!("{name}={}", e.path().display()));
+                }
+                None if name == "pipescan" => {
+                    return Err(format!("no libpipescan rlib in {}", deps.display()));
+                }
+                None => {}
+            }
+        }
+        let o = cmd.output().map_err(|e| format!("cannot run rustc: {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "linking the static binary failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        if has_interpreter(&out)? {
+            return Err(format!("{} is not statically linked", out.display()));
+        }
+        Ok(out)
+    })
+    .clone()
+}
+
+/// Does the ELF file have a PT_INTERP program header (a dynamic loader)?
+fn has_interpreter(path: &Path) -> Result<bool, String> {
+    let b = std::fs::read(path).map_err(|e| e.to_string())?;
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
+        return Err(format!("{}: not a 64-bit ELF file", path.display()));
+    }
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, n) = (u16_at(0x36), u16_at(0x38));
+    Ok((0..n).any(|i| {
+        let o = phoff + i * size;
+        b.get(o..o + 4) == Some(&3u32.to_le_bytes()[..])
+    }))
 }
 
 /// [`wait_output`], also for a child whose stdout is not ours to read.

@@ -450,12 +450,15 @@ fn log_line_is_amavisd_style() {
         .find(|l| l.contains("Passed"))
         .unwrap_or("");
     assert!(
-        line.contains(&format!(
-            "Passed CLEAN {{Relayed}}, <alice@example.org> -> <bob@example.com>, Message-ID: <plain-1@example.org>, Hits: -, size: {}, ",
-            PLAIN.len()
-        )),
+        line.contains(
+            "Passed CLEAN {Relayed}, <alice@example.org> -> <bob@example.com>, Message-ID: <plain-1@example.org>, mail_id: "
+        ),
         "{}",
         r.stderr
+    );
+    assert!(
+        line.contains(&format!(", Hits: -, size: {}, ", PLAIN.len())),
+        "{line}"
     );
     assert!(line.starts_with("pipescan["), "{line}");
     assert!(line.ends_with(" ms"), "{line}");
@@ -989,8 +992,389 @@ fn a_deferral_log_line_names_the_message_id() {
         .find(|l| l.contains("TempFailed {75}"))
         .unwrap_or_else(|| panic!("no deferral line: {}", r.stderr));
     assert!(
-        line.contains(", Message-ID: <defer-me@example.org>, size: "),
+        line.contains(", Message-ID: <defer-me@example.org>, mail_id: "),
         "{line}"
     );
+    assert!(line.contains(", size: "), "{line}");
     assert_eq!(f.calls(), 0);
+}
+
+// ---- log lines that existing tools read (issue 13) -----------------------------------------
+
+/// A message with a Windows program attached: banned, discarded and quarantined by default,
+/// no scanner needed.
+fn banned_mail() -> Vec<u8> {
+    let exe = base64_lines(
+        b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00 not really a program",
+    );
+    format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <att@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n--b1\nContent-Type: application/octet-stream; name=\"invoice.pdf.exe\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"invoice.pdf.exe\"\n\n{exe}\n--b1--\n"
+    )
+    .into_bytes()
+}
+
+/// The summary line of a run's stderr (`-v`).
+fn summary_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.contains(" -> <"))
+        .unwrap_or_else(|| panic!("no summary line: {stderr}"))
+}
+
+/// `--queue-id` puts the MTA's queue id first, as Postfix's own lines have it; then amavisd's
+/// log id token; and every summary line names the run's mail_id, which is the quarantine id of
+/// a quarantined message.
+#[test]
+fn log_lines_start_with_the_queue_id_and_always_name_the_mail_id() {
+    let f = Filter::new("");
+    let args = [
+        "-v",
+        "--queue-id",
+        "4F1A2B3C4D",
+        "-f",
+        "alice@example.org",
+        "--",
+        "bob@example.com",
+    ];
+    let r = f.run(&args, PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = summary_line(&r.stderr);
+    let re = regex::Regex::new(
+        r"^pipescan\[(\d+)\]: 4F1A2B3C4D: \((\d{5,})-01\) Passed CLEAN \{Relayed\}, <alice@example\.org> -> <bob@example\.com>, Message-ID: <plain-1@example\.org>, mail_id: [A-Za-z0-9_-]{12}, Hits: -, size: \d+, \d+ ms$",
+    )
+    .unwrap();
+    let c = re
+        .captures(line)
+        .unwrap_or_else(|| panic!("not the expected layout: {line}"));
+    assert_eq!(c[1].parse::<u32>(), c[2].parse::<u32>(), "{line}");
+    // Every line of the run, not only the summary.
+    for l in r.stderr.lines() {
+        assert!(l.contains("]: 4F1A2B3C4D: ("), "{l}");
+    }
+
+    // A quarantined message: its quarantine id is the mail_id.
+    let r = f.run(
+        &[
+            "-v",
+            "--queue-id",
+            "5B2C3D4E5F",
+            "-f",
+            "mallory@example.net",
+            "--",
+            "bob@example.com",
+        ],
+        &banned_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = summary_line(&r.stderr);
+    let re = regex::Regex::new(r"quarantine: ([A-Za-z0-9_-]{12}), Message-ID: <att@example\.net>, mail_id: ([A-Za-z0-9_-]{12}), ").unwrap();
+    let c = re.captures(line).unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(&c[1], &c[2], "{line}");
+    assert!(line.contains("5B2C3D4E5F: ("), "{line}");
+    assert_eq!(f.quarantined().len(), 1);
+
+    // No queue id (procmail, a shell): the token alone; a queue id that is not one is cleaned.
+    let r = f.run(&["-v", "-f", "a@example.org", "--", "b@example.com"], PLAIN);
+    assert!(
+        regex::Regex::new(r"^pipescan\[\d+\]: \(\d{5,}-01\) Passed CLEAN")
+            .unwrap()
+            .is_match(summary_line(&r.stderr)),
+        "{}",
+        r.stderr
+    );
+    let r = f.run(
+        &[
+            "-v",
+            "--queue-id",
+            "a b:\u{1b}c",
+            "-f",
+            "a@example.org",
+            "--",
+            "b@example.com",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        summary_line(&r.stderr).contains("]: a_b__c: ("),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A log file line in the traditional syslog format, as mailgraph reads it: the header regex of
+/// Parse::Syslog 1.10 (Debian's libparse-syslog-perl 1.10-4, Syslog.pm, sub _next_syslog),
+/// then its program[pid] regex. (program, text).
+fn parse_syslog(line: &str) -> Option<(String, String)> {
+    let head = regex::Regex::new(
+        r"^(\S{3})\s+(\d+)\s(\d+):(\d+):(\d+)(?:\s<\w+\.\w+>)?\s([-\w\.\@:]+)\s+(?:\[LOG_[A-Z]+\]\s+)?(.*)$",
+    )
+    .unwrap();
+    let prog = regex::Regex::new(
+        r"^([^:]+?)(?:\[(\d+)\])?:\s+(?:\[ID (\d+) ([a-z0-9]+)\.([a-z]+)\] )?(.*)$",
+    )
+    .unwrap();
+    let text = head.captures(line)?[7].to_string();
+    let c = prog.captures(&text)?;
+    Some((c[1].to_string(), c[6].to_string()))
+}
+
+/// What mailgraph counts for one of its parsed lines: its amavis branch, copied from
+/// mailgraph 1.14 (Debian's mailgraph 1.14-20, /usr/sbin/mailgraph, sub process_line).
+fn mailgraph_event(prog: &str, text: &str) -> Option<&'static str> {
+    if prog != "amavis" && prog != "amavisd" {
+        return None;
+    }
+    let re = |p: &str| regex::Regex::new(p).unwrap();
+    let tag2 = re(r"\btag2=");
+    if re(r"^\([\w-]+\) (Passed|Blocked) SPAM(?:MY)?\b").is_match(text) {
+        return (!tag2.is_match(text)).then_some("spam");
+    }
+    if re(r"^\([\w-]+\) (Passed|Not-Delivered)\b.*\bquarantine spam").is_match(text) {
+        return Some("spam");
+    }
+    if re(r"^\([\w-]+\) (Passed |Blocked )?INFECTED\b").is_match(text)
+        || re(r"^\([\w-]+\) (Passed |Blocked )?BANNED\b").is_match(text)
+    {
+        return (!tag2.is_match(text)).then_some("virus");
+    }
+    None
+}
+
+/// What amavis-logwatch makes of a log file line, standalone with `--syslog_name amavis` (its
+/// default): the header it strips, the log id it strips, then its Passed/Blocked pattern,
+/// copied from logwatch 7.7 (Debian's logwatch 7.7-1, scripts/services/amavis, main loop).
+/// (action, ccatmajor, from, reciplist, hits, size).
+fn amavis_logwatch(line: &str) -> Option<[String; 6]> {
+    let re = |p: &str| regex::Regex::new(p).unwrap();
+    let header = re(
+        r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} (?:<[^>]+> )?\S+ amavis(?:\[\d+\])?: (?:\[ID \d+ \w+\.\w+\] )?",
+    );
+    let p1 = header.replace(line, "");
+    if p1.len() == line.len() {
+        return None;
+    }
+    let p1 = match re(r"^\(([^)]+)\) (.*)$").captures(&p1) {
+        Some(c) => c[2].to_string(),
+        None => p1.to_string(),
+    };
+    let c = re(r"^(Passed|Blocked)(.*)").captures(&p1)?;
+    let action = c[1].to_lowercase();
+    let rest = c[2].trim_start().to_string();
+    let c = re(r"^(CLEAN|SPAM(?:MY)?|INFECTED \(.*?\)|BANNED \(.*?\)|BAD-HEADER(?:-\d)?|UNCHECKED|MTA-BLOCKED|OVERSIZED|OTHER|TEMPFAIL)(?: \{[^}]+\})?, ([^\[]+ )?(?:([^<]+) )?[<(](.*?)[>)] -> ([(<].*?[)>]), (?:.*Hits: ([-+.\d]+))(?:.* size: (\d+))?(?:.* autolearn=(\w+))?").captures(&rest)?;
+    let g = |i: usize| c.get(i).map_or(String::new(), |m| m.as_str().to_string());
+    Some([action, g(1), g(4), g(5), g(6), g(7)])
+}
+
+/// With the ident mailgraph and logwatch select (`amavis`), our summary lines are what both
+/// count: the lines a real run wrote to `[general] log_file`, read with those tools' own
+/// patterns (copied above, their sources named). With our default ident the queue id comes
+/// first, where these anchored patterns cannot have it: they read no line of ours then.
+#[test]
+fn mailgraph_and_amavis_logwatch_read_our_summary_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let f = Filter::new(&format!(
+        "[general]\nsyslog_ident = \"amavis\"\nlog_file = \"{}\"\n[lists]\nblacklist_sender = [\"promo@example.net\"]\n[clamd]\nservers = [\"{}\"]\n",
+        log.display(),
+        real_clamd()
+    ));
+    let run = |qid: &str, from: &str, msg: &[u8]| {
+        let r = f.run(
+            &["--queue-id", qid, "-f", from, "--", "bob@example.com"],
+            msg,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    run("1A2B3C4D5E", "alice@example.org", PLAIN);
+    run("2B3C4D5E6F", "promo@example.net", PLAIN);
+    run("3C4D5E6F70", "mallory@example.net", &banned_mail());
+    let eicar = format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: x\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <eicar@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nhi\n--b1\nContent-Type: application/octet-stream; name=\"e.com\"\nContent-Transfer-Encoding: base64\n\n{}\n--b1--\n",
+        base64_lines(&eicar())
+    );
+    run("4D5E6F7081", "mallory@example.net", eicar.as_bytes());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let summaries: Vec<&str> = text.lines().filter(|l| l.contains(" -> <")).collect();
+    assert_eq!(summaries.len(), 4, "{text}");
+
+    // amavisd-new's own layout: the queue id in its Queue-ID field.
+    let amavisd = regex::Regex::new(r"\]: \(\d{5,}-01\) (Passed|Blocked) .*, Queue-ID: [0-9A-F]{10}, Message-ID: <[^>]+>, mail_id: [\w-]{12}, Hits: ").unwrap();
+    let mut events = Vec::new();
+    let mut logwatch = Vec::new();
+    for l in &summaries {
+        let (prog, msg) = parse_syslog(l).unwrap_or_else(|| panic!("Parse::Syslog: {l}"));
+        assert_eq!(prog, "amavis", "{l}");
+        events.push(mailgraph_event(&prog, &msg));
+        let got = amavis_logwatch(l).unwrap_or_else(|| panic!("amavis-logwatch: {l}"));
+        logwatch.push(got[..2].join(" "));
+        assert_eq!(got[3], "<bob@example.com>", "{l}");
+        assert_eq!(got[4], "-", "{l}");
+        assert!(got[5].parse::<u64>().is_ok(), "{l}");
+        assert!(amavisd.is_match(l), "{l}");
+    }
+    assert_eq!(events, [None, Some("spam"), Some("virus"), Some("virus")]);
+    assert_eq!(
+        logwatch,
+        [
+            "passed CLEAN",
+            "passed SPAM",
+            "blocked BANNED (invoice.pdf.exe (part 2: double extension .pdf.exe))",
+            "blocked INFECTED (Test.EICAR-NDB.UNOFFICIAL)"
+        ]
+    );
+
+    // The default ident, with a queue id: first on the line, so neither tool reads it.
+    let f = Filter::new(&format!("[general]\nlog_file = \"{}\"\n", log.display()));
+    let r = f.run(
+        &[
+            "--queue-id",
+            "5E6F708192",
+            "-f",
+            "alice@example.org",
+            "--",
+            "bob@example.com",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap();
+    let (prog, msg) = parse_syslog(last).unwrap();
+    assert_eq!(prog, "pipescan");
+    assert!(msg.starts_with("5E6F708192: ("), "{msg}");
+    assert_eq!(mailgraph_event("amavis", &msg), None);
+    assert!(amavis_logwatch(&last.replace("pipescan[", "amavis[")).is_none());
+}
+
+/// 5,000 recipients: each datagram stays under 2 KB (rsyslog cuts at 8 KB and dropped the ends
+/// of our 114 KB lines), and what matters, at the end of the line, survives: queue id, mail_id,
+/// Message-ID, quarantine id, size, time; the recipients that do not fit are counted.
+#[test]
+fn a_run_with_5000_recipients_logs_datagrams_under_2_kb() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let f = Filter::new("");
+    let text = std::fs::read_to_string(&f.config).unwrap().replacen(
+        "syslog = false\n",
+        &format!(
+            "syslog = true\nsyslog_socket = \"{}\"\n",
+            sock_path.display()
+        ),
+        1,
+    );
+    std::fs::write(&f.config, text).unwrap();
+    let rcpts: Vec<String> = (0..5000)
+        .map(|i| format!("recipient-number-{i:04}@example.com"))
+        .collect();
+    let mut args = vec![
+        "--queue-id",
+        "4F1A2B3C4D",
+        "-f",
+        "mallory@example.net",
+        "--",
+    ];
+    args.extend(rcpts.iter().map(|s| s.as_str()));
+    let r = f.run(&args, &banned_mail());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut datagrams = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    while let Ok(n) = sock.recv(&mut buf) {
+        datagrams.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(!datagrams.is_empty(), "nothing logged: {}", r.stderr);
+    for d in &datagrams {
+        assert!(d.len() < 2048, "a {}-byte datagram: {d}", d.len());
+    }
+    let line = datagrams
+        .iter()
+        .find(|d| d.contains("Blocked BANNED"))
+        .unwrap_or_else(|| panic!("no summary: {datagrams:?}"));
+    let re = regex::Regex::new(
+        r"^<22>pipescan\[\d+\]: 4F1A2B3C4D: \(\d{5,}-01\) Blocked BANNED \(invoice\.pdf\.exe .*\) \{Discarded\}, <mallory@example\.net> -> <recipient-number-0000@example\.com>,<recipient-number-0001@example\.com>,.*,\(\.\.\. and (\d+) more\), quarantine: ([\w-]{12}), Message-ID: <att@example\.net>, mail_id: ([\w-]{12}), Hits: -, size: \d+, \d+ ms$",
+    )
+    .unwrap();
+    let c = re
+        .captures(line)
+        .unwrap_or_else(|| panic!("{} bytes: {line}", line.len()));
+    assert_eq!(&c[2], &c[3]);
+    let shown = line.matches("<recipient-number-").count();
+    assert_eq!(c[1].parse::<usize>().unwrap() + shown, 5000, "{line}");
+    assert!(shown > 20, "only {shown} recipients shown: {line}");
+}
+
+/// `[general] log_file`: appended to, one line per write, created 0640, in the traditional
+/// syslog format; with no syslog, the file is the log (not stderr). A log file that cannot be
+/// written never defers mail: a warning, and the lines go to stderr.
+#[test]
+fn log_file_is_appended_to_and_an_unwritable_one_never_defers() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pipescan.log");
+    let f = Filter::new(&format!("[general]\nlog_file = \"{}\"\n", log.display()));
+    for qid in ["AAAAAA0001", "AAAAAA0002"] {
+        let r = f.run(
+            &[
+                "--queue-id",
+                qid,
+                "-f",
+                "a@example.org",
+                "--",
+                "b@example.com",
+            ],
+            PLAIN,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!r.stderr.contains("Passed"), "{}", r.stderr);
+    }
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let re = regex::Regex::new(
+        r"^[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ pipescan\[\d+\]: AAAAAA000(\d): \(\d{5,}-01\) ",
+    )
+    .unwrap();
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Passed CLEAN"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{text}");
+    for (n, l) in summaries.iter().enumerate() {
+        let c = re.captures(l).unwrap_or_else(|| panic!("{l}"));
+        assert_eq!(c[1].parse::<usize>().unwrap(), n + 1, "{l}");
+    }
+    assert!(text.lines().all(|l| re.is_match(l)), "{text}");
+
+    for bad in ["/nonexistent/dir/pipescan.log", "relative.log"] {
+        let f = Filter::new(&format!("[general]\nlog_file = \"{bad}\"\n"));
+        let r = f.run(&["-f", "a@example.org", "--", "b@example.com"], PLAIN);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(f.calls(), 1);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr
+                .contains(&format!("cannot write [general] log_file {bad}: ")),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("Passed CLEAN {Relayed}"), "{}", r.stderr);
+    }
+}
+
+/// A queue id that is not UTF-8 (Sendmail's `$&i` in a mailer's argv arrives as an unexpanded
+/// macro byte) is only a log field: the run goes on (replaced characters), it never defers.
+#[test]
+fn a_queue_id_that_is_not_utf8_never_defers() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Filter::new("");
+    let mut c = f.command(&["-v"]);
+    c.arg("--queue-id")
+        .arg(std::ffi::OsStr::from_bytes(b"\x83i"))
+        .args(["-f", "a@example.org", "--", "b@example.com"]);
+    let r = feed_and_wait(c.spawn().unwrap(), PLAIN);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(summary_line(&r.stderr).contains("]: _i: ("), "{}", r.stderr);
 }

@@ -23,7 +23,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A 12-character, URL-safe random mail id (amavisd's %m).
+/// A 12-character, URL-safe random mail id (amavisd's %m) that starts with a letter or digit,
+/// so that it is never taken for an option (`pipescan release ID`).
 pub fn new_mail_id() -> io::Result<String> {
     let mut urandom = File::open("/dev/urandom")?;
     loop {
@@ -829,6 +830,11 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, new_mail_id().unwrap());
+        // 1 in 32 raw ids would start with '-' or '_': none of a thousand may.
+        for _ in 0..1000 {
+            let id = new_mail_id().unwrap();
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]

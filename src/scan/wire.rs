@@ -270,6 +270,13 @@ fn resolve(hostport: &str, until: Instant, budget: Duration) -> io::Result<Vec<S
     if let Ok(sa) = hostport.parse::<SocketAddr>() {
         return Ok(vec![sa]);
     }
+    // The static build would crash in an NSS module loaded for this lookup (crate::nss).
+    if let Some(why) = crate::nss::hosts_unsupported() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("cannot resolve {hostport:?}: {why}"),
+        ));
+    }
     let (tx, rx) = mpsc::channel();
     let name = hostport.to_owned();
     thread::Builder::new()

@@ -33,6 +33,8 @@ runs=$(pipescan_runs)
 [[ $runs -eq 1 ]] || fail "expected one pipescan run, the Postfix log shows $runs"
 expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent \(delivered via pipescan service"
 wait_ps_log 'Passed CLEAN \{Relayed\}, <alice@example.net> -> <bob@example.com>'
+# --queue-id ${queue_id} in master.cf: Postfix's queue id first, as on Postfix's own lines.
+wait_ps_log "\\]: $QUEUE_ID: \\([0-9]+-01\\) Passed CLEAN \\{Relayed\\}, .*, mail_id: [A-Za-z0-9_-]{12}, "
 
 step "bob's copy: X-Virus-Scanned, not flagged as spam, the original message byte for byte"
 expect_header "$DELIVERED" X-Virus-Scanned "pipescan at mx.test"

@@ -26,7 +26,7 @@ expect_no_header "$DELIVERED" X-Spam-Flag
 ends_with_original "$m" "$DELIVERED"
 
 step "pipescan logged the spamd failure and the pass"
-wait_ps_log 'warning: spamd failed: .*127\.0\.0\.1:1'
+wait_ps_log 'warning: [0-9A-Z]+: \([0-9]+-01\) spamd failed: .*127\.0\.0\.1:1'
 wait_ps_log 'Passed .*<promo@example.net> -> <carol@example.com>'
 expect_pf_log "$QUEUE_ID: to=<carol@example.com>, relay=pipescan, .*status=sent"
 passed
