@@ -162,10 +162,13 @@ fn since(s: &str) -> Result<std::time::Duration, String> {
             .and_then(|n| n.checked_mul(86_400))
             .map(std::time::Duration::from_secs)
             .ok_or_else(|| format!("invalid duration {s:?}: too large")),
-        _ => s.parse::<crate::config::Dur>().map(|d| d.0).map_err(|e| {
-            e.replace("(ms, s, m, h)", "(ms, s, m, h, d)")
-                .replace("ms, s, m or h", "ms, s, m, h or d")
-        }),
+        _ => s
+            .parse::<crate::config::units::Dur>()
+            .map(|d| d.0)
+            .map_err(|e| {
+                e.replace("(ms, s, m, h)", "(ms, s, m, h, d)")
+                    .replace("ms, s, m or h", "ms, s, m, h or d")
+            }),
     }
 }
 

@@ -295,7 +295,7 @@ pub fn install_signal_handlers(deadline: Duration) -> std::io::Result<()> {
 }
 
 fn deadline_reason(limit: Duration) -> String {
-    format!("deadline of {} exceeded", crate::config::Dur(limit))
+    format!("deadline of {} exceeded", crate::config::units::Dur(limit))
 }
 
 /// A one-shot CLOCK_MONOTONIC timer that raises SIGALRM after `limit`. It lives until we exit.

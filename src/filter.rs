@@ -148,8 +148,18 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             banned: needed.banned,
         };
         let blocking = scan::Blocking {
-            virus: policy::blocks_everyone(cfg, lists, &env.recipients, policy::Category::Virus),
-            banned: policy::blocks_everyone(cfg, lists, &env.recipients, policy::Category::Banned),
+            virus: policy::blocks_everyone(
+                cfg,
+                lists,
+                &env.recipients,
+                crate::verdict::Category::Virus,
+            ),
+            banned: policy::blocks_everyone(
+                cfg,
+                lists,
+                &env.recipients,
+                crate::verdict::Category::Banned,
+            ),
         };
         let r = scan::run_all(
             cfg,
@@ -163,12 +173,12 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     };
     for r in &reports {
         match &r.outcome {
-            scan::Outcome::Skipped(_) => {
+            crate::verdict::Outcome::Skipped(_) => {
                 crate::timings::add(&format!("{} skipped", r.scanner), r.elapsed)
             }
             _ => crate::timings::add(r.scanner, r.elapsed),
         }
-        if let scan::Outcome::Failed(why) = &r.outcome {
+        if let crate::verdict::Outcome::Failed(why) = &r.outcome {
             crate::log::warn(&format!("{} failed: {why}", r.scanner));
         }
     }
@@ -458,7 +468,7 @@ fn our_stamp(
     hostname: &str,
     now: u64,
     needed: policy::Needed,
-    reports: &[scan::ScanReport],
+    reports: &[crate::verdict::ScanReport],
     facts: &Facts,
 ) -> Option<crate::marker::Stamp> {
     if facts.virus_unchecked.is_some()
@@ -470,8 +480,11 @@ fn our_stamp(
     }
     let virus = if virus_configured(cfg) {
         let ran = reports.iter().any(|r| {
-            r.kind == scan::Kind::Virus
-                && matches!(r.outcome, scan::Outcome::Clean | scan::Outcome::Infected(_))
+            r.kind == crate::verdict::Kind::Virus
+                && matches!(
+                    r.outcome,
+                    crate::verdict::Outcome::Clean | crate::verdict::Outcome::Infected(_)
+                )
         });
         if !(needed.virus && ran) {
             return None;
@@ -606,7 +619,7 @@ fn dry_run(
             v.destiny,
             if matches!(
                 v.destiny,
-                crate::config::Destiny::Bounce | crate::config::Destiny::Reject
+                crate::verdict::Destiny::Bounce | crate::verdict::Destiny::Reject
             ) {
                 if v.dsn_allowed {
                     " (DSN)"
@@ -680,9 +693,9 @@ fn is_bulk(header: &Header, raw: &[u8]) -> bool {
 
 /// What the scanners said, for the log line and the dry run.
 pub struct Scans<'a> {
-    pub reports: &'a [scan::ScanReport],
+    pub reports: &'a [crate::verdict::ScanReport],
     pub facts: &'a Facts,
-    pub verdicts: &'a [policy::Verdict],
+    pub verdicts: &'a [crate::verdict::Verdict],
     pub quarantine: Option<&'a str>,
     /// The message's Message-ID, for log lines.
     pub message_id: Option<&'a str>,
@@ -760,7 +773,7 @@ fn notify(
     scans: &Scans,
 ) {
     use crate::act::notify as n;
-    use policy::Category;
+    use crate::verdict::Category;
     if plan.passed() && !matches!(plan.category, Category::Virus | Category::Banned) {
         return;
     }
@@ -792,7 +805,7 @@ fn notify(
     let blocked: Vec<String> = scans
         .verdicts
         .iter()
-        .filter(|v| v.destiny != crate::config::Destiny::Pass && !v.recipient.is_empty())
+        .filter(|v| v.destiny != crate::verdict::Destiny::Pass && !v.recipient.is_empty())
         .map(|v| v.recipient.clone())
         .collect();
     let warn_rcpt = match plan.category {
@@ -855,12 +868,12 @@ fn body_digest(body: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-fn describe(o: &scan::Outcome) -> String {
+fn describe(o: &crate::verdict::Outcome) -> String {
     match o {
-        scan::Outcome::Clean => "clean".into(),
-        scan::Outcome::Infected(v) => format!("infected: {}", v.join(", ")),
-        scan::Outcome::Unchecked(w) => format!("unchecked: {w}"),
-        scan::Outcome::Spam(r) => format!(
+        crate::verdict::Outcome::Clean => "clean".into(),
+        crate::verdict::Outcome::Infected(v) => format!("infected: {}", v.join(", ")),
+        crate::verdict::Outcome::Unchecked(w) => format!("unchecked: {w}"),
+        crate::verdict::Outcome::Spam(r) => format!(
             "score {} (spamd required {}), tests {}",
             policy::num(r.score),
             policy::num(r.required),
@@ -870,8 +883,8 @@ fn describe(o: &scan::Outcome) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        scan::Outcome::Skipped(w) => format!("skipped: {w}"),
-        scan::Outcome::Failed(w) => format!("FAILED: {w}"),
+        crate::verdict::Outcome::Skipped(w) => format!("skipped: {w}"),
+        crate::verdict::Outcome::Failed(w) => format!("FAILED: {w}"),
     }
 }
 
@@ -879,7 +892,9 @@ fn describe(o: &scan::Outcome) -> String {
 fn summary(plan: &Plan) -> String {
     // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`.
     let reason = match plan.category {
-        policy::Category::Virus | policy::Category::Banned | policy::Category::BadHeader => {
+        crate::verdict::Category::Virus
+        | crate::verdict::Category::Banned
+        | crate::verdict::Category::BadHeader => {
             format!(" ({})", crate::log::clip(&plan.reason, 300))
         }
         _ => String::new(),
@@ -929,8 +944,10 @@ fn log_line(
     let mut notes = String::new();
     for r in scans.reports {
         match &r.outcome {
-            scan::Outcome::Failed(_) => notes.push_str(&format!(", {} FAILED", r.scanner)),
-            scan::Outcome::Skipped(w) | scan::Outcome::Unchecked(w) => {
+            crate::verdict::Outcome::Failed(_) => {
+                notes.push_str(&format!(", {} FAILED", r.scanner))
+            }
+            crate::verdict::Outcome::Skipped(w) | crate::verdict::Outcome::Unchecked(w) => {
                 notes.push_str(&format!(", {}: {}", r.scanner, clip(w, 120)))
             }
             _ => {}

@@ -21,3 +21,4 @@ pub mod policy;
 pub mod scan;
 pub mod spool;
 pub mod timings;
+pub mod verdict;

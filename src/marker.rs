@@ -24,7 +24,7 @@
 //! \n RESULTS \n SHA256(bound fields) SHA256(body)`.
 
 use crate::message::Header;
-use crate::scan::spamd::SpamReport;
+use crate::verdict::SpamReport;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -15,6 +15,7 @@ pub mod mime;
 pub mod parts;
 pub mod sniff;
 
+pub use crate::verdict::Edits;
 use std::io::{self, Write};
 
 /// The line ending the message uses, so lines we add match it.
@@ -210,19 +211,6 @@ pub fn addresses(value: &str) -> Vec<String> {
             a.contains('@').then(|| a.to_lowercase())
         })
         .collect()
-}
-
-/// The edits to apply to one copy of a message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Edits {
-    /// Fields to add at the top, in order: (name, value). Values must already be 7-bit.
-    pub add: Vec<(String, String)>,
-    /// Field names (case-insensitive) to remove; a name ending in `*` is a prefix.
-    pub remove_names: Vec<String>,
-    /// (name, value) pairs to remove only when the value matches exactly (our own scanned tag).
-    pub remove_exact: Vec<(String, String)>,
-    /// Tag inserted at the start of every Subject value (e.g. "***SPAM*** ").
-    pub subject_tag: Option<String>,
 }
 
 /// One splice: replace `raw[at..at + remove]` with `insert`.

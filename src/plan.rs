@@ -7,10 +7,10 @@
 //! our own DSN; where a DSN is not allowed (null sender, viruses, bulk mail, spam above the
 //! cutoff) a refusal becomes a logged discard, as amavisd's bounce killer does.
 
-use crate::config::Destiny;
 use crate::control::{Exit, Failure};
-use crate::message::Edits;
-use crate::policy::{Category, Verdict};
+use crate::verdict::Destiny;
+use crate::verdict::Edits;
+use crate::verdict::{Category, Verdict};
 
 /// One reinjection: these recipients get this copy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,46 +8,12 @@
 //! it ran anyway for others) get it passed, with its header fields and tag. White/blacklisting
 //! moves the spam score by -100/+100, as amavisd's soft lists do.
 
-use crate::config::{Config, Destiny, OnFailure};
+use crate::config::Config;
 use crate::lookup::Table;
-use crate::message::Edits;
-use crate::scan::{Kind, Outcome, ScanReport, spamd::SpamReport};
-use std::fmt;
-
-/// amavisd-new's content categories, most severe first (the derived order is severity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Category {
-    Virus,
-    Banned,
-    Unchecked,
-    Spam,
-    Spammy,
-    BadHeader,
-    Oversized,
-    Clean,
-}
-
-impl Category {
-    /// The name used in log lines, as amavisd writes them ("Blocked INFECTED", "Passed CLEAN").
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Virus => "INFECTED",
-            Category::Banned => "BANNED",
-            Category::Unchecked => "UNCHECKED",
-            Category::Spam => "SPAM",
-            Category::Spammy => "SPAMMY",
-            Category::BadHeader => "BAD-HEADER",
-            Category::Oversized => "OVERSIZED",
-            Category::Clean => "CLEAN",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::verdict::Edits;
+use crate::verdict::{
+    Category, Destiny, Kind, OnFailure, Outcome, ScanReport, SpamReport, Verdict,
+};
 
 /// What is known about the message once it has been read and scanned.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -109,21 +75,6 @@ impl Facts {
         }
         f
     }
-}
-
-/// The decision for one recipient.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub recipient: String,
-    pub category: Category,
-    pub destiny: Destiny,
-    /// What the category is about, for logs and refusals: virus names, "score=…", a reason.
-    pub reason: String,
-    /// The spam score as it applies to this recipient (after white/blacklisting).
-    pub score: Option<f64>,
-    /// A refusal for this recipient may be reported to the sender with a DSN.
-    pub dsn_allowed: bool,
-    pub edits: Edits,
 }
 
 /// Field names we always remove from incoming mail: a copy from outside is forged. Every

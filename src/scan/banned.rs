@@ -29,7 +29,7 @@ pub struct BannedConfig {
     pub max_archive_members: usize,
     /// Sum of the declared uncompressed sizes inside archives, plus the decoded size of base64 or
     /// quoted-printable attached messages (which are decoded to look inside): the zip-bomb guard.
-    pub max_expanded_size: crate::config::Size,
+    pub max_expanded_size: crate::config::units::Size,
     /// The site's own rules, checked before `rules`: allow-exceptions ("our ERP sends .cmd
     /// files") and extra bans, without copying the built-in list.
     pub local_rules: Vec<Rule>,
@@ -45,7 +45,7 @@ impl Default for BannedConfig {
             max_depth: 20,
             max_parts: 1000,
             max_archive_members: 1000,
-            max_expanded_size: crate::config::Size(200 * 1024 * 1024),
+            max_expanded_size: crate::config::units::Size(200 * 1024 * 1024),
             local_rules: Vec::new(),
             rules: default_rules(),
         }
@@ -1485,7 +1485,7 @@ mod tests {
         assert_eq!(with(&|c| c.max_depth = 1000).0, "banned.max_depth");
         assert_eq!(with(&|c| c.max_parts = 0).0, "banned.max_parts");
         assert_eq!(
-            with(&|c| c.max_expanded_size = crate::config::Size(0)).0,
+            with(&|c| c.max_expanded_size = crate::config::units::Size(0)).0,
             "banned.max_expanded_size"
         );
         let rule = |name: Option<&str>, description: &str| Rule {

@@ -59,11 +59,11 @@ pub struct AvCommand {
     pub infected_pattern: String,
     /// Time limit for one run of the command.
     #[serde(default = "default_timeout")]
-    pub timeout: crate::config::Dur,
+    pub timeout: crate::config::units::Dur,
 }
 
-fn default_timeout() -> crate::config::Dur {
-    crate::config::Dur(std::time::Duration::from_secs(60))
+fn default_timeout() -> crate::config::units::Dur {
+    crate::config::units::Dur(std::time::Duration::from_secs(60))
 }
 
 /// What a command-line scanner said.

@@ -18,55 +18,10 @@ pub mod testdata;
 pub mod wire;
 
 use crate::config::Config;
+pub use crate::verdict::{Kind, Outcome, ScanReport};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use wire::ServerAddr;
-
-/// What one scanner concluded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Virus scanners: nothing found.
-    Clean,
-    /// Virus scanners: these signature names matched.
-    Infected(Vec<String>),
-    /// Virus scanners: the scanner could not look at the whole message (clamd's size limit).
-    Unchecked(String),
-    /// Spam scanners: the score and the tests that hit.
-    Spam(spamd::SpamReport),
-    /// Not scanned, on purpose (e.g. above spamd.max_size).
-    Skipped(String),
-    /// Every server failed; the reasons, joined.
-    Failed(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Virus,
-    Spam,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScanReport {
-    pub scanner: &'static str,
-    pub kind: Kind,
-    pub outcome: Outcome,
-    /// The server that answered, if one did.
-    pub server: Option<String>,
-    pub elapsed: Duration,
-}
-
-impl ScanReport {
-    /// A report for a scanner that gave no answer of its own (not started, not waited for).
-    fn unanswered(scanner: &'static str, kind: Kind, outcome: Outcome) -> ScanReport {
-        ScanReport {
-            scanner,
-            kind,
-            outcome,
-            server: None,
-            elapsed: Duration::ZERO,
-        }
-    }
-}
 
 /// Which checks to run for this message (bypass lists decide this later).
 #[derive(Debug, Clone, Copy)]
@@ -421,7 +376,7 @@ fn run_rspamd(cfg: &Config, msg: &[u8], sender: &str, recipients: &[String]) -> 
     match result {
         // Our own levels apply to rspamd's score, as they do to spamd's.
         Ok(r) => report(
-            Outcome::Spam(spamd::SpamReport {
+            Outcome::Spam(crate::verdict::SpamReport {
                 is_spam: r.action != "no action",
                 score: r.score,
                 required: r.required,

@@ -19,24 +19,12 @@
 //! blank line; we half-close after the body so a spamd that reads to end-of-file also finishes.
 
 use super::wire::{self, Conn, ServerAddr, split_line};
+pub use crate::verdict::SpamReport;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 /// The most reply we read. A real REPORT reply is a few KB.
 pub const MAX_REPLY: usize = 1 << 20;
-
-/// spamd's verdict on one message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpamReport {
-    /// spamd's own verdict (`Spam: True`), which already compares score and threshold.
-    pub is_spam: bool,
-    /// The message's total score, as in the `Spam:` header (one decimal).
-    pub score: f64,
-    /// The threshold the score was compared with (`required_score` of the spamd user).
-    pub required: f64,
-    /// Rule names with their points, in spamd's order, as printed in its report.
-    pub tests: Vec<(String, f64)>,
-}
 
 /// One exchange with one server: sends `REPORT` with `User:` when given, parses the reply.
 ///
