@@ -117,19 +117,19 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         let banned = if needed.banned && cfg.banned.enabled {
             match spool.prefix(cfg.general.max_message_size.0) {
                 Ok(prefix) => {
-                    let only_banned = scan::Wanted {
+                    let only_banned = scan::runner::Wanted {
                         virus: false,
                         spam: false,
                         banned: true,
                     };
                     let prefix = Arc::new(prefix);
-                    let r = scan::run_all(
+                    let r = scan::registry::run_all(
                         cfg,
                         &prefix,
                         &env.sender,
                         &env.recipients,
                         only_banned,
-                        scan::Blocking::default(),
+                        scan::runner::Blocking::default(),
                     );
                     r.banned
                 }
@@ -142,12 +142,12 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     } else {
         // The marker stands in for the network scanners; the local checks always run, on the
         // message as it is now.
-        let wanted = scan::Wanted {
+        let wanted = scan::runner::Wanted {
             virus: needed.virus && stamp.is_none(),
             spam: needed.spam && stamp.is_none(),
             banned: needed.banned,
         };
-        let blocking = scan::Blocking {
+        let blocking = scan::runner::Blocking {
             virus: policy::blocks_everyone(
                 cfg,
                 lists,
@@ -161,7 +161,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
                 crate::verdict::Category::Banned,
             ),
         };
-        let r = scan::run_all(
+        let r = scan::registry::run_all(
             cfg,
             &spool.head,
             &env.sender,
@@ -873,6 +873,8 @@ fn describe(o: &crate::verdict::Outcome) -> String {
         crate::verdict::Outcome::Clean => "clean".into(),
         crate::verdict::Outcome::Infected(v) => format!("infected: {}", v.join(", ")),
         crate::verdict::Outcome::Unchecked(w) => format!("unchecked: {w}"),
+        crate::verdict::Outcome::Banned(r) if r.is_empty() => "no banned parts".into(),
+        crate::verdict::Outcome::Banned(r) => format!("banned: {}", r.join("; ")),
         crate::verdict::Outcome::Spam(r) => format!(
             "score {} (spamd required {}), tests {}",
             policy::num(r.score),

@@ -180,7 +180,7 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
                 Ok(t) => print!("{t}"),
                 Err(e) => println!("# (cannot print settings: {e})"),
             }
-            if ping && !scan::ping_all(&loaded.config) {
+            if ping && !scan::registry::ping_all(&loaded.config) {
                 return Exit::Unavailable;
             }
             Exit::Ok

@@ -53,6 +53,10 @@ impl Facts {
                 (Outcome::Infected(names), _) => f.viruses.extend(names.iter().cloned()),
                 (Outcome::Unchecked(why), _) => f.virus_unchecked = Some(why.clone()),
                 (Outcome::Failed(why), Kind::Virus) => f.virus_failed = Some(why.clone()),
+                // A message we cannot take apart cannot be said to be free of banned parts.
+                (Outcome::Failed(why), Kind::Banned) => {
+                    f.virus_unchecked = Some(format!("banned-files check failed: {why}"))
+                }
                 (Outcome::Failed(why), Kind::Spam) => {
                     f.spam_failed = Some(match f.spam_failed.take() {
                         Some(prev) => format!("{prev}; {why}"),
@@ -66,6 +70,7 @@ impl Facts {
                     }
                 }
                 (Outcome::Skipped(why), _) => f.spam_skipped = Some(why.clone()),
+                (Outcome::Banned(reasons), _) => f.banned.extend(reasons.iter().cloned()),
                 (Outcome::Clean, _) => {}
             }
         }

@@ -100,6 +100,8 @@ pub enum Outcome {
     Unchecked(String),
     /// Spam scanners: the score and the tests that hit.
     Spam(SpamReport),
+    /// The banned-files check: one reason per banned part (none: nothing banned).
+    Banned(Vec<String>),
     /// Not scanned, on purpose (e.g. above spamd.max_size).
     Skipped(String),
     /// Every server failed; the reasons, joined.
@@ -110,6 +112,8 @@ pub enum Outcome {
 pub enum Kind {
     Virus,
     Spam,
+    /// The banned-files walk: local, cheap, run beside the virus scan.
+    Banned,
 }
 
 #[derive(Debug, Clone, PartialEq)]

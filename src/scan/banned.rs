@@ -12,6 +12,9 @@
 use crate::message::parts::{Inventory, Limits};
 pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part, in_guarded_parse};
 use crate::message::printable;
+use crate::scan::gate::Gate;
+use crate::scan::scanner::{Job, Scanner};
+use crate::verdict::{Kind, Outcome, ScanReport};
 use regex::Regex;
 use std::collections::HashSet;
 
@@ -664,6 +667,38 @@ fn display_type(part: &Part) -> &str {
         "archive member"
     } else {
         &part.declared_type
+    }
+}
+
+/// The banned-files walk as one of the run's scanners: local, no server.
+pub struct Banned {
+    pub settings: BannedConfig,
+}
+
+impl Scanner for Banned {
+    fn name(&self) -> &'static str {
+        "banned"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Banned
+    }
+    /// Sized for banned.max_depth levels of nesting whatever the message.
+    fn stack_size(&self) -> usize {
+        32 << 20
+    }
+    fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
+        let started = std::time::Instant::now();
+        let found = crate::timings::time("banned", || scan(&job.msg, &self.settings));
+        ScanReport {
+            scanner: "banned",
+            kind: Kind::Banned,
+            outcome: match found {
+                Ok(reasons) => Outcome::Banned(reasons),
+                Err(why) => Outcome::Failed(why),
+            },
+            server: None,
+            elapsed: started.elapsed(),
+        }
     }
 }
 

@@ -30,6 +30,10 @@
 
 use super::http::{complete_len, host_header, read_reply, split_response};
 use super::wire::{self, ServerAddr};
+use crate::scan::gate::Gate;
+use crate::scan::pool::walk_pool;
+use crate::scan::scanner::{Job, Scanner};
+use crate::verdict::{Kind, Outcome, ScanReport};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -316,6 +320,78 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
         is_skipped: v.is_skipped,
         symbols,
     })
+}
+
+/// rspamd as one of the run's scanners.
+pub struct Rspamd {
+    pub settings: crate::config::Rspamd,
+}
+
+impl Scanner for Rspamd {
+    fn name(&self) -> &'static str {
+        "rspamd"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Spam
+    }
+    fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
+        self.run(&job.msg, &job.sender, &job.recipients)
+    }
+}
+
+impl Rspamd {
+    fn run(&self, msg: &[u8], sender: &str, recipients: &[String]) -> ScanReport {
+        let c = &self.settings;
+        let started = Instant::now();
+        let report = |outcome, server| ScanReport {
+            scanner: "rspamd",
+            kind: Kind::Spam,
+            outcome,
+            server,
+            elapsed: started.elapsed(),
+        };
+        if msg.len() as u64 > c.max_size.0 {
+            return report(
+                Outcome::Skipped(format!(
+                    "not spam-checked by rspamd: {} bytes is above rspamd.max_size ({})",
+                    msg.len(),
+                    c.max_size
+                )),
+                None,
+            );
+        }
+        let env = Envelope {
+            from: sender,
+            rcpts: recipients,
+            hostname: "",
+            queue_id: None,
+            user: None,
+        };
+        let password = (!c.password.is_empty()).then_some(c.password.as_str());
+        let (result, server) = walk_pool(&c.servers, c.load_balance, |addr| {
+            check(
+                addr,
+                msg,
+                &env,
+                password,
+                c.connect_timeout.0,
+                Instant::now() + c.timeout.0,
+            )
+        });
+        match result {
+            // Our own levels apply to rspamd's score, as they do to spamd's.
+            Ok(r) => report(
+                Outcome::Spam(crate::verdict::SpamReport {
+                    is_spam: r.action != "no action",
+                    score: r.score,
+                    required: r.required,
+                    tests: r.symbols,
+                }),
+                server,
+            ),
+            Err(e) => report(Outcome::Failed(e), None),
+        }
+    }
 }
 
 #[cfg(test)]

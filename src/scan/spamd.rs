@@ -19,7 +19,11 @@
 //! blank line; we half-close after the body so a spamd that reads to end-of-file also finishes.
 
 use super::wire::{self, Conn, ServerAddr, split_line};
+use crate::scan::gate::Gate;
+use crate::scan::pool::walk_pool;
+use crate::scan::scanner::{Job, Scanner};
 pub use crate::verdict::SpamReport;
+use crate::verdict::{Kind, Outcome, ScanReport};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
@@ -37,7 +41,7 @@ pub fn check(
     user: Option<&str>,
     connect_timeout: Duration,
     deadline: Instant,
-    gate: Option<&super::Gate>,
+    gate: Option<&crate::scan::gate::Gate>,
 ) -> Result<SpamReport, String> {
     let fail = |text: String| format!("spamd {addr}: {text}");
     if gate.is_some_and(|g| g.closed()) {
@@ -61,7 +65,7 @@ pub fn check(
     // child waits on an open connection while clamd works. Sending 10-500 KB on loopback costs
     // far less than that wait, and spamd starts its scan at the same moment either way.
     if let Some(g) = gate
-        && !g.wait(super::GATE_HOLD)
+        && !g.wait(crate::scan::gate::GATE_HOLD)
     {
         return Err(fail("not needed any more".into()));
     }
@@ -338,6 +342,74 @@ fn is_rule_name(s: &str) -> bool {
         .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
         && s.len() <= 128
         && bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric())
+}
+
+/// spamd as one of the run's scanners.
+pub struct Spamd {
+    pub settings: crate::config::Spamd,
+}
+
+impl Scanner for Spamd {
+    fn name(&self) -> &'static str {
+        "spamd"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Spam
+    }
+    fn gated(&self) -> bool {
+        true
+    }
+    fn scan(&self, job: &Job, gate: Option<&Gate>) -> ScanReport {
+        self.run(&job.msg, &job.recipients, gate, job.started)
+    }
+}
+
+impl Spamd {
+    /// `started`: when the checks began; spamd's timeout counts from then, whether it waited for
+    /// the gate on a thread of its own or on the caller's.
+    fn run(
+        &self,
+        msg: &[u8],
+        recipients: &[String],
+        gate: Option<&Gate>,
+        started: Instant,
+    ) -> ScanReport {
+        let c = &self.settings;
+        let report = |outcome, server| ScanReport {
+            scanner: "spamd",
+            kind: Kind::Spam,
+            outcome,
+            server,
+            elapsed: started.elapsed(),
+        };
+        if msg.len() as u64 > c.max_size.0 {
+            return report(
+                Outcome::Skipped(format!(
+                    "not spam-checked: {} bytes is above spamd.max_size ({})",
+                    msg.len(),
+                    c.max_size
+                )),
+                None,
+            );
+        }
+        // One recipient: check as that user (per-user preferences, like `spamc -u`).
+        let user = match recipients {
+            [one] => Some(one.as_str()),
+            _ if !c.default_user.is_empty() => Some(c.default_user.as_str()),
+            _ => None,
+        };
+        // The first server's time counts from `started`; a failover server gets a whole timeout.
+        let mut deadline = started + c.timeout.0;
+        let (result, server) = walk_pool(&c.servers, c.load_balance, |addr| {
+            let r = check(addr, msg, user, c.connect_timeout.0, deadline, gate);
+            deadline = Instant::now() + c.timeout.0;
+            r
+        });
+        match result {
+            Ok(r) => report(Outcome::Spam(r), server),
+            Err(e) => report(Outcome::Failed(e), None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,46 @@
+//! The Scanner interface: one check of the message that answers with a [`ScanReport`].
+//!
+//! Contract: `scan` never panics on input and never turns a failure into a clean answer: a
+//! scanner whose servers all failed answers `Outcome::Failed` with the reasons, and what that
+//! means is the policy's business. A scanner holds its own settings (built by
+//! `scan::registry` from the configuration), so it depends on no other part of the program.
+//! How scanners run together (threads, the gate, who waits for whom) is `scan::runner`'s job;
+//! a scanner only says what [`Kind`] of finding it makes and whether it can wait at the gate.
+
+use crate::scan::gate::Gate;
+use crate::verdict::{Kind, ScanReport};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every scanner of a run looks at: the message (shared, not copied, with threads that may
+/// outlive the decision) and the envelope.
+#[derive(Debug)]
+pub struct Job {
+    pub msg: Arc<Vec<u8>>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    /// When the checks began: a gated scanner's timeout counts from here.
+    pub started: Instant,
+}
+
+pub trait Scanner: Send + Sync {
+    /// The name in reports, logs and `--timings` ("clamd", "spamd", ...).
+    fn name(&self) -> &'static str;
+    /// What its findings are about: decides which `Wanted` flag runs it and which findings
+    /// block the message for everyone.
+    fn kind(&self) -> Kind;
+    /// A spam scanner that can hold its request at the [`Gate`] until the blocking checks are
+    /// done (spamd): then no server child is held while clamd works.
+    fn gated(&self) -> bool {
+        false
+    }
+    /// The stack its thread needs.
+    fn stack_size(&self) -> usize {
+        2 << 20
+    }
+    /// Scans `job`; `gate` is given to a gated scanner when the runner made one.
+    fn scan(&self, job: &Job, gate: Option<&Gate>) -> ScanReport;
+}
+
+/// A scanner shared with the threads that run it.
+pub type Shared = Arc<dyn Scanner>;
