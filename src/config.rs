@@ -53,7 +53,7 @@ pub struct Config {
     /// filter uses these instead of compiling them again. Not part of the file. A loaded config
     /// is never changed afterwards; one that were would keep its first tables.
     #[serde(skip)]
-    compiled_lists: std::sync::OnceLock<crate::policy::Lists>,
+    compiled_lists: std::sync::OnceLock<crate::policy::lists::Lists>,
 }
 
 impl Default for Config {
@@ -1010,11 +1010,11 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 impl Config {
     /// The compiled lookup tables: compiled on first use (in `validate`, when the file is
     /// loaded) and kept. Errors are (key, message).
-    pub fn lists(&self) -> Result<&crate::policy::Lists, (String, String)> {
+    pub fn lists(&self) -> Result<&crate::policy::lists::Lists, (String, String)> {
         if let Some(l) = self.compiled_lists.get() {
             return Ok(l);
         }
-        let lists = crate::policy::Lists::compile(self)?;
+        let lists = crate::policy::lists::Lists::compile(self)?;
         Ok(self.compiled_lists.get_or_init(|| lists))
     }
 

@@ -11,7 +11,9 @@ use crate::control::{self, Exit, Failure};
 use crate::envelope::{Angle, Envelope};
 use crate::message::{Header, Rewrite};
 use crate::plan::{self, Plan};
-use crate::policy::{self, Facts};
+use crate::policy;
+use crate::policy::facts::Facts;
+use crate::policy::fields::num;
 use crate::scan;
 use crate::spool::Spool;
 use std::io::{self, Read, Write};
@@ -104,7 +106,16 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let needed = policy::needed(lists, &env.sender, &authors, &env.recipients);
+    // The lookup tables, read once for every recipient: the policy after this is pure.
+    let rcpts = match policy::recipient::resolve(cfg, lists, &env.sender, &authors, &env.recipients)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let f = Failure::tempfail("4.3.0", format!("lookup failed: {e}"));
+            return fail(&f, env, Some(&spool), message_id.as_deref(), started);
+        }
+    };
+    let needed = policy::needed::needed(&rcpts);
     let stamp = marker_key
         .as_ref()
         .filter(|_| !spool.oversized())
@@ -148,18 +159,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             banned: needed.banned,
         };
         let blocking = scan::runner::Blocking {
-            virus: policy::blocks_everyone(
-                cfg,
-                lists,
-                &env.recipients,
-                crate::verdict::Category::Virus,
-            ),
-            banned: policy::blocks_everyone(
-                cfg,
-                lists,
-                &env.recipients,
-                crate::verdict::Category::Banned,
-            ),
+            virus: policy::needed::blocks_everyone(cfg, &rcpts, crate::verdict::Category::Virus),
+            banned: policy::needed::blocks_everyone(cfg, &rcpts, crate::verdict::Category::Banned),
         };
         let r = scan::registry::run_all(
             cfg,
@@ -214,7 +215,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     facts.authors = authors;
     facts.bulk = is_bulk(&header, &spool.head);
     let policy_started = Instant::now();
-    let decided = policy::decide(cfg, lists, &hostname, &facts, &env.sender, &env.recipients);
+    let decided = policy::decide::decide(cfg, &hostname, &facts, &env.sender, &rcpts);
     let verdicts = match decided {
         Ok(v) => v,
         Err(hold) => {
@@ -252,7 +253,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     let has_store =
         !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
     let quarantine = has_store
-        .then(|| policy::quarantine_as(cfg, lists, plan.category, &verdicts))
+        .then(|| policy::quarantine::quarantine_as(cfg, &rcpts, plan.category, &verdicts))
         .flatten();
     let scans = Scans {
         reports: &reports,
@@ -442,7 +443,11 @@ fn spam_configured(cfg: &Config) -> bool {
 
 /// A trusted marker stands in for the network checks only when it covers every one this run
 /// needs: a check that did not run where the marker was made is never taken as passed.
-fn marker_covers(cfg: &Config, stamp: &crate::marker::Stamp, needed: policy::Needed) -> bool {
+fn marker_covers(
+    cfg: &Config,
+    stamp: &crate::marker::Stamp,
+    needed: policy::needed::Needed,
+) -> bool {
     let mut missing = Vec::new();
     if needed.virus && virus_configured(cfg) && stamp.results.virus.is_none() {
         missing.push("virus");
@@ -467,7 +472,7 @@ fn our_stamp(
     cfg: &Config,
     hostname: &str,
     now: u64,
-    needed: policy::Needed,
+    needed: policy::needed::Needed,
     reports: &[crate::verdict::ScanReport],
     facts: &Facts,
 ) -> Option<crate::marker::Stamp> {
@@ -615,7 +620,7 @@ fn dry_run(
             "recipient {}: category {}, score {}, destiny {}{}, group {}{}",
             Angle(&v.recipient),
             v.category,
-            v.score.map_or("-".to_string(), policy::num),
+            v.score.map_or("-".to_string(), num),
             v.destiny,
             if matches!(
                 v.destiny,
@@ -723,7 +728,7 @@ fn quarantine_message(
         recipients: env.recipients.clone(),
         category: plan.category.name().to_string(),
         reason: plan.reason.clone(),
-        score: score.map(policy::num),
+        score: score.map(num),
     };
     let fields = record.block(header.eol.as_str());
     let (head, _) = spool.parts().map_err(|e| failed(e.to_string()))?;
@@ -877,11 +882,11 @@ fn describe(o: &crate::verdict::Outcome) -> String {
         crate::verdict::Outcome::Banned(r) => format!("banned: {}", r.join("; ")),
         crate::verdict::Outcome::Spam(r) => format!(
             "score {} (spamd required {}), tests {}",
-            policy::num(r.score),
-            policy::num(r.required),
+            num(r.score),
+            num(r.required),
             r.tests
                 .iter()
-                .map(|(n, s)| format!("{n}={}", policy::num(*s)))
+                .map(|(n, s)| format!("{n}={}", num(*s)))
                 .collect::<Vec<_>>()
                 .join(",")
         ),
@@ -938,7 +943,7 @@ fn log_line(
         .facts
         .spam
         .as_ref()
-        .map_or("-".to_string(), |r| policy::num(r.score));
+        .map_or("-".to_string(), |r| num(r.score));
     tail.push_str(&format!(", Hits: {hits}"));
     if let Some(s) = spool {
         tail.push_str(&format!(", size: {}", s.size));

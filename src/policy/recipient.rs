@@ -1,0 +1,173 @@
+//! What the lookup tables say about each recipient, resolved once before the policy decides:
+//! local or not, white- or blacklisted sender, which checks it bypasses, which categories it
+//! loves, and its own spam levels. Everything after this is pure.
+
+use crate::config::Config;
+use crate::lookup::Table;
+use crate::policy::lists::Lists;
+
+/// A sender on one of the recipient's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    White,
+    Black,
+}
+
+/// One flag per check (or per category of the same name).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    pub virus: bool,
+    pub spam: bool,
+    pub banned: bool,
+    pub header: bool,
+}
+
+/// The spam levels (and tag) that apply to one recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Levels {
+    pub tag: f64,
+    pub tag2: f64,
+    pub kill: f64,
+    pub dsn_cutoff: f64,
+    pub subject_tag: String,
+    /// quarantine_cutoff_level: the first matching [[per_recipient]] entry that sets one, else
+    /// [spam]'s.
+    pub quarantine_cutoff: Option<f64>,
+}
+
+/// One recipient as the tables see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    pub address: String,
+    /// In local_domains (an empty local_domains makes every recipient local, so spam headers
+    /// are never silently missing, amavisd's classic trap); the mailbox owner of a procmail run
+    /// is local by definition.
+    pub local: bool,
+    pub listed: Option<Listed>,
+    /// bypass_*_checks.
+    pub bypass: Checks,
+    /// *_lovers (virus, spam, banned files, bad header).
+    pub lovers: Checks,
+    pub levels: Levels,
+}
+
+impl Recipient {
+    /// Lovers of a category, and recipients bypassing its check when it ran anyway for others,
+    /// get it passed.
+    pub fn loves(&self) -> Checks {
+        Checks {
+            virus: self.lovers.virus || self.bypass.virus,
+            spam: self.lovers.spam || self.bypass.spam,
+            banned: self.lovers.banned || self.bypass.banned,
+            header: self.lovers.header || self.bypass.header,
+        }
+    }
+}
+
+/// The recipients of a run, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipients {
+    /// One per envelope recipient; with none (a procmail filter), one for the mailbox owner, "".
+    pub list: Vec<Recipient>,
+    /// No envelope recipients were given.
+    pub none_given: bool,
+}
+
+/// Reads the tables for every recipient of the envelope. `Err` is a lookup that failed: the
+/// caller holds the message for retry (a table we cannot read decides nothing).
+pub fn resolve(
+    cfg: &Config,
+    lists: &Lists,
+    sender: &str,
+    authors: &[String],
+    recipients: &[String],
+) -> Result<Recipients, String> {
+    let none_given = recipients.is_empty();
+    let owner = [String::new()];
+    let addresses = if none_given { &owner[..] } else { recipients };
+    let list = addresses
+        .iter()
+        .map(|r| one(cfg, lists, sender, authors, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Recipients { list, none_given })
+}
+
+fn one(
+    cfg: &Config,
+    lists: &Lists,
+    sender: &str,
+    authors: &[String],
+    rcpt: &str,
+) -> Result<Recipient, String> {
+    let has = |t: &Table| Ok::<bool, String>(t.contains(rcpt));
+    Ok(Recipient {
+        address: rcpt.to_string(),
+        local: lists.is_local(rcpt),
+        listed: listed(lists, rcpt, sender, authors)?,
+        bypass: Checks {
+            virus: has(&lists.bypass_virus)?,
+            spam: has(&lists.bypass_spam)?,
+            banned: has(&lists.bypass_banned)?,
+            header: has(&lists.bypass_header)?,
+        },
+        lovers: Checks {
+            virus: has(&lists.virus_lovers)?,
+            spam: has(&lists.spam_lovers)?,
+            banned: has(&lists.banned_lovers)?,
+            header: has(&lists.bad_header_lovers)?,
+        },
+        levels: levels(cfg, lists, rcpt)?,
+    })
+}
+
+/// The recipient's own lists first, then the global ones; whitelist before blacklist.
+fn listed(
+    lists: &Lists,
+    rcpt: &str,
+    sender: &str,
+    authors: &[String],
+) -> Result<Option<Listed>, String> {
+    let hit =
+        |t: &Table| Ok::<bool, String>(t.contains(sender) || authors.iter().any(|a| t.contains(a)));
+    for (who, white, black) in &lists.per_recipient {
+        if who.contains(rcpt) {
+            if hit(white)? {
+                return Ok(Some(Listed::White));
+            }
+            if hit(black)? {
+                return Ok(Some(Listed::Black));
+            }
+        }
+    }
+    Ok(if hit(&lists.whitelist)? {
+        Some(Listed::White)
+    } else if hit(&lists.blacklist)? {
+        Some(Listed::Black)
+    } else {
+        None
+    })
+}
+
+fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, String> {
+    let sp = &cfg.spam;
+    let (mut tag, mut tag2, mut kill, mut cut, mut subj) = (None, None, None, None, None);
+    let mut quarantine_cutoff = None;
+    for (p, (who, _, _)) in cfg.per_recipient.iter().zip(&lists.per_recipient) {
+        if who.contains(rcpt) {
+            tag = tag.or(p.tag_level);
+            tag2 = tag2.or(p.tag2_level);
+            kill = kill.or(p.kill_level);
+            cut = cut.or(p.dsn_cutoff_level);
+            subj = subj.or(p.spam_subject_tag.clone());
+            quarantine_cutoff = quarantine_cutoff.or(p.quarantine_cutoff_level);
+        }
+    }
+    Ok(Levels {
+        tag: tag.unwrap_or(sp.tag_level),
+        tag2: tag2.unwrap_or(sp.tag2_level),
+        kill: kill.unwrap_or(sp.kill_level),
+        dsn_cutoff: cut.unwrap_or(sp.dsn_cutoff_level),
+        subject_tag: subj.unwrap_or_else(|| cfg.headers.spam_subject_tag.clone()),
+        quarantine_cutoff: quarantine_cutoff.or(sp.quarantine_cutoff_level),
+    })
+}
