@@ -18,7 +18,9 @@
 //! and the caller forgives the one it switched to); one that stays root accepts only root's.
 //! A config owned by the pipescan user therefore cannot make a root-started run stay root.
 
-use crate::config::{Config, ConfigError, Loaded};
+use crate::config::errors::ConfigError;
+use crate::config::load::Loaded;
+use crate::config::settings::Config;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -522,7 +524,7 @@ mod tests {
         let p = dir.join("p.toml");
         std::fs::write(&p, text).unwrap();
         chmod(&p, 0o600);
-        crate::config::load(Some(&p), None).unwrap()
+        crate::config::load::load(Some(&p), None).unwrap()
     }
 
     #[test]

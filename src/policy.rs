@@ -8,8 +8,8 @@
 //! it ran anyway for others) get it passed, with its header fields and tag. White/blacklisting
 //! moves the spam score by -100/+100, as amavisd's soft lists do.
 
-use crate::config::Config;
-use crate::lookup::Table;
+use crate::config::settings::Config;
+use crate::lookup::table::Table;
 use crate::verdict::Edits;
 use crate::verdict::{
     Category, Destiny, Kind, OnFailure, Outcome, ScanReport, SpamReport, Verdict,
@@ -598,7 +598,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> Config {
-        crate::config::parse("", "t", None).unwrap()
+        crate::config::load::parse("", "t", None).unwrap()
     }
 
     fn spam(score: f64) -> Facts {
@@ -631,7 +631,7 @@ mod tests {
     }
 
     fn from_toml(t: &str) -> Config {
-        crate::config::parse(t, "t", None).unwrap()
+        crate::config::load::parse(t, "t", None).unwrap()
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod spamd;
 pub mod testdata;
 pub mod wire;
 
-use crate::config::Config;
+use crate::config::settings::Config;
 pub use crate::verdict::{Kind, Outcome, ScanReport};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -597,7 +597,7 @@ mod tests {
             drop(s);
         });
         let cfg = Arc::new(
-            crate::config::parse(
+            crate::config::load::parse(
                 &format!(
                     "[clamd]\nservers = [\"{clamd}\"]\ntimeout = \"3s\"\n\
                      [spamd]\nservers = [\"{spamd}\"]\ntimeout = \"10s\"\n"
