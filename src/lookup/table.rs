@@ -186,4 +186,52 @@ mod tests {
         assert!(e.0.contains("must be absolute"), "{e}");
         assert!(Table::new(&["!".to_string()]).is_err());
     }
+
+    #[derive(Debug)]
+    struct Down;
+
+    impl Source for Down {
+        fn find(&self, _: &str) -> Result<Option<bool>, LookupError> {
+            Err(LookupError::new("database down"))
+        }
+    }
+
+    #[test]
+    fn a_source_that_cannot_answer_is_an_error_not_a_miss() {
+        let mut tb = t(&["bob@example.com"]);
+        tb.sources.push(Arc::new(Down));
+        assert_eq!(
+            tb.lookup("bob@example.com"),
+            Ok(true),
+            "an earlier source decides"
+        );
+        let e = tb.lookup("alice@example.com").unwrap_err();
+        assert_eq!(e.to_string(), "database down");
+        assert!(
+            tb.lookup("bob+x@example.com").is_err(),
+            "the failing source is asked before the retry without the extension"
+        );
+        assert!(
+            !tb.contains("alice@example.com"),
+            "contains(): an error is not listed"
+        );
+    }
+
+    #[test]
+    fn a_file_of_comments_leaves_the_table_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("none");
+        std::fs::write(
+            &p,
+            "# nobody yet
+
+",
+        )
+        .unwrap();
+        let tb = Table::new(&[format!("file:{}", p.display())]).unwrap();
+        assert!(
+            tb.is_empty(),
+            "an empty local_domains means every recipient is local"
+        );
+    }
 }
