@@ -10,7 +10,7 @@
 
 use crate::act::quarantine::{self, Held};
 use crate::act::reinject;
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::control::{Exit, Failure};
 use crate::message::{Header, printable};
 use std::path::Path;

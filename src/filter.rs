@@ -6,7 +6,7 @@
 
 use crate::act::reinject;
 use crate::cli::FilterArgs;
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::control::{self, Exit, Failure};
 use crate::envelope::{Angle, Envelope};
 use crate::message::{Header, Rewrite};
@@ -78,13 +78,14 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         };
         return fail(&f, env, Some(&spool), message_id.as_deref(), started);
     }
-    let lists = match cfg.lists() {
+    let lists = match crate::policy::lists::Lists::compile(cfg) {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
             return fail(&f, env, Some(&spool), message_id.as_deref(), started);
         }
     };
+    let lists = &lists;
     let authors = header
         .fields
         .iter()

@@ -210,7 +210,7 @@ fn emit(severity: u8, line: &str) {
         let wrote = match l.opened.get_or_init(|| open_log_file(path)) {
             Ok(f) => {
                 let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
-                let host = crate::config::system_hostname();
+                let host = crate::config::general::system_hostname();
                 let host = host.split('.').next().unwrap_or("localhost");
                 // One write per line (O_APPEND): lines of concurrent runs never interleave.
                 let text = format!("{stamp} {host} {body}{line}\n");

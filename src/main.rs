@@ -77,15 +77,16 @@ fn with_config(
     path: Option<&std::path::Path>,
     bank: Option<&str>,
     verbose: bool,
-    f: impl FnOnce(&config::Config) -> Exit,
+    f: impl FnOnce(&config::settings::Config) -> Exit,
 ) -> Exit {
-    match config::load(path, bank) {
+    match config::load::load(path, bank) {
         Ok(loaded) => {
             // Run by a person, often as root: the files the config names must be safe too.
-            let refused: Vec<config::ConfigError> = perms::standing(perms::check(&loaded), None)
-                .iter()
-                .map(|f| f.to_error(&loaded))
-                .collect();
+            let refused: Vec<config::errors::ConfigError> =
+                perms::standing(perms::check(&loaded), None)
+                    .iter()
+                    .map(|f| f.to_error(&loaded))
+                    .collect();
             if !refused.is_empty() {
                 print_errors(refused.iter());
                 return Exit::Config;
@@ -107,7 +108,7 @@ fn with_config(
 }
 
 /// Every configuration error on its own line, for a person.
-fn print_errors<'a>(errors: impl Iterator<Item = &'a config::ConfigError>) {
+fn print_errors<'a>(errors: impl Iterator<Item = &'a config::errors::ConfigError>) {
     for e in errors {
         eprintln!("pipescan: configuration error: {e}");
     }
@@ -115,7 +116,7 @@ fn print_errors<'a>(errors: impl Iterator<Item = &'a config::ConfigError>) {
 
 /// A filtering run with a broken configuration: the first error in the status line (one line),
 /// every one in the log, and exit 75 (never bounce mail for a config problem).
-fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::ConfigError>) -> Exit {
+fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::errors::ConfigError>) -> Exit {
     if let Some(first) = errors.next() {
         let one: String = first
             .to_string()
@@ -134,12 +135,12 @@ fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::ConfigError>
 }
 
 fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) -> Exit {
-    match config::load(path, bank) {
+    match config::load::load(path, bank) {
         Ok(loaded) => {
             // What would defer every message: permissions, and the files, directories, user and
             // program the settings name, checked as the user the run will be.
             let (deployment, user_uid) = perms::deployment(&loaded.config);
-            let mut errors: Vec<config::ConfigError> =
+            let mut errors: Vec<config::errors::ConfigError> =
                 perms::standing(perms::check(&loaded), user_uid)
                     .iter()
                     .map(|f| f.to_error(&loaded))
@@ -155,7 +156,10 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
             }
             let src = match &loaded.source {
                 Some(p) => p.display().to_string(),
-                None => format!("{} (missing: built-in defaults)", config::DEFAULT_PATH),
+                None => format!(
+                    "{} (missing: built-in defaults)",
+                    config::load::DEFAULT_PATH
+                ),
             };
             println!("# pipescan {}: configuration OK", env!("CARGO_PKG_VERSION"));
             println!("# file: {src}");
@@ -199,7 +203,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     }
     let mode = filter::Mode::of(args);
     let loaded = timings::time("config", || {
-        config::load(args.config.as_deref(), args.policy.as_deref())
+        config::load::load(args.config.as_deref(), args.policy.as_deref())
     });
     let loaded = match loaded {
         Ok(l) => l,
@@ -217,7 +221,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     };
     // Permissions are looked at as started (a directory only root can enter is still readable);
     // a file owned by the user the run switches to is forgiven below, once that user is known.
-    let permissions: Vec<(Option<u32>, config::ConfigError)> = perms::check(&loaded)
+    let permissions: Vec<(Option<u32>, config::errors::ConfigError)> = perms::check(&loaded)
         .iter()
         .map(|f| (f.owner, f.to_error(&loaded)))
         .collect();
@@ -252,7 +256,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return Exit::TempFail;
         }
     };
-    let refused: Vec<&config::ConfigError> = permissions
+    let refused: Vec<&config::errors::ConfigError> = permissions
         .iter()
         .filter(|(owner, _)| owner.is_none() || *owner != run_uid)
         .map(|(_, e)| e)

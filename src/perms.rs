@@ -18,7 +18,9 @@
 //! and the caller forgives the one it switched to); one that stays root accepts only root's.
 //! A config owned by the pipescan user therefore cannot make a root-started run stay root.
 
-use crate::config::{Config, ConfigError, Loaded};
+use crate::config::errors::ConfigError;
+use crate::config::load::Loaded;
+use crate::config::settings::Config;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -282,6 +284,17 @@ impl RunUser {
 /// the current user, by mode bits and owners (not access(2), which answers for root).
 pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
     let mut errs: Vec<(String, String)> = Vec::new();
+    let (ru, user_uid) = run_user(cfg, &mut errs);
+    reinject_command(cfg, &ru, &mut errs);
+    spool_directory(cfg, &ru, &mut errs);
+    quarantine_directory(cfg, &ru, &mut errs);
+    marker_key(cfg, &ru, &mut errs);
+    (errs, user_uid)
+}
+
+/// The user a run will be (`[general] user`, else the current one) and its uid when it is
+/// `[general] user`; a user that does not exist is a problem (the run would stay root).
+fn run_user(cfg: &Config, errs: &mut Vec<(String, String)>) -> (RunUser, Option<u32>) {
     let g = &cfg.general;
     let mut user_uid = None;
     let ru = if g.user.is_empty() {
@@ -311,9 +324,13 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
             }
         }
     };
-    let name = &ru.name;
+    (ru, user_uid)
+}
 
-    // The reinjection command: every passed message needs it.
+/// The reinjection command: found, a regular file, executable and reachable by the run user.
+fn reinject_command(cfg: &Config, ru: &RunUser, errs: &mut Vec<(String, String)>) {
+    let name = &ru.name;
+    // Every passed message needs it.
     if let Some(program) = cfg.reinject.command.first().filter(|p| !p.is_empty()) {
         let found = if program.contains('/') {
             Some(PathBuf::from(program))
@@ -365,8 +382,13 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
             }
         }
     }
+}
 
-    // The spool directory: a message above the in-memory size needs it.
+/// `[general] tempdir`: a directory the run user can write.
+fn spool_directory(cfg: &Config, ru: &RunUser, errs: &mut Vec<(String, String)>) {
+    let name = &ru.name;
+    let g = &cfg.general;
+    // A message above the in-memory size needs it.
     if g.tempdir.is_absolute() {
         let t = &g.tempdir;
         match std::fs::metadata(t) {
@@ -382,14 +404,19 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
                 format!("{} is not a directory", t.display()),
             )),
             Ok(m) => {
-                if let Some(why) = unwritable(&ru, t, &m) {
+                if let Some(why) = unwritable(ru, t, &m) {
                     errs.push(("general.tempdir".into(), why));
                 }
             }
         }
     }
+}
 
-    // The quarantine directory: pipescan creates it (mode 0700) when it can.
+/// `[quarantine] directory`: writable by the run user, or creatable where it would go.
+fn quarantine_directory(cfg: &Config, ru: &RunUser, errs: &mut Vec<(String, String)>) {
+    let name = &ru.name;
+    let g = &cfg.general;
+    // pipescan creates it (mode 0700) when it can.
     let q = &cfg.quarantine.directory;
     if q.is_absolute() {
         match std::fs::metadata(q) {
@@ -398,7 +425,7 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
                 format!("{} is not a directory", q.display()),
             )),
             Ok(m) => {
-                if let Some(why) = unwritable(&ru, q, &m) {
+                if let Some(why) = unwritable(ru, q, &m) {
                     errs.push(("quarantine.directory".into(), why));
                 }
             }
@@ -408,7 +435,7 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
                 let mut up = q.parent();
                 while let Some(d) = up {
                     if let Ok(m) = std::fs::metadata(d) {
-                        if !m.is_dir() || unwritable(&ru, d, &m).is_some() {
+                        if !m.is_dir() || unwritable(ru, d, &m).is_some() {
                             errs.push((
                                 "quarantine.directory".into(),
                                 format!(
@@ -427,8 +454,12 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
             }
         }
     }
+}
 
-    // The marker key: unreadable, the marker is silently off.
+/// `[loop_marker] key_file`: readable by the run user.
+fn marker_key(cfg: &Config, ru: &RunUser, errs: &mut Vec<(String, String)>) {
+    let name = &ru.name;
+    // Unreadable, the marker is silently off.
     let kf = &cfg.loop_marker.key_file;
     if kf.is_absolute() && cfg.loop_marker.key.is_empty() {
         match std::fs::metadata(kf) {
@@ -449,7 +480,6 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
             Ok(_) => {}
         }
     }
-    (errs, user_uid)
 }
 
 /// `user` with its uid and groups: from /etc/passwd and /etc/group when it is there (no NSS
@@ -522,7 +552,7 @@ mod tests {
         let p = dir.join("p.toml");
         std::fs::write(&p, text).unwrap();
         chmod(&p, 0o600);
-        crate::config::load(Some(&p), None).unwrap()
+        crate::config::load::load(Some(&p), None).unwrap()
     }
 
     #[test]

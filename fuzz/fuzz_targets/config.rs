@@ -1,5 +1,5 @@
-//! The configuration parser and validator (`config::parse`, what `config::load` does after reading
-//! the file), with and without a policy bank.
+//! The configuration parser and validator (`config::load::parse`, what `config::load::load` does
+//! after reading the file), with and without a policy bank.
 //!
 //! Input: the TOML text (inputs mentioning `file:` are skipped: lookup tables would read files).
 //! Never panics, and what check-config prints for a valid configuration (`toml::to_string_pretty`
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipescan::config;
+use pipescan::config::load as config;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -1,4 +1,4 @@
-//! amavisd lookup tables (`lookup::Table::new` / `contains`).
+//! amavisd lookup tables (`lookup::table::Table::new` / `contains`).
 //!
 //! Input: lines; the last line is the address, the others are the table's entries (`file:`
 //! entries are skipped: they read files). Never panics, and:
@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipescan::lookup::Table;
+use pipescan::lookup::table::Table;
 
 fn table(entries: &[String]) -> Option<Table> {
     Table::new(entries).ok()

@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipescan::config::Size;
+use pipescan::config::units::Size;
 use pipescan::message::Header;
 use pipescan::scan::banned::{self, BannedConfig};
 use pipescan::scan::headers;

@@ -9,7 +9,7 @@
 //! Macros: %s sender, %r recipients, %c category, %R reason, %q quarantine id, %S subject,
 //! %i Message-ID, %h our host name, %% a percent sign.
 
-use crate::config::Notify;
+use crate::config::delivery::Notify;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 

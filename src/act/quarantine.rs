@@ -16,7 +16,7 @@
 //! gzip-compressed. `find`, `read` and `peek` serve `pipescan release` and `pipescan quarantine
 //! list`; reading a copy back stops at a size cap (a planted gzip bomb is refused, not inflated).
 
-use crate::config::Quarantine;
+use crate::config::delivery::Quarantine;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -79,42 +79,6 @@ pub fn expand(template: &str, n: &Names) -> String {
         }
     }
     out
-}
-
-/// Checks templates at config time: the file name must contain %m (release finds files by
-/// id) and must not contain a slash; placeholders must be known.
-pub fn validate(q: &Quarantine) -> Result<(), (String, String)> {
-    let known = |t: &str| {
-        let mut it = t.chars();
-        while let Some(c) = it.next() {
-            if c == '%'
-                && !matches!(
-                    it.next(),
-                    Some('m' | 'c' | 'i' | 'P' | 'b' | 'n' | 's' | '%')
-                )
-            {
-                return false;
-            }
-        }
-        true
-    };
-    if !q.filename.contains("%m") || q.filename.contains('/') {
-        return Err((
-            "quarantine.filename".into(),
-            "must contain %m (the mail id) and no slash".into(),
-        ));
-    }
-    if !known(&q.filename) {
-        return Err(("quarantine.filename".into(), "unknown % placeholder".into()));
-    }
-    if !known(&q.subdirectory) || q.subdirectory.contains("..") || q.subdirectory.starts_with('/') {
-        return Err((
-            "quarantine.subdirectory".into(),
-            "must be relative to the directory: no leading '/', no '..', known placeholders only"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The first field of every quarantined copy: pipescan's record of the message.
@@ -888,21 +852,6 @@ mod tests {
         assert!(e.to_string().contains("is not a quarantine id"), "{e}");
         let e = find(dir.path(), "AAAAAAAAAAAA", &mut |_, _| {}).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn templates_are_validated() {
-        let mut q = Quarantine::default();
-        assert!(validate(&q).is_ok());
-        q.filename = "virus".into();
-        assert!(validate(&q).is_err());
-        q.filename = "a/%m".into();
-        assert!(validate(&q).is_err());
-        q.filename = "%m-%z".into();
-        assert!(validate(&q).is_err());
-        q.filename = "%m".into();
-        q.subdirectory = "/etc".into();
-        assert!(validate(&q).is_err());
     }
 
     fn record(recipients: &[&str]) -> Record {

@@ -8,7 +8,7 @@
 //! A stop request (signal, deadline) while the child runs kills it: an unfinished sendmail
 //! queues nothing, so the MTA's retry cannot deliver twice.
 
-use crate::config::HardFailure;
+use crate::config::delivery::HardFailure;
 use crate::control::{self, Failure};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};

@@ -160,3 +160,34 @@ impl<'de> Deserialize<'de> for Dur {
         d.deserialize_any(V)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_binary_multiples() {
+        assert_eq!("500K".parse::<Size>().unwrap(), Size(512_000));
+        assert_eq!("50M".parse::<Size>().unwrap(), Size(52_428_800));
+        assert_eq!("1G".parse::<Size>().unwrap(), Size(1 << 30));
+        assert_eq!("123".parse::<Size>().unwrap(), Size(123));
+        assert!("5X".parse::<Size>().is_err());
+        assert!("M".parse::<Size>().is_err());
+        assert_eq!(Size(512_000).to_string(), "500K");
+        assert_eq!(Size(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!("30s".parse::<Dur>().unwrap(), Dur(Duration::from_secs(30)));
+        assert_eq!("10m".parse::<Dur>().unwrap(), Dur(Duration::from_secs(600)));
+        assert_eq!(
+            "250ms".parse::<Dur>().unwrap(),
+            Dur(Duration::from_millis(250))
+        );
+        let e = "30".parse::<Dur>().unwrap_err();
+        assert!(e.contains("unit is required"), "{e}");
+        assert_eq!(Dur(Duration::from_secs(600)).to_string(), "10m");
+        assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
+    }
+}

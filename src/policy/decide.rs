@@ -1,7 +1,7 @@
 //! The verdict for each recipient: its category, destiny, reason, score, whether a refusal may
 //! be reported to the sender, and the header edits of its copy.
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::policy::facts::Facts;
 use crate::policy::fields::{ALERT, base_edits, num, spam_fields};
 use crate::policy::recipient::{Listed, Recipient, Recipients};

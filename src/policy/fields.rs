@@ -1,6 +1,6 @@
 //! The header fields we add to a copy, and those we remove from incoming mail as forged.
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::verdict::{Edits, SpamReport};
 
 /// Field names we always remove from incoming mail: a copy from outside is forged. Every

@@ -1,7 +1,8 @@
 //! The configuration's lookup tables, compiled once per run (a `file:` list is read here).
 
-use crate::config::Config;
-use crate::lookup::Table;
+use crate::config::settings::Config;
+use crate::lookup::source::LookupError;
+use crate::lookup::table::Table;
 
 /// The configuration's lookup tables, compiled once per run.
 #[derive(Debug, Clone, Default)]
@@ -52,8 +53,8 @@ impl Lists {
 
     /// Is `rcpt` local? An empty local_domains makes every recipient local (so spam headers
     /// are never silently missing, amavisd's classic trap).
-    pub fn is_local(&self, rcpt: &str) -> bool {
+    pub fn is_local(&self, rcpt: &str) -> Result<bool, LookupError> {
         // No envelope (a procmail filter): the mailbox owner is local by definition.
-        self.local_domains.is_empty() || rcpt.is_empty() || self.local_domains.contains(rcpt)
+        Ok(self.local_domains.is_empty() || rcpt.is_empty() || self.local_domains.lookup(rcpt)?)
     }
 }

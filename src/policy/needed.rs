@@ -1,7 +1,7 @@
 //! Which checks must run at all, and which findings block the message for everyone (so the
 //! spam scan need not be waited for).
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::policy::recipient::{Listed, Recipients};
 use crate::verdict::{Category, Destiny};
 

@@ -1,6 +1,6 @@
 //! Whether the message is quarantined, and as what (amavisd's %c).
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::policy::recipient::Recipients;
 use crate::verdict::{Category, Verdict};
 

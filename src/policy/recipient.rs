@@ -2,8 +2,8 @@
 //! local or not, white- or blacklisted sender, which checks it bypasses, which categories it
 //! loves, and its own spam levels. Everything after this is pure.
 
-use crate::config::Config;
-use crate::lookup::Table;
+use crate::config::settings::Config;
+use crate::lookup::table::Table;
 use crate::policy::lists::Lists;
 
 /// A sender on one of the recipient's lists.
@@ -99,10 +99,10 @@ fn one(
     authors: &[String],
     rcpt: &str,
 ) -> Result<Recipient, String> {
-    let has = |t: &Table| Ok::<bool, String>(t.contains(rcpt));
+    let has = |t: &Table| t.lookup(rcpt).map_err(|e| e.to_string());
     Ok(Recipient {
         address: rcpt.to_string(),
-        local: lists.is_local(rcpt),
+        local: lists.is_local(rcpt).map_err(|e| e.to_string())?,
         listed: listed(lists, rcpt, sender, authors)?,
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
@@ -127,10 +127,19 @@ fn listed(
     sender: &str,
     authors: &[String],
 ) -> Result<Option<Listed>, String> {
-    let hit =
-        |t: &Table| Ok::<bool, String>(t.contains(sender) || authors.iter().any(|a| t.contains(a)));
+    let hit = |t: &Table| -> Result<bool, String> {
+        if t.lookup(sender).map_err(|e| e.to_string())? {
+            return Ok(true);
+        }
+        for a in authors {
+            if t.lookup(a).map_err(|e| e.to_string())? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
     for (who, white, black) in &lists.per_recipient {
-        if who.contains(rcpt) {
+        if who.lookup(rcpt).map_err(|e| e.to_string())? {
             if hit(white)? {
                 return Ok(Some(Listed::White));
             }
@@ -153,7 +162,7 @@ fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, String> {
     let (mut tag, mut tag2, mut kill, mut cut, mut subj) = (None, None, None, None, None);
     let mut quarantine_cutoff = None;
     for (p, (who, _, _)) in cfg.per_recipient.iter().zip(&lists.per_recipient) {
-        if who.contains(rcpt) {
+        if who.lookup(rcpt).map_err(|e| e.to_string())? {
             tag = tag.or(p.tag_level);
             tag2 = tag2.or(p.tag2_level);
             kill = kill.or(p.kill_level);

@@ -1,6 +1,6 @@
 //! The policy's stories, without I/O.
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::policy::decide::Hold;
 use crate::policy::facts::Facts;
 use crate::policy::fields::*;
@@ -39,7 +39,7 @@ fn quarantine_as(c: &Config, l: &Lists, category: Category, v: &[Verdict]) -> Op
 }
 
 fn cfg() -> Config {
-    crate::config::parse("", "t", None).unwrap()
+    crate::config::load::parse("", "t", None).unwrap()
 }
 
 fn spam(score: f64) -> Facts {
@@ -72,7 +72,7 @@ fn one(c: &Config, f: &Facts, r: &str) -> Verdict {
 }
 
 fn from_toml(t: &str) -> Config {
-    crate::config::parse(t, "t", None).unwrap()
+    crate::config::load::parse(t, "t", None).unwrap()
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn non_local_recipients_get_no_spam_headers_or_tag() {
         ("a@badexample.net", false),
         ("a@other.org", false),
     ] {
-        assert_eq!(lists(&c).is_local(r), local, "{r}");
+        assert_eq!(lists(&c).is_local(r).unwrap(), local, "{r}");
         let v = one(&c, &spam(1000.0), r);
         assert_eq!(
             v.category,

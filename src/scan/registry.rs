@@ -1,7 +1,7 @@
 //! The registry: which scanners a configuration has, in the order they start. Adding a scanner
 //! is one file in scan/ (its client and its `Scanner` impl) and one line here.
 
-use crate::config::Config;
+use crate::config::settings::Config;
 use crate::scan::banned::Banned;
 use crate::scan::rspamd::Rspamd;
 use crate::scan::runner::{self, Blocking, Wanted};
@@ -150,7 +150,7 @@ mod tests {
             drop(s);
         });
         let cfg = Arc::new(
-            crate::config::parse(
+            crate::config::load::parse(
                 &format!(
                     "[clamd]\nservers = [\"{clamd}\"]\ntimeout = \"3s\"\n\
                      [spamd]\nservers = [\"{spamd}\"]\ntimeout = \"10s\"\n"

@@ -324,7 +324,7 @@ fn parse_json(body: &[u8]) -> Result<RspamdReport, String> {
 
 /// rspamd as one of the run's scanners.
 pub struct Rspamd {
-    pub settings: crate::config::Rspamd,
+    pub settings: crate::config::scanners::Rspamd,
 }
 
 impl Scanner for Rspamd {

@@ -346,7 +346,7 @@ fn is_rule_name(s: &str) -> bool {
 
 /// spamd as one of the run's scanners.
 pub struct Spamd {
-    pub settings: crate::config::Spamd,
+    pub settings: crate::config::scanners::Spamd,
 }
 
 impl Scanner for Spamd {

@@ -1,7 +1,7 @@
 //! The virus check: clamd first, then the command-line scanners (`[[av_command]]`, in order)
 //! when clamd is not configured or every clamd server failed, as amavisd's backup scanners.
 
-use crate::config::Clamd;
+use crate::config::scanners::Clamd;
 use crate::scan::clamd;
 use crate::scan::command::{self, AvCommand};
 use crate::scan::gate::Gate;

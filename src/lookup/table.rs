@@ -1,46 +1,17 @@
-//! amavisd-new style lookup tables: is this address in that list?
-//!
-//! Contract: a table is an ordered list of entries, checked first to last; the first entry that
-//! matches decides (true, or false for a `!` entry); no match is false. Entries, as admins write
-//! them in amavisd.conf:
-//!
-//! | entry | matches |
-//! |---|---|
-//! | `user@example.com` | that address |
-//! | `user@` | that local part at any domain |
-//! | `@example.com` or `example.com` | any address at exactly that domain |
-//! | `.example.com` or `@.example.com` | that domain and all its subdomains |
-//! | `.` | every address |
-//! | `/regex/` | the whole address, by regular expression (case-insensitive) |
-//! | `!entry` | a match means "not in the table" |
-//! | `file:/path` | the entries of that file, one per line, `#` comments, in place |
-//!
-//! Matching is case-insensitive. Addresses are matched with their extension (`user+tag@`) as
-//! given and, when nothing matched, without it, as amavisd does with `$recipient_delimiter = '+'`.
+//! A lookup table: the ordered sources of its entries, compiled once from the strings of the
+//! configuration (each entry's form chooses its source, see [`entry`]), asked first to last.
 
-use regex::Regex;
+use crate::lookup::file::File;
+use crate::lookup::inline::Inline;
+use crate::lookup::regex::Regex;
+use crate::lookup::source::{LookupError, Source};
 use std::fmt;
-
-#[derive(Debug, Clone)]
-enum Key {
-    Address(String),
-    LocalPart(String),
-    Domain(String),
-    DomainTree(String),
-    Any,
-    Regex(Regex),
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    negate: bool,
-    key: Key,
-}
+use std::sync::Arc;
 
 /// A compiled lookup table.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    entries: Vec<Entry>,
+    sources: Vec<Arc<dyn Source>>,
 }
 
 /// A bad entry: which one and why.
@@ -59,83 +30,59 @@ impl Table {
         let mut t = Table::default();
         for e in entries {
             if let Some(path) = e.strip_prefix("file:") {
-                if !std::path::Path::new(path).is_absolute() {
-                    return Err(BadEntry(format!(
-                        "{e}: a file: path must be absolute (a relative one depends on the directory pipescan is started in)"
-                    )));
-                }
-                let text = std::fs::read_to_string(path)
-                    .map_err(|err| BadEntry(format!("{e}: cannot read: {err}")))?;
-                for (i, line) in text.lines().enumerate() {
-                    let line = line.split('#').next().unwrap_or("").trim();
-                    if line.is_empty() {
-                        continue;
-                    }
-                    if line.starts_with("file:") {
-                        return Err(BadEntry(format!(
-                            "{path}:{}: file: includes cannot be nested",
-                            i + 1
-                        )));
-                    }
-                    t.entries
-                        .push(parse(line).map_err(|m| BadEntry(format!("{path}:{}: {m}", i + 1)))?);
+                let file = File::load(e, path, entry).map_err(BadEntry)?;
+                if !file.is_empty() {
+                    t.sources.push(Arc::new(file));
                 }
             } else {
-                t.entries.push(parse(e).map_err(BadEntry)?);
+                t.sources.push(entry(e).map_err(BadEntry)?);
             }
         }
         Ok(t)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.sources.is_empty()
     }
 
     /// Is `addr` in the table? The empty (null) address matches only `.`, regexes and `!`.
-    pub fn contains(&self, addr: &str) -> bool {
+    /// Err when a source could not answer: the caller decides what that means (a tempfail).
+    pub fn lookup(&self, addr: &str) -> Result<bool, LookupError> {
         let addr = addr.to_lowercase();
-        if let Some(v) = self.decide(&addr) {
-            return v;
+        if let Some(v) = self.find(&addr)? {
+            return Ok(v);
         }
         // amavisd retries without the address extension ("user+tag@" -> "user@").
         if let Some((local, domain)) = addr.rsplit_once('@')
             && let Some((base, _)) = local.split_once('+')
             && !base.is_empty()
         {
-            return self.decide(&format!("{base}@{domain}")).unwrap_or(false);
+            return Ok(self.find(&format!("{base}@{domain}"))?.unwrap_or(false));
         }
-        false
+        Ok(false)
     }
 
-    fn decide(&self, addr: &str) -> Option<bool> {
-        let (local, domain) = match addr.rsplit_once('@') {
-            Some((l, d)) => (l, d),
-            None => (addr, ""),
-        };
-        for e in &self.entries {
-            let hit = match &e.key {
-                Key::Address(a) => a == addr,
-                Key::LocalPart(l) => !addr.is_empty() && l == local,
-                Key::Domain(d) => !domain.is_empty() && d == domain,
-                Key::DomainTree(d) => {
-                    !domain.is_empty()
-                        && (domain == d
-                            || (domain.len() > d.len()
-                                && domain.ends_with(d.as_str())
-                                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.'))
-                }
-                Key::Any => true,
-                Key::Regex(r) => r.is_match(addr),
-            };
-            if hit {
-                return Some(!e.negate);
+    /// [`Table::lookup`] for tests, where an error counts as "not listed". The program itself
+    /// always uses `lookup()` (policy::recipient::resolve turns an error into a tempfail).
+    #[cfg(test)]
+    pub fn contains(&self, addr: &str) -> bool {
+        self.lookup(addr).unwrap_or(false)
+    }
+
+    /// The first source that knows `addr` decides.
+    fn find(&self, addr: &str) -> Result<Option<bool>, LookupError> {
+        for s in &self.sources {
+            if let Some(v) = s.find(addr)? {
+                return Ok(Some(v));
             }
         }
-        None
+        Ok(None)
     }
 }
 
-fn parse(raw: &str) -> Result<Entry, String> {
+/// One entry (not `file:`), its source chosen by its form: `!` negates, `/re/` is a regex,
+/// anything else an inline address, local part or domain.
+pub fn entry(raw: &str) -> Result<Arc<dyn Source>, String> {
     let s = raw.trim();
     let (negate, s) = match s.strip_prefix('!') {
         Some(rest) => (true, rest.trim()),
@@ -144,34 +91,10 @@ fn parse(raw: &str) -> Result<Entry, String> {
     if s.is_empty() {
         return Err(format!("empty lookup entry {raw:?}"));
     }
-    let key = if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') {
-        let pat = &s[1..s.len() - 1];
-        Key::Regex(
-            regex::RegexBuilder::new(pat)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| format!("bad regular expression {s}: {e}"))?,
-        )
-    } else if s == "." || s == "@." {
-        Key::Any
-    } else if let Some(d) = s.strip_prefix("@.").or_else(|| s.strip_prefix('.')) {
-        Key::DomainTree(d.to_lowercase())
-    } else if let Some(d) = s.strip_prefix('@') {
-        Key::Domain(d.to_lowercase())
-    } else if let Some(l) = s.strip_suffix('@') {
-        Key::LocalPart(l.to_lowercase())
-    } else if s.contains('@') {
-        Key::Address(s.to_lowercase())
-    } else if s.contains(char::is_whitespace) || s.contains('/') {
-        return Err(format!(
-            "lookup entry {raw:?} is not an address (user@domain), user@, @domain, domain, .domain, /regex/ or file:/path"
-        ));
-    } else {
-        // amavisd's ACL form: a bare domain means that domain exactly.
-        Key::Domain(s.to_lowercase())
-    };
-    Ok(Entry { negate, key })
+    if Regex::is_one(s) {
+        return Ok(Arc::new(Regex::parse(s, negate)?));
+    }
+    Ok(Arc::new(Inline::parse(raw, s, negate)?))
 }
 
 #[cfg(test)]
@@ -262,5 +185,53 @@ mod tests {
         let e = Table::new(&["file:lists/lovers".to_string()]).unwrap_err();
         assert!(e.0.contains("must be absolute"), "{e}");
         assert!(Table::new(&["!".to_string()]).is_err());
+    }
+
+    #[derive(Debug)]
+    struct Down;
+
+    impl Source for Down {
+        fn find(&self, _: &str) -> Result<Option<bool>, LookupError> {
+            Err(LookupError::new("database down"))
+        }
+    }
+
+    #[test]
+    fn a_source_that_cannot_answer_is_an_error_not_a_miss() {
+        let mut tb = t(&["bob@example.com"]);
+        tb.sources.push(Arc::new(Down));
+        assert_eq!(
+            tb.lookup("bob@example.com"),
+            Ok(true),
+            "an earlier source decides"
+        );
+        let e = tb.lookup("alice@example.com").unwrap_err();
+        assert_eq!(e.to_string(), "database down");
+        assert!(
+            tb.lookup("bob+x@example.com").is_err(),
+            "the failing source is asked before the retry without the extension"
+        );
+        assert!(
+            !tb.contains("alice@example.com"),
+            "contains(): an error is not listed"
+        );
+    }
+
+    #[test]
+    fn a_file_of_comments_leaves_the_table_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("none");
+        std::fs::write(
+            &p,
+            "# nobody yet
+
+",
+        )
+        .unwrap();
+        let tb = Table::new(&[format!("file:{}", p.display())]).unwrap();
+        assert!(
+            tb.is_empty(),
+            "an empty local_domains means every recipient is local"
+        );
     }
 }

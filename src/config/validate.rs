@@ -1,0 +1,317 @@
+//! What serde cannot check: values that must agree with each other, paths that must be
+//! absolute, templates, addresses, lookup entries. Each check returns every offending key
+//! (dotted) with its problem; `config::load` locates them in the file.
+//!
+//! The lookup tables are compiled here only to find bad entries (a `file:` list is read); the
+//! compiled tables are not kept: a run compiles them again with `policy::Lists::compile`.
+
+use crate::config::general::{is_field_name, is_header_safe};
+use crate::config::settings::Config;
+use crate::verdict::OnFailure;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every problem of `cfg` as (dotted key, message), in a fixed order.
+pub fn problems(cfg: &Config) -> Vec<(String, String)> {
+    let mut errs: Vec<(String, String)> = Vec::new();
+    general(cfg, &mut errs);
+    headers_and_reinject(cfg, &mut errs);
+    servers(cfg, &mut errs);
+    spam(cfg, &mut errs);
+    if let Err(e) = lists(cfg) {
+        errs.push(e);
+    }
+    sections(cfg, &mut errs);
+    addresses(cfg, &mut errs);
+    errs
+}
+
+/// `[general]`, and every path that must be absolute.
+fn general(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let g = &cfg.general;
+    if !g.hostname.is_empty() && !is_header_safe(&g.hostname) {
+        errs.push((
+            "general.hostname".into(),
+            "must be printable ASCII without spaces".into(),
+        ));
+    }
+    if g.tempdir.as_os_str().is_empty() {
+        errs.push(("general.tempdir".into(), "must not be empty".into()));
+    }
+    // A relative path means "relative to wherever the MTA started us": fine from one
+    // directory, broken (or writing somewhere unexpected) from another.
+    let n = &cfg.notify;
+    for (key, path) in [
+        ("general.tempdir", g.tempdir.as_path()),
+        ("general.syslog_socket", g.syslog_socket.as_path()),
+        ("quarantine.directory", cfg.quarantine.directory.as_path()),
+        ("loop_marker.key_file", cfg.loop_marker.key_file.as_path()),
+        ("notify.admin_template", Path::new(&n.admin_template)),
+        (
+            "notify.recipient_template",
+            Path::new(&n.recipient_template),
+        ),
+        ("notify.sender_template", Path::new(&n.sender_template)),
+    ] {
+        if !path.as_os_str().is_empty() && !path.is_absolute() {
+            errs.push((
+                key.into(),
+                format!(
+                    "{path:?} is a relative path (it would depend on the directory pipescan is started in): give an absolute path, starting with /"
+                ),
+            ));
+        }
+    }
+    if let Some(program) = cfg.reinject.command.first()
+        && program.contains('/')
+        && !Path::new(program).is_absolute()
+    {
+        errs.push((
+            "reinject.command".into(),
+            format!(
+                "{program:?} is a relative path (it would depend on the directory pipescan is started in): give an absolute path, e.g. \"/usr/sbin/sendmail\""
+            ),
+        ));
+    }
+    if g.deadline.0 < Duration::from_secs(1) {
+        errs.push(("general.deadline".into(), "must be at least 1s".into()));
+    }
+    if g.max_message_size.0 == 0 {
+        errs.push(("general.max_message_size".into(), "must be above 0".into()));
+    }
+    if g.user
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == ':')
+    {
+        errs.push((
+            "general.user".into(),
+            "must be a user name (no spaces, colons or control characters)".into(),
+        ));
+    }
+    if g.max_received == 0 {
+        errs.push(("general.max_received".into(), "must be above 0".into()));
+    }
+}
+
+/// `[headers]` field name and line, and the `[reinject]` command.
+fn headers_and_reinject(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let h = &cfg.headers;
+    if !h.x_header_tag.is_empty() && !is_field_name(&h.x_header_tag) {
+        errs.push((
+            "headers.x_header_tag".into(),
+            "must be a header field name (printable ASCII, no colon or space)".into(),
+        ));
+    }
+    if h.x_header_line.contains(['\r', '\n', '\0']) {
+        errs.push((
+            "headers.x_header_line".into(),
+            "must be a single line".into(),
+        ));
+    }
+    if cfg.reinject.command.is_empty() || cfg.reinject.command[0].is_empty() {
+        errs.push((
+            "reinject.command".into(),
+            "must name a program, e.g. [\"/usr/sbin/sendmail\", \"-i\"]".into(),
+        ));
+    }
+    if cfg.reinject.command.iter().any(|a| a == "-t") {
+        errs.push((
+            "reinject.command".into(),
+            "must not contain -t: recipients come from the envelope, never from the header".into(),
+        ));
+    }
+}
+
+/// The server pools of spamd, clamd and rspamd: addresses and timeouts.
+fn servers(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let pools = [
+        (
+            "spamd",
+            &cfg.spamd.servers,
+            cfg.spamd.timeout,
+            cfg.spamd.connect_timeout,
+        ),
+        (
+            "clamd",
+            &cfg.clamd.servers,
+            cfg.clamd.timeout,
+            cfg.clamd.connect_timeout,
+        ),
+        (
+            "rspamd",
+            &cfg.rspamd.servers,
+            cfg.rspamd.timeout,
+            cfg.rspamd.connect_timeout,
+        ),
+    ];
+    for (name, servers, timeout, connect) in pools {
+        for s in servers {
+            if let Err(e) = s.parse::<crate::scan::wire::ServerAddr>() {
+                errs.push((format!("{name}.servers"), e));
+                break;
+            }
+        }
+        if timeout.0 < Duration::from_millis(100) {
+            errs.push((format!("{name}.timeout"), "must be at least 100ms".into()));
+        }
+        // A connect_timeout above the timeout is fine: the whole exchange, connect
+        // included, never outlasts the timeout.
+        if connect.0 < Duration::from_millis(10) {
+            errs.push((
+                format!("{name}.connect_timeout"),
+                "must be at least 10ms".into(),
+            ));
+        }
+    }
+}
+
+/// `[spam]`: the failure mode, the order of the levels; the Subject tags.
+fn spam(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    if cfg.spam.on_failure == OnFailure::Unchecked {
+        errs.push((
+            "spam.on_failure".into(),
+            "must be \"pass\" or \"tempfail\" (\"unchecked\" is for viruses)".into(),
+        ));
+    }
+    let sp = &cfg.spam;
+    if !(sp.tag_level <= sp.tag2_level && sp.tag2_level <= sp.kill_level) {
+        // Name the level that breaks the order: kill_level below tag2_level (the classic
+        // "kill_level = 5.0" alone), else tag2_level below tag_level.
+        let key = if sp.tag2_level > sp.kill_level {
+            "spam.kill_level"
+        } else {
+            "spam.tag2_level"
+        };
+        errs.push((
+            key.into(),
+            format!(
+                "the spam levels must satisfy tag_level <= tag2_level <= kill_level, but tag_level = {:?}, tag2_level = {:?}, kill_level = {:?} (the defaults are 2.0, 6.2, 6.9): set the others too",
+                sp.tag_level, sp.tag2_level, sp.kill_level
+            ),
+        ));
+    }
+    for (key, tag) in [
+        ("headers.spam_subject_tag", &cfg.headers.spam_subject_tag),
+        ("headers.virus_subject_tag", &cfg.headers.virus_subject_tag),
+        (
+            "headers.unchecked_subject_tag",
+            &cfg.headers.unchecked_subject_tag,
+        ),
+    ] {
+        if tag.contains(['\r', '\n', '\0']) {
+            errs.push((key.into(), "must be a single line".into()));
+        }
+    }
+}
+
+/// Every lookup table compiles (its `file:` lists read): the first bad one, with its key, in
+/// the order `policy::Lists::compile` compiles them.
+fn lists(cfg: &Config) -> Result<(), (String, String)> {
+    let l = &cfg.lists;
+    let mut tables: Vec<(&str, &[String])> = Vec::new();
+    for p in &cfg.per_recipient {
+        tables.push(("per_recipient.recipients", &p.recipients));
+        tables.push(("per_recipient.whitelist_sender", &p.whitelist_sender));
+        tables.push(("per_recipient.blacklist_sender", &p.blacklist_sender));
+    }
+    tables.extend([
+        ("general.local_domains", &cfg.general.local_domains[..]),
+        ("lists.bypass_virus_checks", &l.bypass_virus_checks),
+        ("lists.bypass_spam_checks", &l.bypass_spam_checks),
+        ("lists.bypass_banned_checks", &l.bypass_banned_checks),
+        ("lists.bypass_header_checks", &l.bypass_header_checks),
+        ("lists.virus_lovers", &l.virus_lovers),
+        ("lists.spam_lovers", &l.spam_lovers),
+        ("lists.banned_files_lovers", &l.banned_files_lovers),
+        ("lists.bad_header_lovers", &l.bad_header_lovers),
+        ("lists.whitelist_sender", &l.whitelist_sender),
+        ("lists.blacklist_sender", &l.blacklist_sender),
+    ]);
+    for (key, entries) in tables {
+        crate::lookup::table::Table::new(entries).map_err(|e| (key.to_string(), e.0))?;
+    }
+    Ok(())
+}
+
+/// The sections whose owners check them: quarantine templates, banned rules, the loop marker
+/// key, the command-line scanners.
+fn sections(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    if let Err(e) = crate::config::delivery::validate_quarantine(&cfg.quarantine) {
+        errs.push(e);
+    }
+    if let Err(e) = crate::scan::banned::validate(&cfg.banned) {
+        errs.push(e);
+    }
+    let m = &cfg.loop_marker;
+    if !m.key.is_empty() && !m.key_file.as_os_str().is_empty() {
+        errs.push((
+            "loop_marker.key".into(),
+            "set key or key_file, not both".into(),
+        ));
+    }
+    if !m.key.is_empty() && m.key.len() < crate::marker::MIN_KEY_LEN {
+        errs.push((
+            "loop_marker.key".into(),
+            format!(
+                "must be at least {} bytes, e.g. the output of `head -c 32 /dev/urandom | base64`",
+                crate::marker::MIN_KEY_LEN
+            ),
+        ));
+    }
+    for c in &cfg.av_command {
+        if let Err(e) = crate::scan::command::validate(c) {
+            errs.push(("av_command".to_string(), e));
+        }
+    }
+}
+
+/// Values that end up in protocol lines or on a command line: passwords, addresses, user
+/// names; and the notice templates, which must be readable.
+fn addresses(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let n = &cfg.notify;
+    if cfg.rspamd.password.chars().any(char::is_control) {
+        errs.push((
+            "rspamd.password".into(),
+            "must not contain control characters".into(),
+        ));
+    }
+    if cfg.quarantine.address.chars().any(char::is_control) {
+        errs.push((
+            "quarantine.address".into(),
+            "must not contain control characters".into(),
+        ));
+    }
+    for (key, addr) in [
+        ("notify.virus_admin", &n.virus_admin),
+        ("notify.banned_admin", &n.banned_admin),
+        ("notify.spam_admin", &n.spam_admin),
+        ("notify.bad_header_admin", &n.bad_header_admin),
+    ] {
+        if addr.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            errs.push((key.into(), "must be one address without spaces".into()));
+        }
+    }
+    for (key, path) in [
+        ("notify.admin_template", &n.admin_template),
+        ("notify.recipient_template", &n.recipient_template),
+        ("notify.sender_template", &n.sender_template),
+    ] {
+        if Path::new(path).is_absolute() && std::fs::metadata(path).is_err() {
+            errs.push((key.into(), format!("cannot read template file {path:?}")));
+        }
+    }
+    for (i, p) in cfg.per_recipient.iter().enumerate() {
+        if p.recipients.is_empty() {
+            errs.push((
+                "per_recipient.recipients".into(),
+                format!("entry {} matches no one: recipients is empty", i + 1),
+            ));
+        }
+    }
+    if cfg.spamd.default_user.chars().any(char::is_control) {
+        errs.push((
+            "spamd.default_user".into(),
+            "must not contain control characters".into(),
+        ));
+    }
+}
