@@ -17,6 +17,7 @@
 
 mod common;
 
+use common::table::*;
 use common::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -1203,21 +1204,6 @@ fn added_fields(msg: &[u8], rest: &[u8], crlf: bool) -> Result<Vec<String>, Stri
     Ok(out)
 }
 
-fn quarantine_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                v.extend(quarantine_files(&p));
-            } else {
-                v.push(p);
-            }
-        }
-    }
-    v
-}
-
 fn run_case(c: &Case) -> Result<(), String> {
     let input = (c.input)();
     let mut extra = c.extra.to_string();
@@ -1238,33 +1224,14 @@ fn run_case(c: &Case) -> Result<(), String> {
     let took = t.elapsed();
 
     let mut bad: Vec<String> = Vec::new();
-    if o.code != c.exit {
-        bad.push(format!("exit {} (want {})", o.code, c.exit));
-    }
-    if ![0, 65, 69, 75].contains(&o.code) {
-        bad.push(format!(
-            "exit {} is not one an MTA-facing run may use",
-            o.code
-        ));
-    }
-    if o.stderr.contains("panicked") || o.stderr.contains("internal error") {
-        bad.push("a panic".into());
-    }
-    let lines: Vec<&str> = o.stdout.lines().collect();
-    match (c.status, lines.as_slice()) {
-        ("", []) => {}
-        ("", _) => bad.push("stdout should be empty".into()),
-        (want, [one]) if glob(want, one) => {}
-        (want, _) => bad.push(format!("status line (want one line like {want:?})")),
-    }
-    // Log lines are read on terminals and parsed by tools: nothing from the input may put a
-    // control character (an escape sequence, a CR that rewrites the line) into them.
-    if let Some(ch) = o.stderr.chars().find(|&ch| ch.is_control() && ch != '\n') {
-        bad.push(format!("a raw control character {ch:?} in the log"));
-    }
-    if !c.log.is_empty() && !o.stderr.contains(c.log) {
-        bad.push(format!("log lacks {:?}", c.log));
-    }
+    let want = Expect {
+        exit: c.exit,
+        status: Some(c.status),
+        log: c.log,
+        limit: Duration::from_secs(10),
+    };
+    check_run(&o, took, &want, &mut bad);
+    check_log_is_clean(&o, &mut bad);
     // Added lines follow the message's own line ending (that of its first line).
     let crlf = input
         .iter()
@@ -1300,7 +1267,7 @@ fn run_case(c: &Case) -> Result<(), String> {
             }
         }
     }
-    let files = quarantine_files(&f.quarantine_dir());
+    let files = f.quarantined();
     if files.len() != c.quarantined {
         bad.push(format!(
             "{} quarantined files (want {})",
@@ -1323,48 +1290,17 @@ fn run_case(c: &Case) -> Result<(), String> {
             _ => bad.push("the quarantined copy does not end with the input".into()),
         }
     }
-    if took > Duration::from_secs(10) {
-        bad.push(format!("took {took:?}"));
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}\n      stdout: {:?}\n      stderr: {}",
-            bad.join("; "),
-            o.stdout,
-            o.stderr
-                .trim_end()
-                .chars()
-                .take(2000)
-                .collect::<String>()
-                .replace('\n', "\n              ")
-        ))
-    }
+    verdict(bad, &o)
 }
 
 #[test]
 fn bad_input_catalogue() {
-    assert!(CATALOGUE.len() >= 30, "the catalogue lost rows");
-    let started = Instant::now();
-    let mut failures = Vec::new();
-    for c in CATALOGUE {
-        let t = Instant::now();
-        match run_case(c) {
-            Ok(()) => eprintln!("ok   {:>5} ms  {}", t.elapsed().as_millis(), c.name),
-            Err(e) => {
-                eprintln!("FAIL {:>5} ms  {}", t.elapsed().as_millis(), c.name);
-                failures.push(format!("{}: {e}", c.name));
-            }
-        }
-    }
-    eprintln!("{} rows, {:?}", CATALOGUE.len(), started.elapsed());
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n  {}",
-        failures.len(),
-        CATALOGUE.len(),
-        failures.join("\n  ")
+    run_table(
+        "catalogue",
+        CATALOGUE,
+        30,
+        |c| c.name,
+        |c| Some(run_case(c)),
     );
 }
 

@@ -228,13 +228,12 @@ fn parse_one(part: &[u8]) -> One {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use std::net::{TcpListener, TcpStream};
-    use std::thread;
+    use std::net::TcpStream;
 
     // Real replies captured from clamd 1.4.3 (Debian 12) with a self-made EICAR database.
-    const OK: &[u8] = b"stream: OK\0";
+    pub(crate) const OK: &[u8] = b"stream: OK\0";
     const FOUND: &[u8] = b"stream: Test.EICAR-NDB.UNOFFICIAL FOUND\0";
     const SIZE_LIMIT: &[u8] = b"INSTREAM size limit exceeded. ERROR\0";
     const UNKNOWN: &[u8] = b"UNKNOWN COMMAND\0";
@@ -312,7 +311,7 @@ mod tests {
     use crate::scan::testdata::fault_server as fake_clamd;
 
     /// Reads a zINSTREAM request to its end marker; returns the payload.
-    fn read_instream(s: &mut TcpStream) -> io::Result<Vec<u8>> {
+    pub(crate) fn read_instream(s: &mut TcpStream) -> io::Result<Vec<u8>> {
         let mut cmd = [0u8; 10];
         s.read_exact(&mut cmd)?;
         assert_eq!(&cmd, b"zINSTREAM\0");
@@ -362,124 +361,6 @@ mod tests {
         let verdict =
             scan(&addr, &mut msg.as_slice(), Duration::from_secs(1), soon()).expect("scanned");
         assert_eq!(verdict, ClamVerdict::Clean);
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn refused_connection_names_the_server() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind");
-        let addr = ServerAddr::Tcp(format!("127.0.0.1:{port}"));
-        let e = scan(&addr, &mut &b"x"[..], Duration::from_secs(1), soon()).expect_err("refused");
-        assert_eq!(e, format!("clamd 127.0.0.1:{port}: connection refused"));
-    }
-
-    #[test]
-    fn a_hanging_server_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_clamd(|mut s| {
-            let _ = read_instream(&mut s);
-            thread::sleep(Duration::from_secs(1));
-        });
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let e =
-            scan(&addr, &mut &b"hello"[..], Duration::from_secs(1), deadline).expect_err("hang");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late < Duration::from_millis(100),
-            "returned {late:?} after the deadline"
-        );
-        assert!(
-            e.ends_with("timed out after 500ms while reading the reply"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_server_that_stops_reading_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_clamd(|s| {
-            thread::sleep(Duration::from_secs(1)); // never reads: our writes block
-            drop(s);
-        });
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let e = scan(
-            &addr,
-            &mut io::repeat(b'x').take(64 << 20),
-            Duration::from_secs(1),
-            deadline,
-        )
-        .expect_err("stuck");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late < Duration::from_millis(100),
-            "returned {late:?} after the deadline"
-        );
-        assert!(
-            e.contains("timed out after 500ms while sending the message"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_slow_drip_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_clamd(|mut s| {
-            let _ = read_instream(&mut s);
-            for &b in OK {
-                if s.write_all(&[b]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-        });
-        let deadline = Instant::now() + Duration::from_millis(400);
-        let e =
-            scan(&addr, &mut &b"hello"[..], Duration::from_secs(1), deadline).expect_err("drip");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late < Duration::from_millis(100),
-            "returned {late:?} after the deadline"
-        );
-        assert!(e.contains("timed out"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_close_mid_reply_is_an_error() {
-        let (addr, server) = fake_clamd(|mut s| {
-            let _ = read_instream(&mut s);
-            let _ = s.write_all(b"stream: O");
-        });
-        let e = scan(&addr, &mut &b"hello"[..], Duration::from_secs(1), soon()).expect_err("cut");
-        assert!(e.contains("truncated reply \"stream: O\""), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_close_without_reply_is_an_error() {
-        let (addr, server) = fake_clamd(|mut s| {
-            let _ = read_instream(&mut s);
-        });
-        let e =
-            scan(&addr, &mut &b"hello"[..], Duration::from_secs(1), soon()).expect_err("no reply");
-        assert!(
-            e.ends_with(": closed the connection without a reply"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn garbage_from_the_server_is_an_error() {
-        let (addr, server) = fake_clamd(|mut s| {
-            let _ = read_instream(&mut s);
-            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\0");
-        });
-        let e =
-            scan(&addr, &mut &b"hello"[..], Duration::from_secs(1), soon()).expect_err("garbage");
-        assert!(e.contains("unexpected reply"), "{e}");
         server.join().expect("server");
     }
 

@@ -395,10 +395,10 @@ impl Rspamd {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::thread;
 
     // Real replies captured from rspamd 3.4 (Debian 12) as `scripts/mailstack` runs it
@@ -412,7 +412,7 @@ mod tests {
         \"message-id\":\"gtube-live@example.com\",\"time_real\":0.064830}";
 
     /// `POST /checkv2` of a 10 KB ham message with Date, Message-ID, From and To.
-    const HAM: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\nServer: rspamd/3.4\r\n\
+    pub(crate) const HAM: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\nServer: rspamd/3.4\r\n\
         Date: Mon, 23 Nov 2026 11:57:16 GMT\r\nContent-Length: 1327\r\nContent-Type: application/json\r\n\r\n\
         {\"is_skipped\":false,\"score\":-0.100000,\"required_score\":15.0,\"action\":\"no action\",\"symbols\":{\
         \"TO_DN_ALL\":{\"name\":\"TO_DN_ALL\",\"score\":0.0,\"metric_score\":0.0,\"description\":\"All the recipients have display names\"},\
@@ -446,7 +446,7 @@ mod tests {
         Date: Mon, 23 Nov 2026 11:57:16 GMT\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\npong\r\n";
 
     /// `POST /checkv2` on the controller with no or a wrong `Password`.
-    const UNAUTHORIZED: &[u8] = b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nServer: rspamd/3.4\r\n\
+    pub(crate) const UNAUTHORIZED: &[u8] = b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nServer: rspamd/3.4\r\n\
         Date: Mon, 23 Nov 2026 11:57:16 GMT\r\nContent-Length: 24\r\nContent-Type: application/json\r\n\
         Cache-Control: no-store\r\n\r\n{\"error\":\"Unauthorized\"}";
 
@@ -805,7 +805,7 @@ mod tests {
     use crate::scan::testdata::fault_server as fake_rspamd;
 
     /// Reads one request: headers, then Content-Length bytes of body.
-    fn read_request(s: &mut TcpStream) -> Vec<u8> {
+    pub(crate) fn read_request(s: &mut TcpStream) -> Vec<u8> {
         let mut req = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
@@ -829,27 +829,6 @@ mod tests {
 
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(5)
-    }
-
-    #[test]
-    fn refused_connection_names_the_server() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind");
-        let addr = ServerAddr::Tcp(format!("127.0.0.1:{port}"));
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("refused");
-        assert_eq!(e, format!("rspamd 127.0.0.1:{port}: connection refused"));
-        let e = ping(&addr, Duration::from_secs(1), soon()).expect_err("refused");
-        assert_eq!(e, format!("rspamd 127.0.0.1:{port}: connection refused"));
     }
 
     #[test]
@@ -904,204 +883,6 @@ mod tests {
             start.elapsed() < Duration::from_millis(500),
             "{:?}",
             start.elapsed()
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_hanging_server_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-            thread::sleep(Duration::from_secs(1));
-        });
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            deadline,
-        )
-        .expect_err("hang");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(late < Duration::from_millis(100), "returned {late:?} late");
-        assert!(
-            e.ends_with(": timed out after 500ms while reading the reply"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_server_that_does_not_read_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_rspamd(|s| {
-            thread::sleep(Duration::from_millis(800));
-            drop(s);
-        });
-        let big = vec![b'a'; 16 << 20];
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let e = check(
-            &addr,
-            &big,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            deadline,
-        )
-        .expect_err("stuck");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(late < Duration::from_millis(100), "returned {late:?} late");
-        assert!(
-            e.contains("timed out after 300ms while sending the message"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_slow_drip_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-            for b in HAM {
-                if s.write_all(&[*b]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let deadline = Instant::now() + Duration::from_millis(400);
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            deadline,
-        )
-        .expect_err("drip");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(late < Duration::from_millis(100), "returned {late:?} late");
-        assert!(e.contains("timed out after"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_close_mid_reply_is_an_error() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-            let _ = s.write_all(&HAM[..HAM.len() - 40]);
-        });
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("truncated");
-        assert!(
-            e.contains("truncated reply: got 1287 of 1327 body bytes"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_close_without_reply_is_an_error() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-        });
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("nothing");
-        assert!(
-            e.ends_with(": closed the connection without a reply"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn garbage_from_the_server_is_an_error() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-            let _ = s.write_all(b"SPAMD/1.0 76 Bad header line: (POST)\r\n");
-            thread::sleep(Duration::from_secs(1)); // and keeps the connection open
-        });
-        let start = Instant::now();
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("garbage");
-        assert!(e.contains("malformed reply: \"SPAMD/1.0 76"), "{e}");
-        assert!(
-            start.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            start.elapsed()
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn an_oversized_reply_is_cut_off() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let _ = read_request(&mut s);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
-            let junk = vec![b' '; 64 * 1024];
-            for _ in 0..40 {
-                if s.write_all(&junk).is_err() {
-                    return;
-                }
-            }
-        });
-        let e = check(
-            &addr,
-            MSG,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("too big");
-        assert!(e.contains("reply larger than 1048576 bytes"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn an_early_error_reply_wins_over_our_write_error() {
-        let (addr, server) = fake_rspamd(|mut s| {
-            let mut head = [0u8; 256];
-            let _ = s.read(&mut head);
-            let _ = s.write_all(UNAUTHORIZED);
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        });
-        let big = vec![b'a'; 8 << 20];
-        let e = check(
-            &addr,
-            &big,
-            &envelope(),
-            None,
-            Duration::from_secs(1),
-            soon(),
-        )
-        .expect_err("rejected");
-        // On TCP a reset may discard the reply; then the write error is what we can report.
-        assert!(
-            e.ends_with(": HTTP/1.1 401 Unauthorized") || e.contains("while sending the message"),
-            "{e}"
         );
         server.join().expect("server");
     }

@@ -413,14 +413,13 @@ impl Spamd {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
-    use std::thread;
+    use std::net::TcpStream;
 
     /// Captured from spamd 4.0.1 (Debian 12, `-L`, `use_bayes 0`): REPORT of a GTUBE message.
-    const GTUBE_REPORT: &[&[u8]] = &[
+    pub(crate) const GTUBE_REPORT: &[&[u8]] = &[
         b"SPAMD/1.1 0 EX_OK\r\n",
         b"Content-length: 903\r\n",
         b"Spam: True ; 1000.0 / 5.0\r\n",
@@ -544,7 +543,7 @@ mod tests {
     ];
 
     /// Real error replies from the same spamd.
-    const BAD_HEADER: &[u8] =
+    pub(crate) const BAD_HEADER: &[u8] =
         b"SPAMD/1.0 76 Bad header line: (header not in 'Name: value' format)\r\n";
     const LENGTH_MISMATCH: &[u8] = b"SPAMD/1.0 76 Bad header line: (Content-Length mismatch: Expected 10 bytes, got 19 bytes)\r\n";
 
@@ -767,32 +766,13 @@ mod tests {
     use crate::scan::testdata::fault_server as fake_spamd;
 
     /// Reads the request up to end-of-file (spamc half-closes after the body).
-    fn read_request(stream: &mut TcpStream) -> Vec<u8> {
+    pub(crate) fn read_request(stream: &mut TcpStream) -> Vec<u8> {
         let mut req = Vec::new();
         let _ = stream.read_to_end(&mut req);
         req
     }
 
     const MSG: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";
-
-    #[test]
-    fn refused_connection_names_the_server() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind");
-        let addr = ServerAddr::Tcp(format!("127.0.0.1:{port}"));
-        let e = check(
-            &addr,
-            MSG,
-            None,
-            Duration::from_secs(1),
-            Instant::now() + Duration::from_secs(2),
-            None,
-        )
-        .expect_err("refused");
-        assert_eq!(e, format!("spamd 127.0.0.1:{port}: connection refused"));
-    }
 
     #[test]
     fn the_request_is_what_spamd_expects() {
@@ -830,147 +810,6 @@ mod tests {
         )
         .expect_err("refused before connecting");
         assert!(e.contains("unusable spamd user name"), "{e}");
-    }
-
-    #[test]
-    fn a_hanging_server_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_spamd(|mut s| {
-            let _ = read_request(&mut s);
-            thread::sleep(Duration::from_secs(1)); // never answers in time
-        });
-        let start = Instant::now();
-        let deadline = start + Duration::from_millis(500);
-        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline, None).expect_err("hang");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late < Duration::from_millis(100),
-            "returned {late:?} after the deadline"
-        );
-        assert!(
-            e.ends_with(": timed out after 500ms while reading the reply"),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_slow_drip_is_abandoned_at_the_deadline() {
-        let (addr, server) = fake_spamd(|mut s| {
-            let _ = read_request(&mut s);
-            for b in GTUBE_REPORT.concat() {
-                if s.write_all(&[b]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let start = Instant::now();
-        let deadline = start + Duration::from_millis(400);
-        let e = check(&addr, MSG, None, Duration::from_secs(1), deadline, None).expect_err("drip");
-        let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late < Duration::from_millis(100),
-            "returned {late:?} after the deadline"
-        );
-        assert!(e.contains("timed out after"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn a_close_mid_reply_is_an_error() {
-        let (addr, server) = fake_spamd(|mut s| {
-            let _ = read_request(&mut s);
-            let reply = GTUBE_REPORT.concat();
-            let _ = s.write_all(&reply[..reply.len() - 40]);
-        });
-        let e = check(
-            &addr,
-            MSG,
-            None,
-            Duration::from_secs(1),
-            Instant::now() + Duration::from_secs(5),
-            None,
-        )
-        .expect_err("truncated");
-        assert!(e.contains("truncated reply: got"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn garbage_from_the_server_is_an_error() {
-        let (addr, server) = fake_spamd(|mut s| {
-            let _ = read_request(&mut s);
-            let _ = s.write_all(b"220 smtp.example ESMTP ready\r\n");
-        });
-        let e = check(
-            &addr,
-            MSG,
-            None,
-            Duration::from_secs(1),
-            Instant::now() + Duration::from_secs(5),
-            None,
-        )
-        .expect_err("garbage");
-        assert!(
-            e.contains("malformed reply line: \"220 smtp.example ESMTP ready\""),
-            "{e}"
-        );
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn an_oversized_reply_is_cut_off() {
-        let (addr, server) = fake_spamd(|mut s| {
-            let _ = read_request(&mut s);
-            let _ = s.write_all(
-                b"SPAMD/1.1 0 EX_OK\r\nContent-length: 99999999\r\nSpam: False ; 0.0 / 5.0\r\n\r\n",
-            );
-            let junk = vec![b'x'; 64 * 1024];
-            for _ in 0..40 {
-                if s.write_all(&junk).is_err() {
-                    return;
-                }
-            }
-        });
-        let e = check(
-            &addr,
-            MSG,
-            None,
-            Duration::from_secs(1),
-            Instant::now() + Duration::from_secs(5),
-            None,
-        )
-        .expect_err("too big");
-        assert!(e.contains("reply larger than 1048576 bytes"), "{e}");
-        server.join().expect("server");
-    }
-
-    #[test]
-    fn an_early_error_reply_wins_over_our_write_error() {
-        // spamd rejects a bad request before reading the body, then closes: we see EPIPE/ECONNRESET.
-        let (addr, server) = fake_spamd(|mut s| {
-            let mut head = [0u8; 64];
-            let _ = s.read(&mut head);
-            let _ = s.write_all(BAD_HEADER);
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        });
-        let big = vec![b'a'; 8 << 20];
-        let e = check(
-            &addr,
-            &big,
-            None,
-            Duration::from_secs(1),
-            Instant::now() + Duration::from_secs(5),
-            None,
-        )
-        .expect_err("rejected");
-        // On TCP a reset may discard the reply; then the write error is what we can report.
-        assert!(
-            e.ends_with(": SPAMD/1.0 76 Bad header line: (header not in 'Name: value' format)")
-                || e.contains("while sending the message"),
-            "{e}"
-        );
-        server.join().expect("server");
     }
 
     #[test]

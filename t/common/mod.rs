@@ -2,6 +2,8 @@
 //! fake sendmail (t/bin/fake-sendmail), and read back what it was given.
 #![allow(dead_code)]
 
+pub mod table;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -168,22 +170,7 @@ impl Filter {
 
     /// Every file under the quarantine directory.
     pub fn quarantined(&self) -> Vec<PathBuf> {
-        fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) {
-            if let Ok(rd) = std::fs::read_dir(d) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        walk(&p, out);
-                    } else {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-        let mut v = Vec::new();
-        walk(&self.quarantine_dir(), &mut v);
-        v.sort();
-        v
+        table::files_under(&self.quarantine_dir())
     }
 
     pub fn call_msg(&self, n: usize) -> Vec<u8> {
