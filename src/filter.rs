@@ -94,15 +94,16 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         .collect::<Vec<_>>();
     // The loop marker: a valid one carries what the network scanners said about this very
     // message (body and bound fields) within max_age; the checks it covers are not asked again.
-    let marker_key = match crate::marker::load(&cfg.loop_marker.key, &cfg.loop_marker.key_file) {
-        Ok(k) => k,
-        Err(e) => {
-            crate::log::warn(&format!(
-                "loop marker key: {e}: markers are neither trusted nor added"
-            ));
-            None
-        }
-    };
+    let marker_key =
+        match crate::scan::marker::load(&cfg.loop_marker.key, &cfg.loop_marker.key_file) {
+            Ok(k) => k,
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "loop marker key: {e}: markers are neither trusted nor added"
+                ));
+                None
+            }
+        };
     let body = &spool.head[header.body_start.min(spool.head.len())..];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -120,8 +121,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     let stamp = marker_key
         .as_ref()
         .filter(|_| !spool.oversized())
-        .and_then(|key| trusted_marker(cfg, key, &spool.head, &header, body, now))
-        .filter(|s| marker_covers(cfg, s, needed));
+        .and_then(|key| crate::scan::marker::trusted(cfg, key, &spool.head, &header, body, now))
+        .filter(|s| crate::scan::marker::covers(cfg, s, needed));
     crate::timings::add("parse", parse_started.elapsed());
     let (reports, banned) = if spool.oversized() {
         // Not scanned; only the cheap banned-files walk looks at the first max_message_size
@@ -234,11 +235,11 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             let complete = banned_ran || !cfg.banned.enabled;
             let complete = complete && (needed.header || !cfg.bad_header.enabled);
             complete
-                .then(|| our_stamp(cfg, &hostname, now, needed, &reports, &facts))
+                .then(|| crate::scan::marker::ours(cfg, &hostname, now, needed, &reports, &facts))
                 .flatten()
         });
         if let (Some(made), false) = (made, spool.oversized()) {
-            add_markers(key, &made, &mut plan, &spool.head, &header);
+            crate::scan::marker::add_to(key, &made, &mut plan, &spool.head, &header);
         }
     }
     crate::timings::add("policy", policy_started.elapsed());
@@ -403,144 +404,6 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         return fail_with(&problems[0], env, Some(&spool), &plan, &scans, started);
     }
     Exit::Ok
-}
-
-/// The first `X-Pipescan-Marker` that verifies for this message; each one that does not is
-/// logged (it is removed as forged with the other fields we own).
-fn trusted_marker(
-    cfg: &Config,
-    key: &crate::marker::Key,
-    raw: &[u8],
-    header: &Header,
-    body: &[u8],
-    now: u64,
-) -> Option<crate::marker::Stamp> {
-    let max_age = cfg.loop_marker.max_age.0;
-    header
-        .fields
-        .iter()
-        .filter(|f| f.is(crate::marker::FIELD))
-        .find_map(|f| {
-            match crate::marker::verify(key, &f.text(raw), raw, header, body, now, max_age) {
-                Ok(stamp) => Some(stamp),
-                Err(why) => {
-                    crate::log::info(&format!(
-                        "untrusted {} ({why}): removed, message scanned",
-                        crate::marker::FIELD
-                    ));
-                    None
-                }
-            }
-        })
-}
-
-fn virus_configured(cfg: &Config) -> bool {
-    !cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()
-}
-
-fn spam_configured(cfg: &Config) -> bool {
-    !cfg.spamd.servers.is_empty() || !cfg.rspamd.servers.is_empty()
-}
-
-/// A trusted marker stands in for the network checks only when it covers every one this run
-/// needs: a check that did not run where the marker was made is never taken as passed.
-fn marker_covers(
-    cfg: &Config,
-    stamp: &crate::marker::Stamp,
-    needed: policy::needed::Needed,
-) -> bool {
-    let mut missing = Vec::new();
-    if needed.virus && virus_configured(cfg) && stamp.results.virus.is_none() {
-        missing.push("virus");
-    }
-    if needed.spam && spam_configured(cfg) && stamp.results.spam.is_none() {
-        missing.push("spam");
-    }
-    if !missing.is_empty() {
-        crate::log::info(&format!(
-            "{} of {} does not cover the {} check: message scanned",
-            crate::marker::FIELD,
-            stamp.host,
-            missing.join(" and ")
-        ));
-    }
-    missing.is_empty()
-}
-
-/// What this run vouches for in a marker: only when every configured network check ran to the
-/// end for this message (none bypassed, failed, skipped or cut short), with what it found.
-fn our_stamp(
-    cfg: &Config,
-    hostname: &str,
-    now: u64,
-    needed: policy::needed::Needed,
-    reports: &[crate::verdict::ScanReport],
-    facts: &Facts,
-) -> Option<crate::marker::Stamp> {
-    if facts.virus_unchecked.is_some()
-        || facts.virus_failed.is_some()
-        || facts.spam_failed.is_some()
-        || facts.spam_skipped.is_some()
-    {
-        return None;
-    }
-    let virus = if virus_configured(cfg) {
-        let ran = reports.iter().any(|r| {
-            r.kind == crate::verdict::Kind::Virus
-                && matches!(
-                    r.outcome,
-                    crate::verdict::Outcome::Clean | crate::verdict::Outcome::Infected(_)
-                )
-        });
-        if !(needed.virus && ran) {
-            return None;
-        }
-        Some(facts.viruses.clone())
-    } else {
-        None
-    };
-    let spam = if spam_configured(cfg) {
-        if !needed.spam {
-            return None;
-        }
-        Some(facts.spam.clone()?)
-    } else {
-        None
-    };
-    Some(crate::marker::Stamp {
-        host: hostname.to_string(),
-        time: now,
-        results: crate::marker::Results { virus, spam },
-    })
-}
-
-/// Adds the marker to every copy: its MAC binds the header as that copy will be written (our
-/// Subject tag included), so each group gets its own.
-fn add_markers(
-    key: &crate::marker::Key,
-    stamp: &crate::marker::Stamp,
-    plan: &mut Plan,
-    raw: &[u8],
-    header: &Header,
-) {
-    let head_end = header.body_start.min(raw.len());
-    let body = &raw[head_end..];
-    for g in &mut plan.groups {
-        let mut written = Vec::with_capacity(head_end + 512);
-        let rewrite = Rewrite::new(&raw[..head_end], header, &g.edits);
-        if rewrite
-            .write_to(&mut written, &raw[..head_end], None)
-            .is_err()
-        {
-            continue;
-        }
-        let h = Header::parse(&written);
-        if !crate::marker::unambiguous(&written, &h) {
-            return;
-        }
-        let value = crate::marker::make(key, stamp, &written, &h, body);
-        g.edits.add.push((crate::marker::FIELD.into(), value));
-    }
 }
 
 fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {

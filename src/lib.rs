@@ -12,7 +12,6 @@ pub mod envelope;
 pub mod filter;
 pub mod log;
 pub mod lookup;
-pub mod marker;
 pub mod message;
 pub mod nss;
 pub mod perms;

@@ -249,12 +249,12 @@ fn sections(cfg: &Config, errs: &mut Vec<(String, String)>) {
             "set key or key_file, not both".into(),
         ));
     }
-    if !m.key.is_empty() && m.key.len() < crate::marker::MIN_KEY_LEN {
+    if !m.key.is_empty() && m.key.len() < crate::scan::marker::MIN_KEY_LEN {
         errs.push((
             "loop_marker.key".into(),
             format!(
                 "must be at least {} bytes, e.g. the output of `head -c 32 /dev/urandom | base64`",
-                crate::marker::MIN_KEY_LEN
+                crate::scan::marker::MIN_KEY_LEN
             ),
         ));
     }

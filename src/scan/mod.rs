@@ -14,6 +14,7 @@ pub mod command;
 pub mod gate;
 pub mod headers;
 pub mod http;
+pub mod marker;
 pub mod pool;
 pub mod registry;
 pub mod rspamd;

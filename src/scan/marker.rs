@@ -23,7 +23,12 @@
 //! JSON object, cut into words so the field folds. MAC over `pipescan-marker v2\n HOST \n UNIXTIME
 //! \n RESULTS \n SHA256(bound fields) SHA256(body)`.
 
+use crate::config::settings::Config;
 use crate::message::Header;
+use crate::message::Rewrite;
+use crate::plan::Plan;
+use crate::policy::facts::Facts;
+use crate::policy::needed::Needed;
 use crate::verdict::SpamReport;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -345,6 +350,134 @@ fn unbase64url(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The marker in a run: which one to trust, whether it covers what this run needs, what this run
+// vouches for, and adding it to each copy.
+
+/// The first `X-Pipescan-Marker` that verifies for this message; each one that does not is
+/// logged (it is removed as forged with the other fields we own).
+pub fn trusted(
+    cfg: &Config,
+    key: &Key,
+    raw: &[u8],
+    header: &Header,
+    body: &[u8],
+    now: u64,
+) -> Option<Stamp> {
+    let max_age = cfg.loop_marker.max_age.0;
+    header.fields.iter().filter(|f| f.is(FIELD)).find_map(|f| {
+        match verify(key, &f.text(raw), raw, header, body, now, max_age) {
+            Ok(stamp) => Some(stamp),
+            Err(why) => {
+                crate::log::info(&format!(
+                    "untrusted {} ({why}): removed, message scanned",
+                    FIELD
+                ));
+                None
+            }
+        }
+    })
+}
+
+pub fn virus_configured(cfg: &Config) -> bool {
+    !cfg.clamd.servers.is_empty() || !cfg.av_command.is_empty()
+}
+
+pub fn spam_configured(cfg: &Config) -> bool {
+    !cfg.spamd.servers.is_empty() || !cfg.rspamd.servers.is_empty()
+}
+
+/// A trusted marker stands in for the network checks only when it covers every one this run
+/// needs: a check that did not run where the marker was made is never taken as passed.
+pub fn covers(cfg: &Config, stamp: &Stamp, needed: Needed) -> bool {
+    let mut missing = Vec::new();
+    if needed.virus && virus_configured(cfg) && stamp.results.virus.is_none() {
+        missing.push("virus");
+    }
+    if needed.spam && spam_configured(cfg) && stamp.results.spam.is_none() {
+        missing.push("spam");
+    }
+    if !missing.is_empty() {
+        crate::log::info(&format!(
+            "{} of {} does not cover the {} check: message scanned",
+            FIELD,
+            stamp.host,
+            missing.join(" and ")
+        ));
+    }
+    missing.is_empty()
+}
+
+/// What this run vouches for in a marker: only when every configured network check ran to the
+/// end for this message (none bypassed, failed, skipped or cut short), with what it found.
+pub fn ours(
+    cfg: &Config,
+    hostname: &str,
+    now: u64,
+    needed: Needed,
+    reports: &[crate::verdict::ScanReport],
+    facts: &Facts,
+) -> Option<Stamp> {
+    if facts.virus_unchecked.is_some()
+        || facts.virus_failed.is_some()
+        || facts.spam_failed.is_some()
+        || facts.spam_skipped.is_some()
+    {
+        return None;
+    }
+    let virus = if virus_configured(cfg) {
+        let ran = reports.iter().any(|r| {
+            r.kind == crate::verdict::Kind::Virus
+                && matches!(
+                    r.outcome,
+                    crate::verdict::Outcome::Clean | crate::verdict::Outcome::Infected(_)
+                )
+        });
+        if !(needed.virus && ran) {
+            return None;
+        }
+        Some(facts.viruses.clone())
+    } else {
+        None
+    };
+    let spam = if spam_configured(cfg) {
+        if !needed.spam {
+            return None;
+        }
+        Some(facts.spam.clone()?)
+    } else {
+        None
+    };
+    Some(Stamp {
+        host: hostname.to_string(),
+        time: now,
+        results: Results { virus, spam },
+    })
+}
+
+/// Adds the marker to every copy: its MAC binds the header as that copy will be written (our
+/// Subject tag included), so each group gets its own.
+pub fn add_to(key: &Key, stamp: &Stamp, plan: &mut Plan, raw: &[u8], header: &Header) {
+    let head_end = header.body_start.min(raw.len());
+    let body = &raw[head_end..];
+    for g in &mut plan.groups {
+        let mut written = Vec::with_capacity(head_end + 512);
+        let rewrite = Rewrite::new(&raw[..head_end], header, &g.edits);
+        if rewrite
+            .write_to(&mut written, &raw[..head_end], None)
+            .is_err()
+        {
+            continue;
+        }
+        let h = Header::parse(&written);
+        if !unambiguous(&written, &h) {
+            return;
+        }
+        let value = make(key, stamp, &written, &h, body);
+        g.edits.add.push((FIELD.into(), value));
+    }
 }
 
 #[cfg(test)]
