@@ -1187,7 +1187,7 @@ impl Config {
         if let Err(e) = self.lists() {
             errs.push(e);
         }
-        if let Err(e) = crate::act::quarantine::validate(&self.quarantine) {
+        if let Err(e) = crate::act::quarantine::store::validate(&self.quarantine) {
             errs.push(e);
         }
         if let Err(e) = crate::scan::banned::validate(&self.banned) {

@@ -84,7 +84,7 @@ pub const FORGEABLE: &[&str] = &[
     "X-Spam-*",
     ALERT,
     crate::marker::FIELD,
-    crate::act::quarantine::RECORD,
+    crate::act::quarantine::record::RECORD,
     "X-Envelope-From",
     "X-Envelope-To",
     "X-Quarantine-ID",
@@ -1148,7 +1148,7 @@ mod tests {
 
     #[test]
     fn fields_pipescan_reads_back_are_forgeable() {
-        for f in crate::act::quarantine::FIELDS {
+        for f in crate::act::quarantine::record::FIELDS {
             assert!(FORGEABLE.contains(f), "{f}");
         }
         let e = base_edits(&cfg(), "h");
