@@ -1,18 +1,18 @@
 //! The only process-wide state of pipescan: everything that can end a run early (signals, our
-//! deadline, panics) and the one stop path, the reinjection child to kill on a stop, the run
-//! phase that stop path reads, the once-only status line, privileges (dropping root, and
-//! whether this is the static build), and the guard around third-party MIME parsers.
+//! deadline, panics) and the one stop path; the reinjection child to kill on a stop and the run
+//! phase that stop path reads; the once-only status line; privileges (dropping root, and
+//! whether this is the static build); the guard around third-party MIME parsers.
 //!
-//! Contract (DESIGN.md §1): a signal, a panic or the deadline before any reinjection succeeded exits 75 so
-//! the MTA keeps the message. A reinjection in progress is killed first, with its process group
-//! (a half-fed sendmail queues nothing; one whose input merely ended would queue what it got),
-//! and the main thread, which sees whether it had already succeeded, exits 75 (see [`spawn_tracked`]).
-//! After a reinjection succeeded the
-//! message is delivered: exiting 75 would deliver it twice, so we log and exit 0 instead.
-//! The phase is for this stop path only: the run's own decisions (what to do after a failed
-//! group) use the deliveries it counted ([`crate::act::courier::traits::Delivered`]). Besides
-//! `main`, [`exit_tempfail`] (and the stop path and panic hook behind it) is the only caller of
-//! `std::process::exit`.
+//! Contract (DESIGN.md §1): a signal, a panic or the deadline before any reinjection succeeded
+//! exits 75 so the MTA keeps the message. A reinjection in progress is killed first, with its
+//! process group (a half-fed sendmail queues nothing; one whose input merely ended would queue
+//! what it got), and the main thread, which sees whether it had already succeeded, exits 75
+//! (see [`spawn_tracked`]). After a reinjection succeeded the message is delivered: exiting 75
+//! would deliver it twice, so we log and exit 0 instead. The phase is for this stop path only:
+//! the run's own decisions (what to do after a failed group) use the deliveries it counted
+//! ([`crate::act::courier::traits::Delivered`]). [`exit_tempfail`] (with the stop path and the
+//! panic hook behind it) is the only place that calls `std::process::exit`; `main` returns its
+//! exit code.
 
 use crate::outcome::Exit;
 use std::io::Write;

@@ -125,7 +125,7 @@ fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8>
             "8bit"
         }),
     ];
-    let mut b = crate::act::our_message(&host)
+    let mut b = crate::act::compose::our_message(&host)
         .subject("Released from quarantine")
         .header("Auto-Submitted", Text::new("auto-generated"))
         .body(MimePart::new("multipart/mixed", BodyPart::Multipart(parts)));
