@@ -79,7 +79,7 @@ impl Facts {
 
 /// Field names we always remove from incoming mail: a copy from outside is forged. Every
 /// field that pipescan reads back is here: the spam fields, the loop marker, and the
-/// quarantine block's fields (act::quarantine::FIELDS; X-Spam-Score is an X-Spam-* one).
+/// quarantine block's fields (act::quarantine::record::FIELDS; X-Spam-Score is an X-Spam-* one).
 pub const FORGEABLE: &[&str] = &[
     "X-Spam-*",
     ALERT,

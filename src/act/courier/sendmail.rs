@@ -404,6 +404,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_courier_delivers_and_sends_with_the_same_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let script = format!("printf '%s|' \"$@\" >> '{}'; cat >/dev/null", got.display());
+        let courier = Sendmail::new(&sh(&script), HardFailure::Tempfail);
+        let rcpts = ["-x@example.com".to_string()];
+        let msg = &mut |w: &mut dyn Write| w.write_all(b"m\n").map(|()| 2);
+        assert!(courier.deliver("a@example.org", &rcpts, msg).is_ok());
+        assert!(courier.send("", &rcpts, msg).is_ok());
+        assert_eq!(
+            std::fs::read_to_string(&got).unwrap(),
+            "-f|a@example.org|--|-x@example.com|-f||--|-x@example.com|"
+        );
+        assert_eq!(
+            courier.describe("", &rcpts),
+            format!("reinject argv {:?}", argv(&sh(&script), "", &rcpts))
+        );
+    }
+
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into()]
     }

@@ -48,3 +48,28 @@ impl Delivered {
         self.0 > 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_group_after_a_delivered_one_is_past_the_point_of_no_return() {
+        let mut d = Delivered::default();
+        assert!(
+            d.count(Err::<(), _>(Failure::tempfail("4.3.0", "first")))
+                .is_err()
+        );
+        assert!(
+            !d.any(),
+            "nothing delivered yet: the whole message can be retried"
+        );
+        assert!(d.count(Ok(())).is_ok());
+        assert!(
+            d.count(Err::<(), _>(Failure::tempfail("4.3.0", "third")))
+                .is_err()
+        );
+        assert!(d.any());
+        assert_eq!(d, Delivered(1));
+    }
+}
