@@ -4,9 +4,9 @@
 //! rules (scan/banned) and, later, other checks read it.
 //!
 //! Contract: [`survey`] never fails on odd input; it returns `Err` only when a parser panicked
-//! (the panic is caught, see [`crate::process::in_guarded_parse`]). Structure that is abusive or too deep to look
-//! through (the nesting, part, member and expansion [`Limits`], or MIME that parsers would read
-//! in different ways) is reported in [`Inventory::problems`], as amavisd treats undecipherable
+//! (the panic is caught, see [`crate::process::guarded`]). Structure that is abusive or too
+//! deep to look through (the nesting, part, member and expansion [`Limits`], or MIME that
+//! parsers would read in different ways) is reported in [`Inventory::problems`], as amavisd treats undecipherable
 //! structure as suspicious.
 //!
 //! The MIME structure is walked here, not by `MessageParser::parse`: mail-parser 0.11.9 ends a

@@ -88,8 +88,8 @@ fn run_as(
 /// reading what the child says (one pipe for its stdout and stderr), so a child that talks
 /// before it reads cannot deadlock us; it learns of the exit from the end of that output, and
 /// only if something else keeps the pipe open, from a 10 ms check. A stop request (signal,
-/// deadline) kills the child's group from the signal thread (process::spawn_tracked), which ends any
-/// write or wait here.
+/// deadline) kills the child's group from the signal thread (process::spawn_tracked), which
+/// ends any write or wait here.
 fn run_timed(
     argv: &[String],
     on_hard_failure: HardFailure,
