@@ -741,18 +741,13 @@ fn quarantine_message(
         crate::log::info(&format!("quarantined {} as {}", id, path.display()));
     }
     if !q.address.is_empty() {
-        let (head, mut rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
         let courier = registry::chosen(cfg);
-        courier
-            .send("", std::slice::from_ref(&q.address), &mut |w| {
-                w.write_all(fields.as_bytes())?;
-                w.write_all(head)?;
-                let mut n = (fields.len() + head.len()) as u64;
-                if let Some(r) = rest.as_mut() {
-                    n += io::copy(r, w)?;
-                }
-                Ok(n)
-            })
+        store::to_mailbox(&*courier, &q.address, fields.as_bytes(), &mut reader)
             .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
     Ok(id)

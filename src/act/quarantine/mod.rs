@@ -2,8 +2,8 @@
 //!
 //! [`record`] is the one record format (pipescan's block in front of the original bytes) that
 //! the writer, `quarantine list` and `release` share; [`store`] writes copies to the directory
-//! and reads them back (the mailbox copy is sent by the filter through the courier); [`id`]
-//! makes the mail ids (a leaf: the log names every run's id).
+//! and to a mailbox (through the courier) and reads them back; [`id`] makes the mail ids (a
+//! leaf: the log names every run's id).
 
 pub mod id;
 pub mod record;

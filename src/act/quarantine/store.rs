@@ -1,4 +1,4 @@
-//! Writing quarantined copies (to the directory; the mailbox copy goes through the courier) and
+//! Writing quarantined copies (to the directory, and to a mailbox through the courier) and
 //! finding and reading them back for `pipescan release` and `pipescan quarantine list`.
 //!
 //! Contract: a copy is the block of [`crate::act::quarantine::record`] followed by the original
@@ -11,9 +11,11 @@
 //! list`; reading a copy back stops at a size cap (a planted gzip bomb is refused, not inflated).
 //! `validate` (the templates, at config time) is here until the schema moves to src/config/.
 
+use crate::act::courier::traits::Courier;
 use crate::act::quarantine::id::is_id;
 use crate::act::quarantine::record::{Record, Unreadable};
 use crate::config::Quarantine;
+use crate::outcome::Failure;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -93,6 +95,21 @@ pub fn validate(q: &Quarantine) -> Result<(), (String, String)> {
         ));
     }
     Ok(())
+}
+
+/// Sends `fields` + `message` to the quarantine mailbox `address` through `courier`, from the
+/// null sender. A copy, not a delivery of the message: a retry after a later failure only
+/// duplicates it ([`Courier::send`]).
+pub fn to_mailbox(
+    courier: &dyn Courier,
+    address: &str,
+    fields: &[u8],
+    message: &mut dyn Read,
+) -> Result<(), Failure> {
+    courier.send("", &[address.to_string()], &mut |w| {
+        w.write_all(fields)?;
+        Ok(fields.len() as u64 + io::copy(message, w)?)
+    })
 }
 
 /// Writes `fields` + `message` to the quarantine; returns the file's path.
