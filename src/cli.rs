@@ -113,7 +113,7 @@ pub enum Command {
         to: Vec<String>,
         /// resend: the original message; attach: a notice with the original attached
         #[arg(long, value_enum, default_value = "resend")]
-        format: crate::admin::Format,
+        format: crate::admin::release::Format,
         /// Configuration file [default: /etc/pipescan/pipescan.toml]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,

@@ -4,12 +4,13 @@
 //! end of this module carries its exit code; exit 0 only after every reinjection succeeded or
 //! after an explicit, logged discard.
 
-use crate::act::reinject;
+use crate::act::courier::registry;
+use crate::act::courier::traits::Delivered;
 use crate::cli::FilterArgs;
 use crate::config::settings::Config;
-use crate::control::{self, Exit, Failure};
 use crate::envelope::{Angle, Envelope};
 use crate::message::{Header, Rewrite};
+use crate::outcome::{Exit, Failure};
 use crate::plan::{self, Plan};
 use crate::policy;
 use crate::policy::facts::Facts;
@@ -334,28 +335,21 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         return fail_with(f, env, Some(&spool), &plan, &scans, started);
     }
     let mut problems = Vec::new();
+    let courier = registry::chosen(cfg);
+    let mut delivered = Delivered::default();
     for (i, group) in plan.groups.iter().enumerate() {
         let rewrite = Rewrite::new(&spool.head, &header, &group.edits);
         let result = match mode {
             Mode::Stdout => write_stdout(&rewrite, &mut spool),
-            _ => {
-                let argv = reinject::argv(&cfg.reinject.command, &env.sender, &group.recipients);
-                match spool.parts() {
-                    Ok((head, mut rest)) => {
-                        reinject::run(&argv, cfg.reinject.on_hard_failure, &mut |w| {
-                            rewrite.write_to(
-                                w,
-                                head,
-                                rest.as_mut().map(|r| &mut **r as &mut dyn Read),
-                            )
-                        })
-                    }
-                    Err(e) => Err(Failure::from(e)),
-                }
-            }
+            _ => match spool.parts() {
+                Ok((head, mut rest)) => courier.deliver(&env.sender, &group.recipients, &mut |w| {
+                    rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
+                }),
+                Err(e) => Err(Failure::from(e)),
+            },
         };
-        if let Err(f) = result {
-            if control::is_delivered() {
+        if let Err(f) = delivered.count(result) {
+            if delivered.any() {
                 // Past the point of no return: an earlier group is delivered, a retry would
                 // deliver it twice. Say so loudly; these recipients need the admin.
                 crate::log::warn(&format!(
@@ -374,14 +368,13 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         let head_end = header.body_start.min(spool.head.len());
         let dsn =
             crate::act::dsn::build(&hostname, &env.sender, &plan.dsn, &spool.head[..head_end]);
-        let argv = reinject::argv(&cfg.reinject.command, "", std::slice::from_ref(&env.sender));
-        let sent = reinject::run(&argv, cfg.reinject.on_hard_failure, &mut |w| {
+        let sent = courier.deliver("", std::slice::from_ref(&env.sender), &mut |w| {
             w.write_all(&dsn)?;
             Ok(dsn.len() as u64)
         });
-        match sent {
+        match delivered.count(sent) {
             Ok(()) => {}
-            Err(f) if control::is_delivered() => crate::log::warn(&format!(
+            Err(f) if delivered.any() => crate::log::warn(&format!(
                 "DSN to <{}> for {} FAILED after delivery to the others: {}",
                 env.sender,
                 plan.dsn
@@ -399,7 +392,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         notify(cfg, &hostname, env, &spool, &header, &plan, &scans);
     }
     log_line(&plan, env, Some(&spool), &scans, started, note.as_deref());
-    if !problems.is_empty() && !control::is_delivered() {
+    if !problems.is_empty() && !delivered.any() {
         // Nothing was delivered and something failed: retry the whole message.
         return fail_with(&problems[0], env, Some(&spool), &plan, &scans, started);
     }
@@ -412,7 +405,9 @@ fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {
     let (head, rest) = spool.parts()?;
     rewrite.write_to(&mut out, head, rest.map(|r| r as &mut dyn Read))?;
     out.flush()?;
-    control::delivered();
+    // For the stop path: a signal from now on must not make the MTA retry (the run counts the
+    // copy in its own `Delivered`).
+    crate::process::delivered();
     Ok(())
 }
 
@@ -514,9 +509,10 @@ fn dry_run(
         None => Exit::Ok,
     };
     if plan.failure.is_none() {
+        let courier = registry::chosen(cfg);
         for (i, g) in plan.groups.iter().enumerate() {
-            let argv = reinject::argv(&cfg.reinject.command, &env.sender, &g.recipients);
-            let _ = writeln!(out, "group {}: reinject argv {:?}", i + 1, argv);
+            let how = courier.describe(&env.sender, &g.recipients);
+            let _ = writeln!(out, "group {}: {how}", i + 1);
             let _ = writeln!(out, "group {}: message follows ----", i + 1);
             let rewrite = Rewrite::new(&spool.head, header, &g.edits);
             let r = match spool.parts() {
@@ -580,13 +576,13 @@ fn quarantine_message(
     plan: &Plan,
     score: Option<f64>,
 ) -> Result<String, Failure> {
-    use crate::act::quarantine;
+    use crate::act::quarantine::{record, store};
     let q = &cfg.quarantine;
     let failed =
         |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
     // The run's mail_id, which every log line of the run names.
     let id = crate::log::mail_id().to_string();
-    let record = quarantine::Record {
+    let record = record::Record {
         id: id.clone(),
         sender: env.sender.clone(),
         recipients: env.recipients.clone(),
@@ -597,7 +593,7 @@ fn quarantine_message(
     let fields = record.block(header.eol.as_str());
     let (head, _) = spool.parts().map_err(|e| failed(e.to_string()))?;
     let body = &head[header.body_start.min(head.len())..];
-    let names = quarantine::Names {
+    let names = store::Names {
         mail_id: &id,
         category,
         body_digest: &body_digest(body),
@@ -609,23 +605,19 @@ fn quarantine_message(
             None => Box::new(head),
             Some(f) => Box::new(head.chain(f)),
         };
-        let path = quarantine::store(q, &names, fields.as_bytes(), &mut reader)
+        let path = store::store(q, &names, fields.as_bytes(), &mut reader)
             .map_err(|e| failed(format!("{}: {e}", q.directory.display())))?;
         crate::log::info(&format!("quarantined {} as {}", id, path.display()));
     }
     if !q.address.is_empty() {
-        let argv = reinject::argv(&cfg.reinject.command, "", std::slice::from_ref(&q.address));
-        let (head, mut rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
-        reinject::run_as(&argv, cfg.reinject.on_hard_failure, false, &mut |w| {
-            w.write_all(fields.as_bytes())?;
-            w.write_all(head)?;
-            let mut n = (fields.len() + head.len()) as u64;
-            if let Some(r) = rest.as_mut() {
-                n += io::copy(r, w)?;
-            }
-            Ok(n)
-        })
-        .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let courier = registry::chosen(cfg);
+        store::to_mailbox(&*courier, &q.address, fields.as_bytes(), &mut reader)
+            .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
     Ok(id)
 }
@@ -715,8 +707,7 @@ fn notify(
             }
         };
         let msg = n::build(hostname, &to, &subject, &text, orig_header);
-        let argv = reinject::argv(&cfg.reinject.command, "", &to);
-        let sent = reinject::run_as(&argv, cfg.reinject.on_hard_failure, false, &mut |w| {
+        let sent = registry::chosen(cfg).send("", &to, &mut |w| {
             w.write_all(&msg)?;
             Ok(msg.len() as u64)
         });
@@ -857,7 +848,7 @@ fn fail(
     message_id: Option<&str>,
     started: Instant,
 ) -> Exit {
-    control::status_line(&f.line());
+    crate::process::status_line(&f.line());
     // The Message-ID lets an admin match a deferral to the message when it comes back.
     let size = spool
         .map(|s| format!(", size: {}", s.size))
@@ -892,7 +883,7 @@ fn fail_with(
     scans: &Scans,
     started: Instant,
 ) -> Exit {
-    control::status_line(&f.line());
+    crate::process::status_line(&f.line());
     let mut p = plan.clone();
     p.failure = Some(f.clone());
     p.groups.clear();

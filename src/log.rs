@@ -98,7 +98,7 @@ pub fn mail_id() -> &'static str {
         .get()
         .unwrap_or_else(|| OUTSIDE_A_RUN.get_or_init(RunIds::default));
     run.mail_id.get_or_init(|| {
-        crate::act::quarantine::new_mail_id().unwrap_or_else(|_| {
+        crate::act::quarantine::id::new_mail_id().unwrap_or_else(|_| {
             // No /dev/urandom: still unique on this host (time and pid), still 12 characters.
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -5,16 +5,16 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, control, envelope, filter, log, nss, perms, scan, timings};
+use pipescan::{admin, cli, config, envelope, filter, log, perms, process, scan, timings};
 
 use clap::error::ErrorKind;
-use control::{Exit, Failure};
+use pipescan::outcome::{Exit, Failure};
 use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
-    control::install_panic_hook();
+    process::install_panic_hook();
     // scripts/build links this crate alone with +crt-static: the library cannot see it.
-    nss::set_static_build(cfg!(target_feature = "crt-static"));
+    process::set_static_build(cfg!(target_feature = "crt-static"));
     let exit = match cli::Cli::parse_args(std::env::args_os()) {
         Ok(cli) => match cli.command {
             Some(cli::Command::CheckConfig {
@@ -31,7 +31,7 @@ fn main() -> std::process::ExitCode {
                 policy,
                 verbose,
             }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
-                admin::release(cfg, &id, &to, format)
+                admin::release::release(cfg, &id, &to, format)
             }),
             Some(cli::Command::Quarantine {
                 command:
@@ -43,7 +43,7 @@ fn main() -> std::process::ExitCode {
                         verbose,
                     },
             }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
-                admin::list(cfg, since, category.as_deref())
+                admin::list::list(cfg, since, category.as_deref())
             }),
             None => filter_mode(&cli.filter),
         },
@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
                 .next()
                 .unwrap_or("")
                 .trim_start_matches("error: ");
-            control::status_line(&format!("4.3.5 pipescan: bad arguments: {first}"));
+            process::status_line(&format!("4.3.5 pipescan: bad arguments: {first}"));
             eprint!("{msg}");
             Exit::TempFail
         }
@@ -123,7 +123,7 @@ fn config_deferral<'a>(mut errors: impl Iterator<Item = &'a config::errors::Conf
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        control::status_line(&format!(
+        process::status_line(&format!(
             "4.3.5 pipescan: configuration error, message kept for retry: {one}"
         ));
         log::warn(&format!("configuration error: {first}"));
@@ -241,15 +241,15 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             .as_deref(),
     );
     // Before the message is read or a temporary file made: whatever follows runs unprivileged.
-    let run_uid = match control::drop_root(&cfg.general.user) {
-        Ok(control::Privileges::StillRoot(why)) => {
+    let run_uid = match process::drop_root(&cfg.general.user) {
+        Ok(process::Privileges::StillRoot(why)) => {
             log::warn(&why);
             None
         }
-        Ok(control::Privileges::Switched(_, uid, _)) => Some(uid),
+        Ok(process::Privileges::Switched(_, uid, _)) => Some(uid),
         Ok(_) => None,
         Err(e) => {
-            control::status_line(
+            process::status_line(
                 "4.3.0 pipescan: cannot drop root privileges, message kept for retry",
             );
             log::warn(&format!("cannot switch to [general] user: {e}"));
@@ -264,9 +264,9 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     if !refused.is_empty() {
         return config_deferral(refused.into_iter());
     }
-    if let Err(e) = control::install_signal_handlers(cfg.general.deadline.0) {
+    if let Err(e) = process::install_signal_handlers(cfg.general.deadline.0) {
         log::warn(&format!("cannot install signal handlers: {e}"));
-        control::start_deadline(cfg.general.deadline.0);
+        process::start_deadline(cfg.general.deadline.0);
     }
 
     // procmail and manual dry runs may give no envelope at all.
@@ -286,7 +286,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
                 status: "5.1.3",
                 reason: format!("bad envelope address: {e}"),
             };
-            control::status_line(&f.line());
+            process::status_line(&f.line());
             log::warn(&f.line());
             return f.exit;
         }
@@ -307,7 +307,7 @@ fn usage(what: &str) -> Exit {
     } else {
         format!("4.3.5 pipescan: {what}")
     };
-    control::status_line(&line);
+    process::status_line(&line);
     eprintln!("usage: pipescan [OPTIONS] -f SENDER -- RECIPIENT...   (see pipescan --help)");
     if interactive {
         Exit::Usage

@@ -8,22 +8,10 @@
 //! asks NSS for a user or a group, and it refuses to resolve a host name when the `hosts:` line
 //! names any other source ([`hosts_unsupported`]). The dynamic build (`PIPESCAN_DYNAMIC=1
 //! scripts/build`) uses NSS for both, so LDAP or systemd users and mDNS or resolved host names
-//! work there.
+//! work there. A leaf without state: whether this is the static build is process state
+//! ([`crate::process::static_build`]).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static STATIC_BUILD: AtomicBool = AtomicBool::new(false);
-
-/// Called first thing by the binary when it was linked statically (`crt-static`): only the
-/// binary's own crate is built with that flag, so the library cannot tell by itself.
-pub fn set_static_build(yes: bool) {
-    STATIC_BUILD.store(yes, Ordering::Relaxed);
-}
-
-pub fn static_build() -> bool {
-    STATIC_BUILD.load(Ordering::Relaxed)
-}
 
 pub const PASSWD: &str = "/etc/passwd";
 pub const GROUP: &str = "/etc/group";
@@ -124,9 +112,10 @@ pub fn foreign_sources(nsswitch: &str, database: &str) -> Vec<String> {
 
 /// In the static build, why a host name must not be resolved here: the `hosts:` line of
 /// /etc/nsswitch.conf names a source that glibc would load as a shared object (see the module
-/// doc). None in the dynamic build, or when the line names only files and dns.
-pub fn hosts_unsupported() -> Option<String> {
-    if !static_build() {
+/// doc). None in the dynamic build (`static_build` false: [`crate::process::static_build`]), or
+/// when the line names only files and dns.
+pub fn hosts_unsupported(static_build: bool) -> Option<String> {
+    if !static_build {
         return None;
     }
     let text = std::fs::read_to_string(NSSWITCH).unwrap_or_default();

@@ -496,8 +496,8 @@ fn lookup_user(user: &str) -> Result<Option<RunUser>, String> {
                 gids: a.groups,
             }));
         }
-        Ok(None) if nss::static_build() => return Err(nss::not_in_files(user)),
-        Err(e) if nss::static_build() => {
+        Ok(None) if crate::process::static_build() => return Err(nss::not_in_files(user)),
+        Err(e) if crate::process::static_build() => {
             return Err(format!(
                 "cannot read {} or {}: {e}",
                 nss::PASSWD,

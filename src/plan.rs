@@ -7,7 +7,7 @@
 //! our own DSN; where a DSN is not allowed (null sender, viruses, bulk mail, spam above the
 //! cutoff) a refusal becomes a logged discard, as amavisd's bounce killer does.
 
-use crate::control::{Exit, Failure};
+use crate::outcome::{Exit, Failure};
 use crate::verdict::Destiny;
 use crate::verdict::Edits;
 use crate::verdict::{Category, Verdict};

@@ -843,7 +843,7 @@ fn a_gzip_bomb_is_refused_without_inflating_it() {
     let q = f.quarantine_dir();
     std::fs::create_dir_all(&q).unwrap();
     let path = q.join("spam-EEEEEEEEEEEE.gz");
-    let record = pipescan::act::quarantine::Record {
+    let record = pipescan::act::quarantine::record::Record {
         id: "EEEEEEEEEEEE".into(),
         sender: "s@spam.example".into(),
         recipients: vec!["bob@example.com".into()],

@@ -38,10 +38,10 @@ pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -
                 BodyPart::Binary(status.into_bytes().into()),
             )
             .transfer_encoding("7bit"),
-            super::headers_part(header),
+            crate::act::compose::headers_part(header),
         ]),
     );
-    super::our_message(hostname)
+    crate::act::compose::our_message(hostname)
         .to(sender.to_string())
         .subject("Undelivered mail: message refused by the content filter")
         .header("Auto-Submitted", Text::new("auto-replied"))

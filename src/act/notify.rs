@@ -108,8 +108,8 @@ pub fn template(path: &str, builtin: &'static str) -> std::io::Result<String> {
 pub fn build(hostname: &str, to: &[String], subject: &str, text: &str, header: &[u8]) -> Vec<u8> {
     // 7-bit transport for the text: encode it if a template or a subject brought 8-bit in.
     let body = MimePart::new("text/plain", text.replace('\n', "\r\n"));
-    let parts = vec![body, super::headers_part(header)];
-    super::our_message(hostname)
+    let parts = vec![body, crate::act::compose::headers_part(header)];
+    crate::act::compose::our_message(hostname)
         .to(to
             .iter()
             .map(|r| mail_builder::headers::address::Address::new_address(None::<&str>, r.clone()))

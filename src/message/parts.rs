@@ -4,9 +4,9 @@
 //! rules (scan/banned) and, later, other checks read it.
 //!
 //! Contract: [`survey`] never fails on odd input; it returns `Err` only when a parser panicked
-//! (the panic is caught, see [`in_guarded_parse`]). Structure that is abusive or too deep to look
-//! through (the nesting, part, member and expansion [`Limits`], or MIME that parsers would read
-//! in different ways) is reported in [`Inventory::problems`], as amavisd treats undecipherable
+//! (the panic is caught, see [`crate::process::guarded`]). Structure that is abusive or too
+//! deep to look through (the nesting, part, member and expansion [`Limits`], or MIME that
+//! parsers would read in different ways) is reported in [`Inventory::problems`], as amavisd treats undecipherable
 //! structure as suspicious.
 //!
 //! The MIME structure is walked here, not by `MessageParser::parse`: mail-parser 0.11.9 ends a
@@ -29,9 +29,7 @@ use crate::message::mime::{MimeInfo, Multipart, decode, decode_prefix};
 use crate::message::sniff::{SNIFF_BYTES, sniff};
 use crate::message::{Header, printable};
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::HashSet;
-use std::panic::{self, AssertUnwindSafe};
 
 /// How far the walk looks: past a limit, parts are left out and that is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,29 +97,10 @@ pub fn survey(msg: &[u8], cfg: &Limits) -> Result<Inventory, String> {
     })
 }
 
-thread_local! {
-    static GUARDED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// True while this thread is inside the guarded parse. A process-wide panic hook that exits
-/// (pipescan's exits 75) runs before unwinding starts, so `catch_unwind` here only helps if the
-/// hook returns early when this is true.
-pub fn in_guarded_parse() -> bool {
-    GUARDED.with(Cell::get)
-}
-
+/// A parser panic as an error (see [`crate::process::guarded`]).
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let outer = GUARDED.with(|g| g.replace(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(outer));
-    result.map_err(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        format!("MIME parser panicked: {}", printable(&what, 200))
-    })
+    crate::process::guarded(f)
+        .map_err(|what| format!("MIME parser panicked: {}", printable(&what, 200)))
 }
 
 /// Where an entity (a header section and its body) sits.
@@ -392,6 +371,7 @@ fn size(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::in_guarded_parse;
 
     #[test]
     fn a_parser_panic_is_an_error_not_a_crash() {

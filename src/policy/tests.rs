@@ -588,7 +588,7 @@ fn quarantine_follows_the_category_not_the_destiny() {
 
 #[test]
 fn fields_pipescan_reads_back_are_forgeable() {
-    for f in crate::act::quarantine::FIELDS {
+    for f in crate::act::quarantine::record::FIELDS {
         assert!(FORGEABLE.contains(f), "{f}");
     }
     let e = base_edits(&cfg(), "h");

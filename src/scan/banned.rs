@@ -10,8 +10,9 @@
 //! panicked (the message is then UNCHECKED).
 
 use crate::message::parts::{Inventory, Limits};
-pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part, in_guarded_parse};
+pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part};
 use crate::message::printable;
+pub use crate::process::in_guarded_parse;
 use crate::scan::gate::Gate;
 use crate::scan::scanner::{Job, Scanner};
 use crate::verdict::{Kind, Outcome, ScanReport};

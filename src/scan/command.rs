@@ -14,12 +14,12 @@
 //!   [`MAX_OUTPUT`] bytes (the rest is read and dropped, so a chatty scanner never blocks on a
 //!   full pipe). The pattern sees stdout, then stderr: a name printed past the cap is not seen.
 //! - The program gets its own process group. At the deadline the whole group is killed (a
-//!   scanner wrapper's children too: `control::kill_group`) and the program is reaped. If a
+//!   scanner wrapper's children too: `process::kill_group`) and the program is reaped. If a
 //!   program exits but something it started keeps its output open, we wait for the output until
 //!   the deadline and then treat it as a timeout: an unread verdict is not a clean one.
 
 use super::wire;
-use crate::control;
+use crate::process;
 use regex::Regex;
 use std::ffi::OsString;
 use std::io::Read;
@@ -218,7 +218,7 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
                 let _ = done.send(());
             });
         if let Err(e) = spawned {
-            control::kill_group(&mut child);
+            process::kill_group(&mut child);
             return Err(fail(format!(
                 "cannot start a thread to read its output: {e}"
             )));
@@ -238,7 +238,7 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
         ))
     };
     let Some(status) = wait_until(&mut child, deadline) else {
-        control::kill_group(&mut child);
+        process::kill_group(&mut child);
         // Give the readers a moment to take in the last bytes.
         let complete = both_ended(&done_rx, Instant::now() + Duration::from_millis(100));
         return Err(with_first_line(timed_out(), &output(complete)));
@@ -246,7 +246,7 @@ pub fn scan(cmd: &AvCommand, path: &Path, deadline: Instant) -> Result<CmdVerdic
     let output = output(both_ended(&done_rx, deadline));
     if !output.complete {
         // It exited, but something it started still holds its stdout or stderr.
-        control::kill_group(&mut child);
+        process::kill_group(&mut child);
         return Err(with_first_line(
             fail(format!(
                 "exited ({}) but its output stayed open until the deadline ({}); killed what was left",

@@ -271,7 +271,7 @@ fn resolve(hostport: &str, until: Instant, budget: Duration) -> io::Result<Vec<S
         return Ok(vec![sa]);
     }
     // The static build would crash in an NSS module loaded for this lookup (crate::nss).
-    if let Some(why) = crate::nss::hosts_unsupported() {
+    if let Some(why) = crate::nss::hosts_unsupported(crate::process::static_build()) {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("cannot resolve {hostport:?}: {why}"),

@@ -1,87 +1,24 @@
-//! Exit codes and everything that can end a run early: signals, our deadline, panics.
+//! The only process-wide state of pipescan: everything that can end a run early (signals, our
+//! deadline, panics) and the one stop path; the reinjection child to kill on a stop and the run
+//! phase that stop path reads; the once-only status line; privileges (dropping root, and
+//! whether this is the static build); the guard around third-party MIME parsers.
 //!
-//! Contract (DESIGN.md §1): the only codes an MTA-facing run emits are 0, 65, 69, 75 (and 78 from
-//! check-config). A signal, a panic or the deadline before any reinjection succeeded exits 75 so
-//! the MTA keeps the message. A reinjection in progress is killed first, with its process group
-//! (a half-fed sendmail queues nothing; one whose input merely ended would queue what it got),
-//! and the main thread, which sees whether it had already succeeded, exits 75 (see [`track`]).
-//! After a reinjection succeeded the
-//! message is delivered: exiting 75 would deliver it twice, so we log and exit 0 instead.
-//! The enhanced status line is written to stdout once, first: Postfix reads the start of our
-//! output as the reason.
+//! Contract (DESIGN.md §1): a signal, a panic or the deadline before any reinjection succeeded
+//! exits 75 so the MTA keeps the message. A reinjection in progress is killed first, with its
+//! process group (a half-fed sendmail queues nothing; one whose input merely ended would queue
+//! what it got), and the main thread, which sees whether it had already succeeded, exits 75
+//! (see [`spawn_tracked`]). After a reinjection succeeded the message is delivered: exiting 75
+//! would deliver it twice, so we log and exit 0 instead. The phase is for this stop path only:
+//! the run's own decisions (what to do after a failed group) use the deliveries it counted
+//! ([`crate::act::courier::traits::Delivered`]). [`exit_tempfail`] (with the stop path and the
+//! panic hook behind it) is the only place that calls `std::process::exit`; `main` returns its
+//! exit code.
 
+use crate::outcome::Exit;
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
-
-/// The exit codes we use, named after sysexits.h.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    Ok = 0,
-    Usage = 64,
-    DataErr = 65,
-    /// Interactive commands only (release: no such quarantined message).
-    NoInput = 66,
-    Unavailable = 69,
-    TempFail = 75,
-    Config = 78,
-}
-
-impl Exit {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-    pub fn sysexits(self) -> sysexits::ExitCode {
-        match self {
-            Exit::Ok => sysexits::ExitCode::Ok,
-            Exit::Usage => sysexits::ExitCode::Usage,
-            Exit::DataErr => sysexits::ExitCode::DataErr,
-            Exit::NoInput => sysexits::ExitCode::NoInput,
-            Exit::Unavailable => sysexits::ExitCode::Unavailable,
-            Exit::TempFail => sysexits::ExitCode::TempFail,
-            Exit::Config => sysexits::ExitCode::Config,
-        }
-    }
-}
-
-/// A run that cannot deliver: the exit code, the enhanced status code, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub exit: Exit,
-    /// Enhanced status code, e.g. "4.3.0".
-    pub status: &'static str,
-    pub reason: String,
-}
-
-impl Failure {
-    pub fn tempfail(status: &'static str, reason: impl Into<String>) -> Failure {
-        Failure {
-            exit: Exit::TempFail,
-            status,
-            reason: reason.into(),
-        }
-    }
-    pub fn bounce(status: &'static str, reason: impl Into<String>) -> Failure {
-        Failure {
-            exit: Exit::Unavailable,
-            status,
-            reason: reason.into(),
-        }
-    }
-    /// The line for the MTA: "4.3.0 reason".
-    pub fn line(&self) -> String {
-        format!("{} {}", self.status, self.reason)
-    }
-}
-
-/// Unclassified errors are temporary: the MTA keeps the message.
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Failure {
-        Failure::tempfail("4.3.0", format!("I/O error: {e}"))
-    }
-}
 
 const WORKING: u8 = 0;
 const REINJECTING: u8 = 1;
@@ -91,7 +28,9 @@ static PHASE: AtomicU8 = AtomicU8::new(WORKING);
 static STATUS_WRITTEN: AtomicBool = AtomicBool::new(false);
 static STOP: Mutex<Option<String>> = Mutex::new(None);
 
-/// Writes the one status line to stdout (only the first call writes).
+/// Writes the one status line to stdout (only the first call of the run writes): Postfix
+/// reads the start of our output as the reason (DESIGN.md §1). The line itself comes from
+/// [`crate::outcome::Failure::line`] or the caller.
 pub fn status_line(line: &str) {
     if !STATUS_WRITTEN.swap(true, Ordering::SeqCst) {
         let mut out = std::io::stdout().lock();
@@ -115,8 +54,20 @@ pub fn delivered() {
     PHASE.store(DELIVERED, Ordering::SeqCst);
 }
 
-pub fn is_delivered() -> bool {
+/// For the stop path only: the run decides from the deliveries it counted.
+fn is_delivered() -> bool {
     PHASE.load(Ordering::SeqCst) == DELIVERED
+}
+
+/// A reinjection just failed: if a stop request killed it and nothing was delivered yet, exit
+/// 75 now. Otherwise (no stop, or someone already has the message) the caller goes on, logs
+/// these recipients as not delivered, and the run ends with 0.
+pub fn exit_if_stopped_before_delivery() {
+    if !is_delivered()
+        && let Some(reason) = stop_requested()
+    {
+        exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
+    }
 }
 
 /// A pending stop request (signal or deadline), for the main thread's wait loops.
@@ -249,7 +200,7 @@ pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         // The banned-files walk catches parser panics itself (a message the parser cannot
         // read is UNCHECKED, not a reason to retry for days).
-        if crate::scan::banned::in_guarded_parse() {
+        if in_guarded_parse() {
             return;
         }
         let msg = format!("internal error: {info}").replace('\n', " ");
@@ -331,6 +282,19 @@ pub fn start_deadline(limit: Duration) {
         });
 }
 
+static STATIC_BUILD: AtomicBool = AtomicBool::new(false);
+
+/// Called first thing by the binary when it was linked statically (`crt-static`): only the
+/// binary's own crate is built with that flag, so the library cannot tell by itself (see
+/// [`crate::nss`] for what the static build does instead of NSS).
+pub fn set_static_build(yes: bool) {
+    STATIC_BUILD.store(yes, Ordering::Relaxed);
+}
+
+pub fn static_build() -> bool {
+    STATIC_BUILD.load(Ordering::Relaxed)
+}
+
 /// What [`drop_root`] did, for the log.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Privileges {
@@ -359,7 +323,7 @@ pub fn drop_root(user: &str) -> Result<Privileges, String> {
             "running as root: set [general] user to an unprivileged account".into(),
         ));
     }
-    let found = if crate::nss::static_build() {
+    let found = if static_build() {
         account_from_files(user)?
     } else {
         account_from_nss(user)?
@@ -454,4 +418,30 @@ pub fn kill_group(child: &mut std::process::Child) {
     }
     let _ = child.kill(); // already dead: an error we do not care about
     let _ = child.wait();
+}
+
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread is inside [`guarded`]. A process-wide panic hook that exits
+/// (pipescan's exits 75) runs before unwinding starts, so `catch_unwind` only helps if the
+/// hook returns early when this is true.
+pub fn in_guarded_parse() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
+
+/// Runs a third-party parser whose panic must not end the run (a message it cannot read is
+/// UNCHECKED, not a reason to retry for days): `Err` holds the panic's text.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into())
+    })
 }

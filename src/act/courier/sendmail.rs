@@ -1,4 +1,5 @@
-//! Hands a copy of the message back to the MTA: `COMMAND... -f SENDER -- RCPT...`.
+//! The sendmail courier: hands a copy of the message back to the MTA with
+//! `COMMAND... -f SENDER -- RCPT...` (`[reinject] command`).
 //!
 //! Contract: argv only, never a shell and never `-t`. The null sender is passed as `-f ""`, which
 //! Postfix's and Sendmail's sendmail keep null. Our environment is passed on unchanged (Postfix's
@@ -8,8 +9,10 @@
 //! A stop request (signal, deadline) while the child runs kills it: an unfinished sendmail
 //! queues nothing, so the MTA's retry cannot deliver twice.
 
+use crate::act::courier::traits::{Courier, Feed};
 use crate::config::delivery::HardFailure;
-use crate::control::{self, Failure};
+use crate::outcome::Failure;
+use crate::process;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -19,6 +22,42 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+
+/// The sendmail courier: the command (`[reinject] command`, e.g. `/usr/sbin/sendmail -i`) and
+/// what its hard failures become.
+#[derive(Debug, Clone)]
+pub struct Sendmail {
+    command: Vec<String>,
+    on_hard_failure: HardFailure,
+}
+
+impl Sendmail {
+    pub fn new(command: &[String], on_hard_failure: HardFailure) -> Sendmail {
+        Sendmail {
+            command: command.to_vec(),
+            on_hard_failure,
+        }
+    }
+}
+
+impl Courier for Sendmail {
+    fn deliver(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
+        let argv = argv(&self.command, sender, recipients);
+        run_as(&argv, self.on_hard_failure, true, message)
+    }
+
+    fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
+        let argv = argv(&self.command, sender, recipients);
+        run_as(&argv, self.on_hard_failure, false, message)
+    }
+
+    fn describe(&self, sender: &str, recipients: &[String]) -> String {
+        format!(
+            "reinject argv {:?}",
+            argv(&self.command, sender, recipients)
+        )
+    }
+}
 
 /// The argv for one reinjection.
 pub fn argv(command: &[String], sender: &str, recipients: &[String]) -> Vec<String> {
@@ -30,18 +69,11 @@ pub fn argv(command: &[String], sender: &str, recipients: &[String]) -> Vec<Stri
     v
 }
 
-/// What feeds the message to the command: anything that writes to the writer it is given.
-pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<u64>;
-
 /// Runs `argv` and feeds it the message through `write`. Returns when the child has exited.
-pub fn run(argv: &[String], on_hard_failure: HardFailure, write: Feed) -> Result<(), Failure> {
-    run_as(argv, on_hard_failure, true, write)
-}
-
-/// Like [`run`]; `commits` says whether success delivers the message (the point of no return).
-/// A quarantine copy sent to a mailbox does not: a retry after a later failure only duplicates
-/// that copy.
-pub fn run_as(
+/// `commits` says whether success delivers the message (the point of no return, recorded for
+/// the stop path). A quarantine copy sent to a mailbox does not: a retry after a later failure
+/// only duplicates that copy.
+fn run_as(
     argv: &[String],
     on_hard_failure: HardFailure,
     commits: bool,
@@ -56,8 +88,8 @@ pub fn run_as(
 /// reading what the child says (one pipe for its stdout and stderr), so a child that talks
 /// before it reads cannot deadlock us; it learns of the exit from the end of that output, and
 /// only if something else keeps the pipe open, from a 10 ms check. A stop request (signal,
-/// deadline) kills the child's group from the signal thread (control::track), which ends any
-/// write or wait here.
+/// deadline) kills the child's group from the signal thread (process::spawn_tracked), which
+/// ends any write or wait here.
 fn run_timed(
     argv: &[String],
     on_hard_failure: HardFailure,
@@ -76,16 +108,16 @@ fn run_timed(
         .stdin(Stdio::piped())
         .stdout(out_w)
         .stderr(err_w);
-    let spawned = control::spawn_tracked(&mut cmd);
+    let spawned = process::spawn_tracked(&mut cmd);
     // Our copies of the output pipe's write end must go, or we never see its end.
     drop(cmd);
     let mut child = match spawned {
         Ok(c) => c,
         // Stopping (after an earlier group was delivered, or about to exit): start nothing.
-        Err(control::NotSpawned::Stopping(reason)) => {
+        Err(process::NotSpawned::Stopping(reason)) => {
             return Err(Failure::tempfail("4.3.0", reason));
         }
-        Err(control::NotSpawned::Failed(e)) => return Err(cannot(e)),
+        Err(process::NotSpawned::Failed(e)) => return Err(cannot(e)),
     };
     let mut pump = Pump {
         pid: Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
@@ -99,14 +131,14 @@ fn run_timed(
         // A failure: whatever of its group is still running (a helper holding part of the
         // message, or all of it) must not submit it after we report the failure. The child is
         // not reaped yet, so its group id cannot have been reused.
-        control::kill_group_of(pump.pid.as_raw());
+        process::kill_group_of(pump.pid.as_raw());
     }
-    control::untrack();
+    process::untrack();
     let status = match exited.and_then(|_| child.wait()) {
         Ok(s) => s,
         Err(e) => {
-            control::kill_group(&mut child);
-            control::reinjection_failed();
+            process::kill_group(&mut child);
+            process::reinjection_failed();
             return Err(Failure::tempfail(
                 "4.3.0",
                 format!("cannot wait for {prog}: {e}"),
@@ -116,17 +148,14 @@ fn run_timed(
     let said = first_line(&pump.said);
     let result = classify(prog, status, &written, &said, on_hard_failure);
     match &result {
-        Ok(()) if commits => control::delivered(),
+        Ok(()) if commits => process::delivered(),
         // Back to work: a copy that does not deliver the message, or a failure.
-        _ => control::reinjection_failed(),
+        _ => process::reinjection_failed(),
     }
     // A stop killed it: exit 75 now, unless someone already has the message (then the
     // caller logs these recipients as not delivered, and the run ends with 0).
-    if result.is_err()
-        && !control::is_delivered()
-        && let Some(reason) = control::stop_requested()
-    {
-        control::exit_tempfail(&format!("{reason}; reinjection killed before it finished"));
+    if result.is_err() {
+        process::exit_if_stopped_before_delivery();
     }
     result
 }
@@ -159,14 +188,14 @@ impl Pump {
             },
         };
         if result.is_err() {
-            control::kill_group_of(self.pid.as_raw());
+            process::kill_group_of(self.pid.as_raw());
         }
         self.input = None; // the child sees end of input
         result
     }
 
     /// Waits, reading its output meanwhile, until the child has exited (not reaped: see
-    /// control::spawn_tracked), and says how. Its output is read to the end unless something
+    /// process::spawn_tracked), and says how. Its output is read to the end unless something
     /// else holds the pipe.
     fn finish(&mut self) -> io::Result<WaitStatus> {
         while self.output.is_some() {
@@ -375,12 +404,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_courier_delivers_and_sends_with_the_same_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let script = format!("printf '%s|' \"$@\" >> '{}'; cat >/dev/null", got.display());
+        let courier = Sendmail::new(&sh(&script), HardFailure::Tempfail);
+        let rcpts = ["-x@example.com".to_string()];
+        let msg = &mut |w: &mut dyn Write| w.write_all(b"m\n").map(|()| 2);
+        assert!(courier.deliver("a@example.org", &rcpts, msg).is_ok());
+        assert!(courier.send("", &rcpts, msg).is_ok());
+        assert_eq!(
+            std::fs::read_to_string(&got).unwrap(),
+            "-f|a@example.org|--|-x@example.com|-f||--|-x@example.com|"
+        );
+        assert_eq!(
+            courier.describe("", &rcpts),
+            format!("reinject argv {:?}", argv(&sh(&script), "", &rcpts))
+        );
+    }
+
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into()]
     }
 
     fn feed(argv: &[String], hard: HardFailure) -> Result<(), Failure> {
-        run(argv, hard, &mut |w| {
+        run_as(argv, hard, true, &mut |w| {
             w.write_all(b"Subject: t\n\nbody\n")?;
             Ok(17)
         })
@@ -477,7 +526,7 @@ mod tests {
 
     #[test]
     fn exit_codes_map_to_ours() {
-        use crate::control::Exit;
+        use crate::outcome::Exit;
         assert!(feed(&sh("cat >/dev/null"), HardFailure::Tempfail).is_ok());
         let code = |s: &str, h| feed(&sh(s), h).unwrap_err();
         let f = code(

@@ -1,39 +1,21 @@
-//! Admin commands on the quarantine: `pipescan release` and `pipescan quarantine list`.
+//! `pipescan quarantine list [--since AGE] [--category C]`, and what it shares with release:
+//! how a record's category reads, and how unreadable subdirectories are skipped.
 //!
-//! Contract: release finds the file by its id, reads pipescan's record at its top (and only
-//! that: see act::quarantine::Record), and reinjects the original bytes unchanged to the
-//! original recipients (or `--to`), from the original sender; or, with `--format attach`, wraps
-//! it as message/rfc822 in a short notice from postmaster. A copy larger than 4 x
-//! general.max_message_size (+ 1 MiB) once decompressed is refused unread. Subdirectories that
-//! cannot be read are skipped with a warning naming them. Exit codes: 0 released; 66 no such id
-//! or unreadable file; 75 the reinjection failed (try again); 78 bad configuration.
+//! Contract: one line per quarantined message, oldest first, read from pipescan's record only
+//! (act::quarantine::record); a copy that cannot be read is listed as `unreadable`.
+//! Subdirectories that cannot be read are skipped with a warning naming them. Exit codes: 0
+//! listed; 66 the quarantine directory cannot be read.
 
-use crate::act::quarantine::{self, Held};
-use crate::act::reinject;
+use crate::act::quarantine::record::Record;
+use crate::act::quarantine::store;
 use crate::config::settings::Config;
-use crate::control::{Exit, Failure};
 use crate::message::{Header, printable};
+use crate::outcome::Exit;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// The original message, to its original recipients (or --to).
-    Resend,
-    /// A notice from postmaster with the original attached as message/rfc822.
-    Attach,
-}
-
-/// The most a quarantined copy may hold, decompressed, for release to read it.
-pub fn release_cap(cfg: &Config) -> u64 {
-    cfg.general
-        .max_message_size
-        .0
-        .saturating_mul(4)
-        .saturating_add(1 << 20)
-}
-
-fn skipping(cmd: &'static str) -> impl FnMut(&Path, &std::io::Error) {
+/// Warns about a directory that cannot be read, and goes on.
+pub fn skipping(cmd: &'static str) -> impl FnMut(&Path, &std::io::Error) {
     move |dir, e| {
         eprintln!(
             "pipescan {cmd}: warning: skipping {}: {e}",
@@ -42,113 +24,8 @@ fn skipping(cmd: &'static str) -> impl FnMut(&Path, &std::io::Error) {
     }
 }
 
-pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
-    let dir = &cfg.quarantine.directory;
-    let path = match quarantine::find(dir, id, &mut skipping("release")) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("pipescan release: {e}");
-            return Exit::NoInput;
-        }
-    };
-    let held = match quarantine::read(&path, release_cap(cfg)) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("pipescan release: cannot release {id}: {e}");
-            return Exit::NoInput;
-        }
-    };
-    if held.record.id != id {
-        eprintln!(
-            "pipescan release: {} holds quarantine id {}, not {id}: not released",
-            path.display(),
-            held.record.id
-        );
-        return Exit::NoInput;
-    }
-    let recipients = if to.is_empty() {
-        held.record.recipients.clone()
-    } else {
-        to.to_vec()
-    };
-    if recipients.is_empty()
-        || recipients
-            .iter()
-            .any(|r| r.is_empty() || r.chars().any(char::is_control))
-    {
-        eprintln!("pipescan release: no usable recipients (give --to ADDRESS)");
-        return Exit::Usage;
-    }
-    let (sender, body) = match format {
-        Format::Resend => (held.record.sender.clone(), held.original.clone()),
-        Format::Attach => (String::new(), attach(cfg, id, &held, &recipients)),
-    };
-    let argv = reinject::argv(&cfg.reinject.command, &sender, &recipients);
-    let result = reinject::run(&argv, cfg.reinject.on_hard_failure, &mut |w| {
-        std::io::Write::write_all(w, &body)?;
-        Ok(body.len() as u64)
-    });
-    match result {
-        Ok(()) => {
-            let line = format!(
-                "Released {id} ({}) from {} to {} ({:?})",
-                category(&held.record),
-                path.display(),
-                recipients
-                    .iter()
-                    .map(|r| crate::envelope::Angle(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                format
-            );
-            let line = printable(&line, 10_000);
-            crate::log::info(&line);
-            println!("{line}");
-            Exit::Ok
-        }
-        Err(Failure { reason, .. }) => {
-            eprintln!("pipescan release: reinjection failed, nothing was released: {reason}");
-            Exit::TempFail
-        }
-    }
-}
-
-fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8> {
-    use mail_builder::headers::text::Text;
-    use mail_builder::mime::{BodyPart, MimePart};
-    let host = cfg.hostname();
-    let r = &held.record;
-    let category = category(r);
-    let text = format!(
-        "A message that the content filter held in quarantine ({id}, {category}) has been released \
-         to you by the administrator. It is attached unchanged.\r\n\r\nOriginal sender: <{}>\r\n",
-        r.sender
-    );
-    let parts = vec![
-        MimePart::new("text/plain", text).transfer_encoding("7bit"),
-        MimePart::new(
-            "message/rfc822",
-            BodyPart::Binary(held.original.clone().into()),
-        )
-        .transfer_encoding(if held.original.is_ascii() {
-            "7bit"
-        } else {
-            "8bit"
-        }),
-    ];
-    let mut b = crate::act::our_message(&host)
-        .subject("Released from quarantine")
-        .header("Auto-Submitted", Text::new("auto-generated"))
-        .body(MimePart::new("multipart/mixed", BodyPart::Multipart(parts)));
-    b = b.to(recipients
-        .iter()
-        .map(|r| mail_builder::headers::address::Address::new_address(None::<&str>, r.clone()))
-        .collect::<Vec<_>>());
-    b.write_to_vec().unwrap_or_default()
-}
-
 /// "INFECTED (Eicar-Signature)", as X-Pipescan-Category shows it.
-fn category(r: &quarantine::Record) -> String {
+pub fn category(r: &Record) -> String {
     if r.reason.is_empty() {
         r.category.clone()
     } else {
@@ -200,7 +77,7 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
     let dir = &cfg.quarantine.directory;
     let want = category.map(|c| (category_name(c), c.to_ascii_lowercase()));
     let mut rows = Vec::new();
-    let walked = quarantine::walk(
+    let walked = store::walk(
         dir,
         &mut |p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -217,8 +94,8 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
                 return;
             }
             let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let from_name = quarantine::name_parts(&cfg.quarantine.filename, name);
-            let row = match quarantine::peek(p) {
+            let from_name = store::name_parts(&cfg.quarantine.filename, name);
+            let row = match store::peek(p) {
                 Ok((rec, head)) => Row {
                     secs,
                     id: rec.id,
@@ -287,7 +164,7 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
             "{}",
             line([
                 &r.id,
-                &quarantine::iso8601(r.secs),
+                &store::iso8601(r.secs),
                 &r.category,
                 &r.sender,
                 &r.subject

@@ -1,0 +1,75 @@
+//! The interface of a delivery method, and the run's count of what it delivered.
+//!
+//! Contract: a courier hands one copy to the next hop and returns only when the hop has taken
+//! it or refused it. `Ok` means the copy is the next hop's responsibility; every failure is a
+//! [`Failure`] that knows its exit code (75 for anything temporary or unknown). A courier never
+//! retries and never writes the status line. "Delivered" is a value: the caller counts each
+//! `Ok` of [`Courier::deliver`] in [`Delivered`] and decides from that (the point of no return,
+//! DESIGN.md §1); the process keeps its own copy only for the stop path (a signal after a
+//! delivery must exit 0, see [`crate::process`]).
+
+use crate::outcome::Failure;
+use std::io::{self, Write};
+
+/// What feeds the message to a courier: anything that writes to the writer it is given, and
+/// says how many bytes it wrote.
+pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<u64>;
+
+/// A delivery method (sendmail today; SMTP and LMTP next).
+pub trait Courier {
+    /// Delivers the message from `sender` ("" is the null sender) to `recipients`. Success is
+    /// the point of no return: a later failure must not make the MTA retry this copy.
+    fn deliver(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure>;
+
+    /// Sends mail that does not deliver the message itself (a quarantine copy to a mailbox, a
+    /// notice): a retry after a later failure only duplicates this copy.
+    fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure>;
+
+    /// What [`Courier::deliver`] would do, for --dry-run (e.g. `reinject argv [...]`).
+    fn describe(&self, sender: &str, recipients: &[String]) -> String;
+}
+
+/// How many copies of the message this run has delivered (the point of no return is passed
+/// once there is one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered(pub usize);
+
+impl Delivered {
+    /// Counts `result` if it delivered a copy, and hands it back.
+    pub fn count<T>(&mut self, result: Result<T, Failure>) -> Result<T, Failure> {
+        if result.is_ok() {
+            self.0 += 1;
+        }
+        result
+    }
+
+    /// Past the point of no return: a retry would deliver a copy twice.
+    pub fn any(&self) -> bool {
+        self.0 > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_group_after_a_delivered_one_is_past_the_point_of_no_return() {
+        let mut d = Delivered::default();
+        assert!(
+            d.count(Err::<(), _>(Failure::tempfail("4.3.0", "first")))
+                .is_err()
+        );
+        assert!(
+            !d.any(),
+            "nothing delivered yet: the whole message can be retried"
+        );
+        assert!(d.count(Ok(())).is_ok());
+        assert!(
+            d.count(Err::<(), _>(Failure::tempfail("4.3.0", "third")))
+                .is_err()
+        );
+        assert!(d.any());
+        assert_eq!(d, Delivered(1));
+    }
+}

@@ -1,0 +1,137 @@
+//! `pipescan release QUARANTINE-ID [--to RCPT] [--format resend|attach]`.
+//!
+//! Contract: release finds the file by its id, reads pipescan's record at its top (and only
+//! that: see act::quarantine::record::Record), and delivers the original bytes unchanged,
+//! through the run's courier, to the original recipients (or `--to`), from the original
+//! sender; or, with `--format attach`, wraps it as message/rfc822 in a short notice from
+//! postmaster. A copy larger than 4 x general.max_message_size (+ 1 MiB) once decompressed is
+//! refused unread. Exit codes: 0 released; 64 no usable recipients; 66 no such id or unreadable
+//! file; 75 the delivery failed (try again); 78 bad configuration.
+
+use crate::act::courier::registry;
+use crate::act::quarantine::store::{self, Held};
+use crate::admin::list::{category, skipping};
+use crate::config::settings::Config;
+use crate::message::printable;
+use crate::outcome::{Exit, Failure};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The original message, to its original recipients (or --to).
+    Resend,
+    /// A notice from postmaster with the original attached as message/rfc822.
+    Attach,
+}
+
+/// The most a quarantined copy may hold, decompressed, for release to read it.
+pub fn release_cap(cfg: &Config) -> u64 {
+    cfg.general
+        .max_message_size
+        .0
+        .saturating_mul(4)
+        .saturating_add(1 << 20)
+}
+
+pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
+    let dir = &cfg.quarantine.directory;
+    let path = match store::find(dir, id, &mut skipping("release")) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pipescan release: {e}");
+            return Exit::NoInput;
+        }
+    };
+    let held = match store::read(&path, release_cap(cfg)) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("pipescan release: cannot release {id}: {e}");
+            return Exit::NoInput;
+        }
+    };
+    if held.record.id != id {
+        eprintln!(
+            "pipescan release: {} holds quarantine id {}, not {id}: not released",
+            path.display(),
+            held.record.id
+        );
+        return Exit::NoInput;
+    }
+    let recipients = if to.is_empty() {
+        held.record.recipients.clone()
+    } else {
+        to.to_vec()
+    };
+    if recipients.is_empty()
+        || recipients
+            .iter()
+            .any(|r| r.is_empty() || r.chars().any(char::is_control))
+    {
+        eprintln!("pipescan release: no usable recipients (give --to ADDRESS)");
+        return Exit::Usage;
+    }
+    let (sender, body) = match format {
+        Format::Resend => (held.record.sender.clone(), held.original.clone()),
+        Format::Attach => (String::new(), attach(cfg, id, &held, &recipients)),
+    };
+    let result = registry::chosen(cfg).deliver(&sender, &recipients, &mut |w| {
+        std::io::Write::write_all(w, &body)?;
+        Ok(body.len() as u64)
+    });
+    match result {
+        Ok(()) => {
+            let line = format!(
+                "Released {id} ({}) from {} to {} ({:?})",
+                category(&held.record),
+                path.display(),
+                recipients
+                    .iter()
+                    .map(|r| crate::envelope::Angle(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                format
+            );
+            let line = printable(&line, 10_000);
+            crate::log::info(&line);
+            println!("{line}");
+            Exit::Ok
+        }
+        Err(Failure { reason, .. }) => {
+            eprintln!("pipescan release: reinjection failed, nothing was released: {reason}");
+            Exit::TempFail
+        }
+    }
+}
+
+fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8> {
+    use mail_builder::headers::text::Text;
+    use mail_builder::mime::{BodyPart, MimePart};
+    let host = cfg.hostname();
+    let r = &held.record;
+    let category = category(r);
+    let text = format!(
+        "A message that the content filter held in quarantine ({id}, {category}) has been released \
+         to you by the administrator. It is attached unchanged.\r\n\r\nOriginal sender: <{}>\r\n",
+        r.sender
+    );
+    let parts = vec![
+        MimePart::new("text/plain", text).transfer_encoding("7bit"),
+        MimePart::new(
+            "message/rfc822",
+            BodyPart::Binary(held.original.clone().into()),
+        )
+        .transfer_encoding(if held.original.is_ascii() {
+            "7bit"
+        } else {
+            "8bit"
+        }),
+    ];
+    let mut b = crate::act::compose::our_message(&host)
+        .subject("Released from quarantine")
+        .header("Auto-Submitted", Text::new("auto-generated"))
+        .body(MimePart::new("multipart/mixed", BodyPart::Multipart(parts)));
+    b = b.to(recipients
+        .iter()
+        .map(|r| mail_builder::headers::address::Address::new_address(None::<&str>, r.clone()))
+        .collect::<Vec<_>>());
+    b.write_to_vec().unwrap_or_default()
+}
