@@ -272,6 +272,26 @@ impl FilterArgs {
     }
 }
 
+/// How the result leaves the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Reinject,
+    Stdout,
+    DryRun,
+}
+
+impl Mode {
+    pub fn of(args: &FilterArgs) -> Mode {
+        if args.dry_run {
+            Mode::DryRun
+        } else if args.stdout {
+            Mode::Stdout
+        } else {
+            Mode::Reinject
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! DESIGN.md §1: no usage error, config error or panic of ours ever makes the MTA bounce mail.
 #![forbid(unsafe_code)]
 
-use pipescan::{admin, cli, config, envelope, filter, log, perms, process, scan, timings};
+use pipescan::{admin, cli, config, envelope, log, perms, process, run, scan, timings};
 
 use clap::error::ErrorKind;
 use pipescan::outcome::{Exit, Failure};
@@ -201,7 +201,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     if args.timings {
         timings::enable();
     }
-    let mode = filter::Mode::of(args);
+    let mode = cli::Mode::of(args);
     let loaded = timings::time("config", || {
         config::load::load(args.config.as_deref(), args.policy.as_deref())
     });
@@ -232,7 +232,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             .syslog
             .then(|| cfg.general.syslog_socket.clone()),
         &cfg.general.log_file,
-        args.verbose || mode == filter::Mode::DryRun,
+        args.verbose || mode == cli::Mode::DryRun,
     );
     log::set_run(
         args.queue_id
@@ -272,10 +272,10 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     // procmail and manual dry runs may give no envelope at all.
     let (sender, recipients) = match args.envelope() {
         Some(e) => e,
-        None if mode != filter::Mode::Reinject => (String::new(), Vec::new()),
+        None if mode != cli::Mode::Reinject => (String::new(), Vec::new()),
         None => return usage("no envelope sender or recipients given"),
     };
-    if recipients.is_empty() && mode == filter::Mode::Reinject {
+    if recipients.is_empty() && mode == cli::Mode::Reinject {
         return usage("no recipients given");
     }
     let env = match envelope::Envelope::new(sender, recipients) {
@@ -291,7 +291,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return f.exit;
         }
     };
-    let exit = filter::run(cfg, &env, mode, &mut std::io::stdin().lock());
+    let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));
     }

@@ -456,6 +456,30 @@ pub fn base64(data: &[u8]) -> String {
     s
 }
 
+/// The author addresses (From:), lowercased, for white/blacklists.
+pub fn authors(header: &Header, raw: &[u8]) -> Vec<String> {
+    header
+        .fields
+        .iter()
+        .filter(|f| f.is("From"))
+        .flat_map(|f| addresses(&f.text(raw)))
+        .collect()
+}
+
+/// Bulk or list mail gets no DSN: Precedence bulk/list/junk, List-Id, or Auto-Submitted other
+/// than "no".
+pub fn is_bulk(header: &Header, raw: &[u8]) -> bool {
+    header.fields.iter().any(|f| {
+        (f.is("Precedence")
+            && matches!(
+                f.text(raw).to_ascii_lowercase().as_str(),
+                "bulk" | "list" | "junk"
+            ))
+            || f.is("List-Id")
+            || (f.is("Auto-Submitted") && !f.text(raw).eq_ignore_ascii_case("no"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 //! our own DSN; where a DSN is not allowed (null sender, viruses, bulk mail, spam above the
 //! cutoff) a refusal becomes a logged discard, as amavisd's bounce killer does.
 
+use crate::config::settings::Config;
 use crate::outcome::{Exit, Failure};
+use crate::policy::recipient::Recipients;
 use crate::verdict::Destiny;
 use crate::verdict::Edits;
 use crate::verdict::{Category, Verdict};
@@ -153,6 +155,22 @@ pub fn plan(verdicts: &[Verdict]) -> Plan {
         p.dsn.clear();
     }
     p
+}
+
+/// The quarantine category (%c) of a planned message: by category, blocked or passed
+/// (amavisd), and only with somewhere to put it; the copies delivered then carry its
+/// X-Quarantine-ID.
+pub fn quarantine(
+    cfg: &Config,
+    rcpts: &Recipients,
+    plan: &Plan,
+    verdicts: &[Verdict],
+) -> Option<&'static str> {
+    let has_store =
+        !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
+    has_store
+        .then(|| crate::policy::quarantine::quarantine_as(cfg, rcpts, plan.category, verdicts))
+        .flatten()
 }
 
 #[cfg(test)]

@@ -73,6 +73,25 @@ impl Spool {
         })
     }
 
+    /// A read that gave a message, or the failure that ends the run (with the spool when it
+    /// was read but empty: the input closed early).
+    pub fn nonempty(
+        read: io::Result<Spool>,
+    ) -> Result<Spool, (crate::outcome::Failure, Option<Spool>)> {
+        use crate::outcome::Failure;
+        match read {
+            Err(e) => Err((
+                Failure::tempfail("4.3.0", format!("reading the message: {e}")),
+                None,
+            )),
+            Ok(s) if s.size == 0 => Err((
+                Failure::tempfail("4.3.0", "empty message on stdin (input closed early?)"),
+                Some(s),
+            )),
+            Ok(s) => Ok(s),
+        }
+    }
+
     /// True when the message was above the size limit (spooled to disk, not scanned).
     pub fn oversized(&self) -> bool {
         self.file.is_some()

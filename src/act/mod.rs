@@ -6,5 +6,6 @@
 pub mod compose;
 pub mod courier;
 pub mod dsn;
+pub mod execute;
 pub mod notify;
 pub mod quarantine;

@@ -2,6 +2,7 @@
 //! spam scan need not be waited for).
 
 use crate::config::settings::Config;
+use crate::outcome::{Exit, Failure};
 use crate::policy::recipient::{Listed, Recipients};
 use crate::verdict::{Category, Destiny};
 
@@ -45,4 +46,17 @@ pub fn blocks_everyone(cfg: &Config, recipients: &Recipients, category: Category
             | Category::Clean => return false,
         };
     destiny != Destiny::Pass && !recipients.none_given && !recipients.list.iter().any(loved)
+}
+
+/// A message that went round more than `general.max_received` times is in a mail loop: refused
+/// (65), as Postfix's own hop limit does.
+pub fn forwarding_loop(cfg: &Config, received: usize) -> Option<Failure> {
+    (received > cfg.general.max_received).then(|| Failure {
+        exit: Exit::DataErr,
+        status: "5.4.6",
+        reason: format!(
+            "mail forwarding loop: {received} Received fields (limit {})",
+            cfg.general.max_received
+        ),
+    })
 }

@@ -480,6 +480,80 @@ pub fn add_to(key: &Key, stamp: &Stamp, plan: &mut Plan, raw: &[u8], header: &He
     }
 }
 
+/// The site's marker key, if one is configured and readable; a key that cannot be loaded is
+/// logged, and mail then flows scanned and unmarked.
+pub fn site_key(cfg: &Config) -> Option<Key> {
+    match load(&cfg.loop_marker.key, &cfg.loop_marker.key_file) {
+        Ok(k) => k,
+        Err(e) => {
+            crate::log::warn(&format!(
+                "loop marker key: {e}: markers are neither trusted nor added"
+            ));
+            None
+        }
+    }
+}
+
+/// The stamp of a trusted marker on this message that covers every network check this run
+/// needs; never for an oversized message (its body was not all read into memory).
+pub fn usable(
+    cfg: &Config,
+    key: Option<&Key>,
+    raw: &[u8],
+    header: &Header,
+    oversized: bool,
+    now: u64,
+    needed: Needed,
+) -> Option<Stamp> {
+    let body = &raw[header.body_start.min(raw.len())..];
+    key.filter(|_| !oversized)
+        .and_then(|key| trusted(cfg, key, raw, header, body, now))
+        .filter(|s| covers(cfg, s, needed))
+}
+
+/// What this run found, as a marker needs it.
+pub struct Found<'a> {
+    pub reports: &'a [crate::verdict::ScanReport],
+    pub facts: &'a Facts,
+    pub banned_ran: bool,
+    pub oversized: bool,
+}
+
+/// Adds a marker to every copy of `plan`: the trusted one passed on (same host, time and
+/// results), or one for this run's results when every configured check ran to the end.
+#[allow(clippy::too_many_arguments)]
+pub fn mark(
+    cfg: &Config,
+    key: &Key,
+    stamp: Option<&Stamp>,
+    hostname: &str,
+    now: u64,
+    needed: Needed,
+    found: &Found,
+    plan: &mut Plan,
+    raw: &[u8],
+    header: &Header,
+) {
+    let made = stamp.cloned().or_else(|| {
+        let complete = found.banned_ran || !cfg.banned.enabled;
+        let complete = complete && (needed.header || !cfg.bad_header.enabled);
+        complete
+            .then(|| ours(cfg, hostname, now, needed, found.reports, found.facts))
+            .flatten()
+    });
+    if let (Some(made), false) = (made, found.oversized) {
+        add_to(key, &made, plan, raw, header);
+    }
+}
+
+/// The log line's note for a message whose network checks a marker stood in for.
+pub fn note(stamp: &Stamp) -> String {
+    format!(
+        "already scanned by {}: its spamd/clamd results used, local checks run",
+        stamp.host
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ pub mod rspamd;
 pub mod runner;
 pub mod scanner;
 pub mod spamd;
+pub mod stage;
 #[cfg(test)]
 pub mod testdata;
 pub mod virus;

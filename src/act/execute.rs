@@ -1,0 +1,374 @@
+//! Carries out a plan: the quarantine copy first (the riskiest step: nothing is delivered or
+//! discarded unless the copy is safe), then the copies (through the courier, or to stdout for a
+//! procmail filter), our DSN, and the notices.
+//!
+//! Contract: what happened is returned, not remembered: [`Executed`] says whether anything was
+//! delivered and what failed, and the caller reports it. Once a copy is delivered, a later
+//! failure cannot be retried (that would deliver twice): it is logged loudly and the run ends 0.
+
+use crate::act::courier::registry;
+use crate::act::courier::traits::Delivered;
+use crate::cli::Mode;
+use crate::config::settings::Config;
+use crate::envelope::Envelope;
+use crate::message::{Header, Rewrite};
+use crate::outcome::{Exit, Failure};
+use crate::plan::Plan;
+use crate::policy::fields::num;
+use crate::spool::Spool;
+use crate::verdict::Verdict;
+use std::io::{self, Read, Write};
+
+/// The message a plan is carried out on.
+pub struct Message<'a> {
+    pub env: &'a Envelope,
+    pub spool: &'a mut Spool,
+    pub header: &'a Header,
+    pub hostname: &'a str,
+    /// Bulk or list mail (no notice to its sender).
+    pub bulk: bool,
+}
+
+/// What carrying out the plan came to.
+#[derive(Debug)]
+pub enum Executed {
+    /// Every copy went out (some may have failed after the point of no return: `problems`).
+    Done {
+        delivered: bool,
+        problems: Vec<Failure>,
+        /// For the log line ("written to stdout").
+        note: Option<&'static str>,
+    },
+    /// The plan itself refuses or holds the message (its `failure`), nothing delivered.
+    Refused(Failure),
+    /// Something failed before anything was delivered: the MTA keeps or bounces the message.
+    Failed(Failure),
+}
+
+/// Quarantines (when `quarantine` names a category), then delivers per `plan`. `quarantine_id`
+/// receives the id of a copy stored, for the log line.
+pub fn execute(
+    cfg: &Config,
+    m: &mut Message,
+    mode: Mode,
+    plan: &mut Plan,
+    verdicts: &[Verdict],
+    quarantine: Option<&'static str>,
+    quarantine_id: &mut Option<String>,
+) -> Executed {
+    // A message held for retry (75) is not quarantined (it comes back).
+    let retried = plan
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.exit == Exit::TempFail);
+    if let (Some(cat), false) = (quarantine, retried) {
+        let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
+        let stored = crate::timings::time("quarantine", || {
+            quarantine_message(cfg, m.env, m.spool, m.header, cat, plan, best_score)
+        });
+        match stored {
+            Ok(id) => {
+                for g in &mut plan.groups {
+                    g.edits
+                        .add
+                        .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+                }
+                *quarantine_id = Some(id);
+            }
+            Err(f) => return Executed::Failed(f),
+        }
+    }
+    // A filter (procmail) cannot discard or refuse: it hands back the message with the
+    // category's alert fields and tags, for the recipe to file; only a retry stays a retry.
+    if mode == Mode::Stdout
+        && plan.groups.is_empty()
+        && plan
+            .failure
+            .as_ref()
+            .is_none_or(|f| f.exit != Exit::TempFail)
+        && let Some(v) = verdicts.first()
+    {
+        let mut edits = v.edits.clone();
+        if let Some(id) = quarantine_id.as_ref() {
+            edits
+                .add
+                .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+        }
+        let rewrite = Rewrite::new(&m.spool.head, m.header, &edits);
+        return match write_stdout(&rewrite, m.spool) {
+            Ok(()) => Executed::Done {
+                delivered: true,
+                problems: Vec::new(),
+                note: Some("written to stdout"),
+            },
+            Err(f) => Executed::Failed(f),
+        };
+    }
+    let notices = Notices {
+        verdicts,
+        bulk: m.bulk,
+        quarantine_id: quarantine_id.as_deref(),
+    };
+    if let Some(f) = &plan.failure {
+        if f.exit == Exit::Unavailable && mode == Mode::Reinject {
+            // Everyone refused: the admin still hears of it.
+            notify(cfg, m, plan, &notices);
+        }
+        return Executed::Refused(f.clone());
+    }
+    let (delivered, problems) = match deliver(cfg, m, mode, plan) {
+        Ok(d) => d,
+        Err(f) => return Executed::Failed(f),
+    };
+    if mode == Mode::Reinject {
+        notify(cfg, m, plan, &notices);
+    }
+    Executed::Done {
+        delivered,
+        problems,
+        note: None,
+    }
+}
+
+/// Delivers each group, then our DSN. `Err` only while nothing was delivered.
+fn deliver(
+    cfg: &Config,
+    m: &mut Message,
+    mode: Mode,
+    plan: &Plan,
+) -> Result<(bool, Vec<Failure>), Failure> {
+    let env = m.env;
+    let mut problems = Vec::new();
+    let courier = registry::chosen(cfg);
+    let mut delivered = Delivered::default();
+    for (i, group) in plan.groups.iter().enumerate() {
+        let rewrite = Rewrite::new(&m.spool.head, m.header, &group.edits);
+        let result = match mode {
+            Mode::Stdout => write_stdout(&rewrite, m.spool),
+            _ => match m.spool.parts() {
+                Ok((head, mut rest)) => courier.deliver(&env.sender, &group.recipients, &mut |w| {
+                    rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
+                }),
+                Err(e) => Err(Failure::from(e)),
+            },
+        };
+        if let Err(f) = delivered.count(result) {
+            if delivered.any() {
+                // Past the point of no return: an earlier group is delivered, a retry would
+                // deliver it twice. Say so loudly; these recipients need the admin.
+                crate::log::warn(&format!(
+                    "reinjection group {} to {} FAILED after other recipients were delivered: {}",
+                    i + 1,
+                    group.recipients.join(","),
+                    f.line()
+                ));
+                problems.push(f);
+                continue;
+            }
+            return Err(f);
+        }
+    }
+    if !plan.dsn.is_empty() && mode == Mode::Reinject {
+        let head_end = m.header.body_start.min(m.spool.head.len());
+        let dsn = crate::act::dsn::build(
+            m.hostname,
+            &env.sender,
+            &plan.dsn,
+            &m.spool.head[..head_end],
+        );
+        let sent = courier.deliver("", std::slice::from_ref(&env.sender), &mut |w| {
+            w.write_all(&dsn)?;
+            Ok(dsn.len() as u64)
+        });
+        match delivered.count(sent) {
+            Ok(()) => {}
+            Err(f) if delivered.any() => crate::log::warn(&format!(
+                "DSN to <{}> for {} FAILED after delivery to the others: {}",
+                env.sender,
+                plan.dsn
+                    .iter()
+                    .map(|r| r.recipient.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                f.line()
+            )),
+            // Nothing delivered yet: the whole message is retried, DSN included.
+            Err(f) => return Err(f),
+        }
+    }
+    Ok((delivered.any(), problems))
+}
+
+/// What the notices need to know besides the plan.
+struct Notices<'a> {
+    verdicts: &'a [Verdict],
+    bulk: bool,
+    quarantine_id: Option<&'a str>,
+}
+
+fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let (head, rest) = spool.parts()?;
+    rewrite.write_to(&mut out, head, rest.map(|r| r as &mut dyn Read))?;
+    out.flush()?;
+    // For the stop path: a signal from now on must not make the MTA retry (the run counts the
+    // copy in its own `Delivered`).
+    crate::process::delivered();
+    Ok(())
+}
+
+/// Stores the original message in the quarantine (directory and/or mailbox); its id.
+fn quarantine_message(
+    cfg: &Config,
+    env: &Envelope,
+    spool: &mut Spool,
+    header: &Header,
+    category: &'static str,
+    plan: &Plan,
+    score: Option<f64>,
+) -> Result<String, Failure> {
+    use crate::act::quarantine::{record, store};
+    let q = &cfg.quarantine;
+    let failed =
+        |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
+    // The run's mail_id, which every log line of the run names.
+    let id = crate::log::mail_id().to_string();
+    let record = record::Record {
+        id: id.clone(),
+        sender: env.sender.clone(),
+        recipients: env.recipients.clone(),
+        category: plan.category.name().to_string(),
+        reason: plan.reason.clone(),
+        score: score.map(num),
+    };
+    let fields = record.block(header.eol.as_str());
+    let (head, _) = spool.parts().map_err(|e| failed(e.to_string()))?;
+    let body = &head[header.body_start.min(head.len())..];
+    let names = store::Names {
+        mail_id: &id,
+        category,
+        body_digest: &body_digest(body),
+        now: std::time::SystemTime::now(),
+    };
+    if !q.directory.as_os_str().is_empty() {
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let path = store::store(q, &names, fields.as_bytes(), &mut reader)
+            .map_err(|e| failed(format!("{}: {e}", q.directory.display())))?;
+        crate::log::info(&format!("quarantined {} as {}", id, path.display()));
+    }
+    if !q.address.is_empty() {
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let courier = registry::chosen(cfg);
+        store::to_mailbox(&*courier, &q.address, fields.as_bytes(), &mut reader)
+            .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
+    }
+    Ok(id)
+}
+
+/// Sends the notices the config asks for. Failures are logged, never fatal: the message itself
+/// has been handled by now.
+fn notify(cfg: &Config, m: &Message, plan: &Plan, scans: &Notices) {
+    let (hostname, env, spool, header) = (m.hostname, m.env, &*m.spool, m.header);
+    use crate::act::notify as n;
+    use crate::verdict::Category;
+    if plan.passed() && !matches!(plan.category, Category::Virus | Category::Banned) {
+        return;
+    }
+    let raw = &spool.head;
+    let orig_header = &raw[..header.body_start.min(raw.len())];
+    let category = plan.category.name();
+    let subject = header.first_text(raw, "Subject").unwrap_or_default();
+    let message_id = header.first_text(raw, "Message-ID").unwrap_or_default();
+    let facts = n::Facts {
+        hostname,
+        sender: &env.sender,
+        recipients: &env.recipients,
+        category,
+        reason: &plan.reason,
+        quarantine_id: scans.quarantine_id,
+        subject: &subject,
+        message_id: &message_id,
+    };
+    let c = &cfg.notify;
+    let mut notices: Vec<(Vec<String>, String, &str, &'static str)> = Vec::new();
+    if let Some(admin) = n::admin_for(c, category) {
+        notices.push((
+            vec![admin.to_string()],
+            format!("{category} from <{}>", env.sender),
+            &c.admin_template,
+            n::ADMIN_TEMPLATE,
+        ));
+    }
+    let blocked: Vec<String> = scans
+        .verdicts
+        .iter()
+        .filter(|v| v.destiny != crate::verdict::Destiny::Pass && !v.recipient.is_empty())
+        .map(|v| v.recipient.clone())
+        .collect();
+    let warn_rcpt = match plan.category {
+        Category::Virus => c.warn_virus_recipient,
+        Category::Banned => c.warn_banned_recipient,
+        _ => false,
+    };
+    if warn_rcpt && !blocked.is_empty() {
+        notices.push((
+            blocked.clone(),
+            format!("{category} message to you was blocked"),
+            &c.recipient_template,
+            n::RECIPIENT_TEMPLATE,
+        ));
+    }
+    let sender_ok = c.warn_sender
+        && !env.sender.is_empty()
+        && !scans.bulk
+        && plan.category != Category::Virus
+        && !blocked.is_empty();
+    if sender_ok {
+        notices.push((
+            vec![env.sender.clone()],
+            "Your message was blocked".into(),
+            &c.sender_template,
+            n::SENDER_TEMPLATE,
+        ));
+    }
+    for (to, subject, path, builtin) in notices {
+        let text = match n::template(path, builtin) {
+            Ok(t) => n::expand(&t, &facts),
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "notice to {}: cannot read template {path}: {e}",
+                    to.join(",")
+                ));
+                n::expand(builtin, &facts)
+            }
+        };
+        let msg = n::build(hostname, &to, &subject, &text, orig_header);
+        let sent = registry::chosen(cfg).send("", &to, &mut |w| {
+            w.write_all(&msg)?;
+            Ok(msg.len() as u64)
+        });
+        match sent {
+            Ok(()) => crate::log::info(&format!("notified {} ({subject})", to.join(","))),
+            Err(f) => crate::log::warn(&format!("notice to {} FAILED: {}", to.join(","), f.line())),
+        }
+    }
+}
+
+/// A short digest of the body for %b: FNV-1a 64, hex (a name part, not a security measure).
+fn body_digest(body: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in body {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
