@@ -7,6 +7,7 @@
 //! our own DSN; where a DSN is not allowed (null sender, viruses, bulk mail, spam above the
 //! cutoff) a refusal becomes a logged discard, as amavisd's bounce killer does.
 
+use crate::config::delivery::Notify;
 use crate::config::settings::Config;
 use crate::outcome::{Exit, Failure};
 use crate::policy::recipient::Recipients;
@@ -173,9 +174,159 @@ pub fn quarantine(
         .flatten()
 }
 
+/// Who a notice is for (each has its own template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Admin,
+    Recipients,
+    Sender,
+}
+
+/// A notice to send about this message, besides the copies (amavisd's notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub audience: Audience,
+    pub to: Vec<String>,
+    pub subject: String,
+}
+
+/// The admin address the configuration names for `category`, if any.
+pub fn admin_for(n: &Notify, category: Category) -> Option<&str> {
+    let a = match category {
+        Category::Virus => &n.virus_admin,
+        Category::Banned => &n.banned_admin,
+        Category::Spam => &n.spam_admin,
+        Category::BadHeader => &n.bad_header_admin,
+        Category::Unchecked | Category::Spammy | Category::Oversized | Category::Clean => {
+            return None;
+        }
+    };
+    (!a.is_empty()).then_some(a.as_str())
+}
+
+/// The notices a planned message calls for: the category's admin; the recipients who did not
+/// get a virus or banned message, when asked for; its sender, when asked for and when it is
+/// neither a virus (they fake senders), bulk mail nor the null sender. Only for blocked mail,
+/// and for viruses and banned files passed to lovers.
+pub fn notices(
+    n: &Notify,
+    plan: &Plan,
+    verdicts: &[Verdict],
+    sender: &str,
+    bulk: bool,
+) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    if plan.passed() && !matches!(plan.category, Category::Virus | Category::Banned) {
+        return notices;
+    }
+    let category = plan.category;
+    if let Some(admin) = admin_for(n, category) {
+        notices.push(Notice {
+            audience: Audience::Admin,
+            to: vec![admin.to_string()],
+            subject: format!("{category} from <{sender}>"),
+        });
+    }
+    let blocked: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.destiny != Destiny::Pass && !v.recipient.is_empty())
+        .map(|v| v.recipient.clone())
+        .collect();
+    let warn_rcpt = match category {
+        Category::Virus => n.warn_virus_recipient,
+        Category::Banned => n.warn_banned_recipient,
+        Category::Unchecked
+        | Category::Spam
+        | Category::Spammy
+        | Category::BadHeader
+        | Category::Oversized
+        | Category::Clean => false,
+    };
+    if warn_rcpt && !blocked.is_empty() {
+        notices.push(Notice {
+            audience: Audience::Recipients,
+            to: blocked.clone(),
+            subject: format!("{category} message to you was blocked"),
+        });
+    }
+    let sender_ok = n.warn_sender
+        && !sender.is_empty()
+        && !bulk
+        && category != Category::Virus
+        && !blocked.is_empty();
+    if sender_ok {
+        notices.push(Notice {
+            audience: Audience::Sender,
+            to: vec![sender.to_string()],
+            subject: "Your message was blocked".into(),
+        });
+    }
+    notices
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The notices are decided here, without I/O: the admin of the category; the blocked
+    /// recipients and the sender only when asked for; never the sender of a virus (they fake
+    /// senders), of bulk mail, or the null sender; nothing for clean passed mail.
+    #[test]
+    fn notices_follow_the_category_and_the_backscatter_rules() {
+        let n = Notify {
+            virus_admin: "virusalert@example.com".into(),
+            banned_admin: "postmaster@example.com".into(),
+            warn_virus_recipient: true,
+            warn_sender: true,
+            ..Notify::default()
+        };
+        let blocked = |c| {
+            vec![
+                v("a@x", c, Destiny::Discard, None),
+                v("b@x", c, Destiny::Pass, None),
+            ]
+        };
+        let who = |c: Category, sender: &str, bulk: bool| -> Vec<(Audience, Vec<String>)> {
+            let vs = blocked(c);
+            notices(&n, &plan(&vs), &vs, sender, bulk)
+                .into_iter()
+                .map(|x| (x.audience, x.to))
+                .collect()
+        };
+        assert_eq!(
+            who(Category::Virus, "s@y", false),
+            [
+                (Audience::Admin, vec!["virusalert@example.com".to_string()]),
+                (Audience::Recipients, vec!["a@x".to_string()]),
+            ]
+        );
+        assert_eq!(
+            who(Category::Banned, "s@y", false),
+            [
+                (Audience::Admin, vec!["postmaster@example.com".to_string()]),
+                (Audience::Sender, vec!["s@y".to_string()]),
+            ]
+        );
+        assert_eq!(
+            who(Category::Banned, "s@y", true),
+            [(Audience::Admin, vec!["postmaster@example.com".to_string()])]
+        );
+        assert_eq!(
+            who(Category::Banned, "", false),
+            [(Audience::Admin, vec!["postmaster@example.com".to_string()])]
+        );
+        let clean = vec![v("a@x", Category::Clean, Destiny::Pass, None)];
+        assert!(notices(&n, &plan(&clean), &clean, "s@y", false).is_empty());
+        let subject = &notices(
+            &n,
+            &plan(&blocked(Category::Virus)),
+            &blocked(Category::Virus),
+            "s@y",
+            false,
+        )[0]
+        .subject;
+        assert_eq!(subject, "INFECTED from <s@y>");
+    }
 
     fn v(r: &str, c: Category, d: Destiny, tag: Option<&str>) -> Verdict {
         Verdict {

@@ -279,8 +279,9 @@ fn quarantine_message(
 fn notify(cfg: &Config, m: &Message, plan: &Plan, scans: &Notices) {
     let (hostname, env, spool, header) = (m.hostname, m.env, &*m.spool, m.header);
     use crate::act::notify as n;
-    use crate::verdict::Category;
-    if plan.passed() && !matches!(plan.category, Category::Virus | Category::Banned) {
+    use crate::plan::Audience;
+    let planned = crate::plan::notices(&cfg.notify, plan, scans.verdicts, &env.sender, scans.bulk);
+    if planned.is_empty() {
         return;
     }
     let raw = &spool.head;
@@ -299,47 +300,14 @@ fn notify(cfg: &Config, m: &Message, plan: &Plan, scans: &Notices) {
         message_id: &message_id,
     };
     let c = &cfg.notify;
-    let mut notices: Vec<(Vec<String>, String, &str, &'static str)> = Vec::new();
-    if let Some(admin) = n::admin_for(c, category) {
-        notices.push((
-            vec![admin.to_string()],
-            format!("{category} from <{}>", env.sender),
-            &c.admin_template,
-            n::ADMIN_TEMPLATE,
-        ));
-    }
-    let blocked: Vec<String> = scans
-        .verdicts
-        .iter()
-        .filter(|v| v.destiny != crate::verdict::Destiny::Pass && !v.recipient.is_empty())
-        .map(|v| v.recipient.clone())
-        .collect();
-    let warn_rcpt = match plan.category {
-        Category::Virus => c.warn_virus_recipient,
-        Category::Banned => c.warn_banned_recipient,
-        _ => false,
-    };
-    if warn_rcpt && !blocked.is_empty() {
-        notices.push((
-            blocked.clone(),
-            format!("{category} message to you was blocked"),
-            &c.recipient_template,
-            n::RECIPIENT_TEMPLATE,
-        ));
-    }
-    let sender_ok = c.warn_sender
-        && !env.sender.is_empty()
-        && !scans.bulk
-        && plan.category != Category::Virus
-        && !blocked.is_empty();
-    if sender_ok {
-        notices.push((
-            vec![env.sender.clone()],
-            "Your message was blocked".into(),
-            &c.sender_template,
-            n::SENDER_TEMPLATE,
-        ));
-    }
+    let notices = planned.into_iter().map(|p| {
+        let (path, builtin) = match p.audience {
+            Audience::Admin => (&c.admin_template, n::ADMIN_TEMPLATE),
+            Audience::Recipients => (&c.recipient_template, n::RECIPIENT_TEMPLATE),
+            Audience::Sender => (&c.sender_template, n::SENDER_TEMPLATE),
+        };
+        (p.to, p.subject, path, builtin)
+    });
     for (to, subject, path, builtin) in notices {
         let text = match n::template(path, builtin) {
             Ok(t) => n::expand(&t, &facts),

@@ -9,7 +9,6 @@
 //! Macros: %s sender, %r recipients, %c category, %R reason, %q quarantine id, %S subject,
 //! %i Message-ID, %h our host name, %% a percent sign.
 
-use crate::config::delivery::Notify;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 
@@ -119,18 +118,6 @@ pub fn build(hostname: &str, to: &[String], subject: &str, text: &str, header: &
         .body(MimePart::new("multipart/mixed", BodyPart::Multipart(parts)))
         .write_to_vec()
         .unwrap_or_default()
-}
-
-/// The admin address for a category (log name), if configured.
-pub fn admin_for<'a>(n: &'a Notify, category: &str) -> Option<&'a str> {
-    let a = match category {
-        "INFECTED" => &n.virus_admin,
-        "BANNED" => &n.banned_admin,
-        "SPAM" => &n.spam_admin,
-        "BAD-HEADER" => &n.bad_header_admin,
-        _ => return None,
-    };
-    (!a.is_empty()).then_some(a.as_str())
 }
 
 #[cfg(test)]
