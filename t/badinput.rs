@@ -573,6 +573,25 @@ static CATALOGUE: &[Case] = &[
             Sm::No,
         )
     },
+    // Loop markers a sender writes (issue 13 #1): with the site's key configured, a marker that
+    // does not verify (made up, of the old v1 format, or on a body re-shaped by a bare CR) is
+    // removed and the message is scanned: the .exe under it is BANNED.
+    Case {
+        extra: MARKER_KEY,
+        ..banned(
+            "a made-up v2 marker on an .exe is not trusted: BANNED",
+            marker_forged_v2,
+            "untrusted X-Pipescan-Marker (bad MAC",
+        )
+    },
+    Case {
+        extra: MARKER_KEY,
+        ..banned(
+            "a v1 marker (body-only MAC) on an .exe is not trusted: BANNED",
+            marker_v1,
+            "untrusted X-Pipescan-Marker (another format version",
+        )
+    },
     // Rows that showed pipescan bugs (issue 8 review), fixed since.
     // Fixed: every log line goes through message::printable (control, bidi and line
     // separator characters escaped).
@@ -873,6 +892,36 @@ fn attachment(name: &str, data: &[u8]) -> Vec<u8> {
 
 fn banned_exe() -> Vec<u8> {
     attachment("invoice.exe", b"MZ\x90\0\x03\0\0\0")
+}
+
+const MARKER_KEY: &str = "[loop_marker]\nkey = \"0123456789abcdef-test-key\"\n";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The marker field (valid in form, not in MAC) on top of `banned_exe`.
+fn with_marker(value: &str) -> Vec<u8> {
+    let mut m = format!("X-Pipescan-Marker: {value}\n").into_bytes();
+    m.extend(banned_exe());
+    m
+}
+
+fn marker_forged_v2() -> Vec<u8> {
+    // {"v":[],"s":{"f":false,"x":-5.0,"r":5.0,"t":[]}}: clean, ham.
+    let results = "eyJ2IjpbXSwicyI6eyJmIjpmYWxzZSwieCI6LTUuMCwiciI6NS4wLCJ0IjpbXX19";
+    with_marker(&format!(
+        "v2 mx.test {} {} {results}",
+        now(),
+        "ab".repeat(32)
+    ))
+}
+
+fn marker_v1() -> Vec<u8> {
+    with_marker(&format!("v1 mx.test {} {}", now(), "cd".repeat(32)))
 }
 
 fn no_boundary() -> Vec<u8> {
