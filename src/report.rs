@@ -165,6 +165,8 @@ pub fn describe(o: &crate::verdict::Outcome) -> String {
         crate::verdict::Outcome::Infected(v) => format!("infected: {}", v.join(", ")),
         crate::verdict::Outcome::Unchecked(w) => format!("unchecked: {w}"),
         crate::verdict::Outcome::Banned(r) if r.is_empty() => "no banned parts".into(),
+        crate::verdict::Outcome::BadHeader(r) if r.is_empty() => "header clean".into(),
+        crate::verdict::Outcome::BadHeader(r) => format!("bad header: {}", r.join("; ")),
         crate::verdict::Outcome::Banned(r) => format!("banned: {}", r.join("; ")),
         crate::verdict::Outcome::Spam(r) => format!(
             "score {} (spamd required {}), tests {}",

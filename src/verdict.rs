@@ -102,6 +102,8 @@ pub enum Outcome {
     Spam(SpamReport),
     /// The banned-files check: one reason per banned part (none: nothing banned).
     Banned(Vec<String>),
+    /// The bad-header checks: one reason per problem (none: a clean header).
+    BadHeader(Vec<String>),
     /// Not scanned, on purpose (e.g. above spamd.max_size).
     Skipped(String),
     /// Every server failed; the reasons, joined.
@@ -114,6 +116,8 @@ pub enum Kind {
     Spam,
     /// The banned-files walk: local, cheap, run beside the virus scan.
     Banned,
+    /// The bad-header checks: local, cheap, run on the caller's thread.
+    BadHeader,
 }
 
 #[derive(Debug, Clone, PartialEq)]

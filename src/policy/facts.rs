@@ -42,6 +42,8 @@ impl Facts {
                 (Outcome::Unchecked(why), _) => f.virus_unchecked = Some(why.clone()),
                 (Outcome::Failed(why), Kind::Virus) => f.virus_failed = Some(why.clone()),
                 // A message we cannot take apart cannot be said to be free of banned parts.
+                // The header checks cannot fail; a report of one that did says nothing.
+                (Outcome::Failed(_), Kind::BadHeader) => {}
                 (Outcome::Failed(why), Kind::Banned) => {
                     f.virus_unchecked = Some(format!("banned-files check failed: {why}"))
                 }
@@ -59,6 +61,7 @@ impl Facts {
                 }
                 (Outcome::Skipped(why), _) => f.spam_skipped = Some(why.clone()),
                 (Outcome::Banned(reasons), _) => f.banned.extend(reasons.iter().cloned()),
+                (Outcome::BadHeader(reasons), _) => f.bad_header.clone_from(reasons),
                 (Outcome::Clean, _) => {}
             }
         }

@@ -39,6 +39,9 @@
 //!   has been known to repeat References; amavisd reports that too.)
 
 use crate::message::{Field, Header, printable};
+use crate::scan::gate::Gate;
+use crate::scan::scanner::{Job, Scanner};
+use crate::verdict::{Kind, Outcome, ScanReport};
 
 /// The kinds of header problem, with amavisd's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -114,6 +117,40 @@ const SINGLETONS: &[&str] = &[
 
 /// Fields whose value is an address list (Sender: one mailbox), checked for syntax.
 const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "Reply-To", "To", "Cc"];
+
+/// The bad-header checks as one of the run's scanners: the tests the configuration enables.
+pub struct HeaderChecks {
+    pub tests: Vec<Test>,
+}
+
+impl Scanner for HeaderChecks {
+    fn name(&self) -> &'static str {
+        "headers"
+    }
+    fn kind(&self) -> Kind {
+        Kind::BadHeader
+    }
+    fn inline(&self) -> bool {
+        true
+    }
+    fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
+        let started = std::time::Instant::now();
+        let found =
+            crate::timings::time("headers", || findings(&job.msg, &Header::parse(&job.msg)));
+        let reasons = found
+            .into_iter()
+            .filter(|f| self.tests.contains(&f.test))
+            .map(|f| f.reason)
+            .collect();
+        ScanReport {
+            scanner: "headers",
+            kind: Kind::BadHeader,
+            outcome: Outcome::BadHeader(reasons),
+            server: None,
+            elapsed: started.elapsed(),
+        }
+    }
+}
 
 /// The reasons, e.g. "non-encoded 8-bit data in header field Subject".
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use crate::config::settings::Config;
 use crate::scan::banned::Banned;
+use crate::scan::headers::HeaderChecks;
 use crate::scan::rspamd::Rspamd;
 use crate::scan::runner::{self, Blocking, Wanted};
 use crate::scan::scanner::{Job, Shared};
@@ -29,6 +30,11 @@ pub fn configured(cfg: &Config) -> Vec<Shared> {
             settings: cfg.banned.clone(),
         }));
     }
+    if cfg.bad_header.enabled {
+        v.push(Arc::new(HeaderChecks {
+            tests: cfg.bad_header.tests.clone(),
+        }));
+    }
     if !cfg.spamd.servers.is_empty() {
         v.push(Arc::new(Spamd {
             settings: cfg.spamd.clone(),
@@ -49,6 +55,8 @@ pub struct Results {
     pub reports: Vec<ScanReport>,
     /// The banned-files reasons; `Err` when the walk itself failed (the message is UNCHECKED).
     pub banned: Result<Vec<String>, String>,
+    /// The bad-header reasons, when the checks ran.
+    pub bad_header: Option<Vec<String>>,
 }
 
 /// Runs the configured and wanted scanners of `cfg` on `msg`.
@@ -68,16 +76,23 @@ pub fn run_all(
     });
     let all = runner::run(&configured(cfg), &job, wanted, blocking);
     let mut banned = Ok(Vec::new());
+    let mut bad_header = None;
     let mut reports = Vec::with_capacity(all.len());
     for r in all {
         match (r.kind, r.outcome) {
+            (Kind::BadHeader, Outcome::BadHeader(reasons)) => bad_header = Some(reasons),
+            (Kind::BadHeader, _) => {}
             (Kind::Banned, Outcome::Banned(reasons)) => banned = Ok(reasons),
             (Kind::Banned, Outcome::Failed(why)) => banned = Err(why),
             (Kind::Banned, other) => banned = Err(format!("unexpected answer: {other:?}")),
             (kind, outcome) => reports.push(ScanReport { kind, outcome, ..r }),
         }
     }
-    Results { reports, banned }
+    Results {
+        reports,
+        banned,
+        bad_header,
+    }
 }
 
 /// Contacts every configured server and prints one line each; true when all answered.
@@ -165,6 +180,7 @@ mod tests {
             virus: true,
             spam: true,
             banned: true,
+            header: false,
         };
         let blocking = Blocking {
             virus: true,

@@ -21,6 +21,8 @@ pub struct Wanted {
     pub spam: bool,
     /// The banned-files walk (`[banned]`), run beside the scanners.
     pub banned: bool,
+    /// The bad-header checks (`[bad_header]`).
+    pub header: bool,
 }
 
 impl Wanted {
@@ -29,6 +31,7 @@ impl Wanted {
             Kind::Virus => self.virus,
             Kind::Spam => self.spam,
             Kind::Banned => self.banned,
+            Kind::BadHeader => self.header,
         }
     }
 }
@@ -89,7 +92,8 @@ pub fn run(
         true
     };
     for s in scanners {
-        if s.kind() != Kind::Spam && wanted.wants(s.kind()) && start(s, None, &mut reports) {
+        let threaded = s.kind() != Kind::Spam && !s.inline();
+        if threaded && wanted.wants(s.kind()) && start(s, None, &mut reports) {
             pending.other.push((s.name(), s.kind()));
         }
     }
@@ -113,6 +117,12 @@ pub fn run(
         }
     }
     drop(tx);
+    // The cheap local checks, here, while the others run.
+    for s in scanners {
+        if s.inline() && wanted.wants(s.kind()) {
+            reports.push(s.scan(job, None));
+        }
+    }
     let blocked_by = collect(
         &rx,
         job,

@@ -34,6 +34,10 @@ pub trait Scanner: Send + Sync {
     fn gated(&self) -> bool {
         false
     }
+    /// Cheap enough to run on the caller's thread while the others run on theirs.
+    fn inline(&self) -> bool {
+        false
+    }
     /// The stack its thread needs.
     fn stack_size(&self) -> usize {
         2 << 20

@@ -35,13 +35,14 @@ pub fn scan(
     needed: Needed,
     stamp: Option<&Stamp>,
 ) -> Scanned {
-    let (reports, banned) = if spool.oversized() {
-        (Vec::new(), oversized_walk(cfg, spool, env, needed))
+    let (reports, banned, bad_header) = if spool.oversized() {
+        (Vec::new(), oversized_walk(cfg, spool, env, needed), None)
     } else {
         let wanted = Wanted {
             virus: needed.virus && stamp.is_none(),
             spam: needed.spam && stamp.is_none(),
             banned: needed.banned,
+            header: needed.header,
         };
         let blocking = Blocking {
             virus: blocks_everyone(cfg, rcpts, Category::Virus),
@@ -55,7 +56,7 @@ pub fn scan(
             wanted,
             blocking,
         );
-        (r.reports, r.banned)
+        (r.reports, r.banned, r.bad_header)
     };
     for r in &reports {
         match &r.outcome {
@@ -88,15 +89,8 @@ pub fn scan(
                 .get_or_insert(format!("banned-files check failed: {why}"));
         }
     }
-    if needed.header && cfg.bad_header.enabled && !spool.oversized() {
-        let findings = crate::timings::time("headers", || {
-            crate::scan::headers::findings(&spool.head, header)
-        });
-        facts.bad_header = findings
-            .into_iter()
-            .filter(|f| cfg.bad_header.tests.contains(&f.test))
-            .map(|f| f.reason)
-            .collect();
+    if let Some(reasons) = bad_header {
+        facts.bad_header = reasons;
     }
     facts.authors = crate::message::authors(header, &spool.head);
     facts.bulk = crate::message::is_bulk(header, &spool.head);
@@ -123,6 +117,7 @@ fn oversized_walk(
                 virus: false,
                 spam: false,
                 banned: true,
+                header: false,
             };
             let prefix = Arc::new(prefix);
             let r = registry::run_all(
