@@ -4,8 +4,8 @@
 //! `runner` runs them together (threads, the `gate` between blocking checks and the spam scan).
 //! Each scanner is one file: its client (spamd, rspamd, clamd over `wire` and `http`; `command`
 //! for command-line virus scanners, chained behind clamd by `virus`; `banned` over the message's
-//! parts) and its `Scanner` impl. `pool` walks a scanner's servers; `headers` is the bad-header
-//! check. A scanner never turns a failure into "clean": what a failure means is the policy's
+//! parts; `headers` for the bad-header checks, run inline) and its `Scanner` impl. `pool` walks a
+//! scanner's servers; `stage` is the scan stage of a run and `marker` the loop marker. A scanner never turns a failure into "clean": what a failure means is the policy's
 //! business (`[virus] on_failure`, `[spam] on_failure`).
 
 pub mod banned;
