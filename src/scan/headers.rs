@@ -135,8 +135,7 @@ impl Scanner for HeaderChecks {
     }
     fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
         let started = std::time::Instant::now();
-        let found =
-            crate::timings::time("headers", || findings(&job.msg, &Header::parse(&job.msg)));
+        let found = crate::timings::time("headers", || findings(&job.msg, &job.header));
         let reasons = found
             .into_iter()
             .filter(|f| self.tests.contains(&f.test))

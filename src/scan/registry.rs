@@ -2,6 +2,7 @@
 //! is one file in scan/ (its client and its `Scanner` impl) and one line here.
 
 use crate::config::settings::Config;
+use crate::message::Header;
 use crate::scan::banned::Banned;
 use crate::scan::headers::HeaderChecks;
 use crate::scan::rspamd::Rspamd;
@@ -63,6 +64,7 @@ pub struct Results {
 pub fn run_all(
     cfg: &Config,
     msg: &Arc<Vec<u8>>,
+    header: &Header,
     sender: &str,
     recipients: &[String],
     wanted: Wanted,
@@ -70,6 +72,7 @@ pub fn run_all(
 ) -> Results {
     let job = Arc::new(Job {
         msg: msg.clone(),
+        header: header.clone(),
         sender: sender.to_string(),
         recipients: recipients.to_vec(),
         started: Instant::now(),
@@ -187,9 +190,11 @@ mod tests {
             banned: true,
         };
         let t0 = Instant::now();
+        let header = crate::message::Header::parse(&msg);
         let r = run_all(
             &cfg,
             &msg,
+            &header,
             "a@example.org",
             &["b@example.com".into()],
             wanted,

@@ -7,6 +7,7 @@
 //! How scanners run together (threads, the gate, who waits for whom) is `scan::runner`'s job;
 //! a scanner only says what [`Kind`] of finding it makes and whether it can wait at the gate.
 
+use crate::message::Header;
 use crate::scan::gate::Gate;
 use crate::verdict::{Kind, ScanReport};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Job {
     pub msg: Arc<Vec<u8>>,
+    /// The message's header section, parsed once for every scanner that reads it.
+    pub header: Header,
     pub sender: String,
     pub recipients: Vec<String>,
     /// When the checks began: a gated scanner's timeout counts from here.

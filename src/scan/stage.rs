@@ -36,7 +36,11 @@ pub fn scan(
     stamp: Option<&Stamp>,
 ) -> Scanned {
     let (reports, banned, bad_header) = if spool.oversized() {
-        (Vec::new(), oversized_walk(cfg, spool, env, needed), None)
+        (
+            Vec::new(),
+            oversized_walk(cfg, spool, header, env, needed),
+            None,
+        )
     } else {
         let wanted = Wanted {
             virus: needed.virus && stamp.is_none(),
@@ -51,6 +55,7 @@ pub fn scan(
         let r = registry::run_all(
             cfg,
             &spool.head,
+            header,
             &env.sender,
             &env.recipients,
             wanted,
@@ -105,6 +110,7 @@ pub fn scan(
 fn oversized_walk(
     cfg: &Arc<Config>,
     spool: &mut Spool,
+    header: &Header,
     env: &Envelope,
     needed: Needed,
 ) -> Result<Vec<String>, String> {
@@ -123,6 +129,7 @@ fn oversized_walk(
             let r = registry::run_all(
                 cfg,
                 &prefix,
+                header,
                 &env.sender,
                 &env.recipients,
                 only_banned,
