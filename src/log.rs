@@ -106,7 +106,7 @@ pub fn mail_id() -> &'static str {
             let mut b = [0u8; 9];
             b[..5].copy_from_slice(&t.to_be_bytes()[3..]);
             b[5..].copy_from_slice(&std::process::id().to_be_bytes());
-            let id = crate::message::base64(&b)
+            let id = crate::message::text::base64(&b)
                 .replace('+', "-")
                 .replace('/', "_");
             // Never taken for an option (see new_mail_id).
@@ -122,10 +122,10 @@ pub fn amavis_layout() -> bool {
         .is_some_and(|l| matches!(l.ident.as_str(), "amavis" | "amavisd"))
 }
 
-/// `s` made printable (see [`crate::message::printable`]) in at most `max` bytes: longer text is
+/// `s` made printable (see [`crate::message::text::printable`]) in at most `max` bytes: longer text is
 /// cut at a character boundary and ends in `…`.
 pub fn clip(s: &str, max: usize) -> String {
-    let mut p = crate::message::printable(s, usize::MAX);
+    let mut p = crate::message::text::printable(s, usize::MAX);
     if p.len() > max {
         let mut end = max.saturating_sub('…'.len_utf8());
         while !p.is_char_boundary(end) {

@@ -9,7 +9,8 @@ use crate::act::courier::registry;
 use crate::act::execute::Executed;
 use crate::config::settings::Config;
 use crate::envelope::{Angle, Envelope};
-use crate::message::{Header, Rewrite};
+use crate::message::edit::Rewrite;
+use crate::message::header::Header;
 use crate::outcome::{Exit, Failure};
 use crate::plan::Plan;
 use crate::policy::facts::Facts;
@@ -64,7 +65,7 @@ pub fn dry_run(
         "header: {} fields, body at byte {}, {} line ends",
         header.fields.len(),
         header.body_start,
-        if header.eol == crate::message::Eol::CrLf {
+        if header.eol == crate::message::header::Eol::CrLf {
             "CRLF"
         } else {
             "LF"

@@ -10,7 +10,7 @@ use crate::act::execute::{self, Message};
 use crate::cli::Mode;
 use crate::config::settings::Config;
 use crate::envelope::Envelope;
-use crate::message::Header;
+use crate::message::header::Header;
 use crate::outcome::{Exit, Failure};
 use crate::policy::lists::Lists;
 use crate::report::{self, Scans};
@@ -50,7 +50,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             return early(&f, &spool);
         }
     };
-    let authors = crate::message::authors(&header, &spool.head);
+    let authors = crate::message::header::authors(&header, &spool.head);
     // The lookup tables, read once for every recipient: the policy after this is pure.
     let rcpts =
         match policy::recipient::resolve(cfg, &lists, &env.sender, &authors, &env.recipients) {

@@ -4,7 +4,9 @@
 //! in that target's format. Each is run through the same functions the target calls; none may
 //! panic. Inputs that showed a wrong result (rather than a panic) also get a test of the result.
 
-use pipescan::message::{Edits, Header, Rewrite};
+use pipescan::message::edit::Rewrite;
+use pipescan::message::header::Header;
+use pipescan::verdict::Edits;
 use std::path::PathBuf;
 
 fn crashes(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

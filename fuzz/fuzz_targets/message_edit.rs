@@ -13,7 +13,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipescan::message::{Edits, Eol, Header, Rewrite, encode_value};
+use pipescan::verdict::Edits;
+use pipescan::message::header::Eol;
+use pipescan::message::header::Header;
+use pipescan::message::edit::Rewrite;
+use pipescan::message::text::encode_value;
 
 const FORGEABLE: &[&str] = &["X-Spam-*", "X-Quarantine-ID", "X-Pipescan-Alert"];
 const TAGS: &[&str] = &[
@@ -296,7 +300,7 @@ fuzz_target!(|data: &[u8]| {
 /// rules: lines end in `eol`, continuation lines start with a tab, no line passes 78 characters
 /// unless one word is longer, and unfolding gives back `name: value`.
 fn crate_fold_check(name: &str, enc: &str, eol: &str, top: &mut Vec<u8>) {
-    let folded = pipescan::message::fold(name, enc, eol);
+    let folded = pipescan::message::text::fold(name, enc, eol);
     assert!(folded.ends_with(eol));
     let body = &folded[..folded.len() - eol.len()];
     for (i, line) in body.split(eol).enumerate() {

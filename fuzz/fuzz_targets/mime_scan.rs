@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pipescan::config::units::Size;
-use pipescan::message::Header;
+use pipescan::message::header::Header;
 use pipescan::scan::banned::{self, BannedConfig};
 use pipescan::scan::headers;
 use std::sync::Once;

@@ -9,7 +9,8 @@
 use crate::act::quarantine::record::Record;
 use crate::act::quarantine::store;
 use crate::config::settings::Config;
-use crate::message::{Header, printable};
+use crate::message::header::Header;
+use crate::message::text::printable;
 use crate::outcome::Exit;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -12,7 +12,7 @@ use crate::act::courier::registry;
 use crate::act::quarantine::store::{self, Held};
 use crate::admin::list::{category, skipping};
 use crate::config::settings::Config;
-use crate::message::printable;
+use crate::message::text::printable;
 use crate::outcome::{Exit, Failure};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,7 +6,7 @@
 //! MUAs read it (a bad base64 character is skipped, a multipart without its close delimiter
 //! runs to the end). mail-parser is used only for header parameters (RFC 2231, RFC 2047).
 
-use crate::message::Header;
+use crate::message::header::Header;
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use std::borrow::Cow;

@@ -25,9 +25,10 @@
 //! listed too. Members stored deflated are judged by name and declared size only.
 
 use crate::message::archive;
+use crate::message::header::Header;
 use crate::message::mime::{MimeInfo, Multipart, decode, decode_prefix};
 use crate::message::sniff::{SNIFF_BYTES, sniff};
-use crate::message::{Header, printable};
+use crate::message::text::printable;
 use std::borrow::Cow;
 use std::collections::HashSet;
 

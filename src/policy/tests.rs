@@ -593,8 +593,8 @@ fn fields_pipescan_reads_back_are_forgeable() {
     }
     let e = base_edits(&cfg(), "h");
     let raw = b"X-Envelope-To: <evil@example.net>\nx-pipescan-quarantine: v=2\nX-Pipescan-Category: CLEAN\nX-Envelope-From: <e@x>\nSubject: s\n\nb\n";
-    let h = crate::message::Header::parse(raw);
-    let out = crate::message::Rewrite::new(raw, &h, &e).apply(raw);
+    let h = crate::message::header::Header::parse(raw);
+    let out = crate::message::edit::Rewrite::new(raw, &h, &e).apply(raw);
     assert!(
         out.ends_with(b"\nSubject: s\n\nb\n"),
         "{}",

@@ -11,7 +11,7 @@
 
 use crate::message::parts::{Inventory, Limits};
 pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part};
-use crate::message::printable;
+use crate::message::text::printable;
 pub use crate::process::in_guarded_parse;
 use crate::scan::gate::Gate;
 use crate::scan::scanner::{Job, Scanner};
@@ -723,7 +723,7 @@ mod tests {
     }
 
     fn b64(data: &[u8]) -> String {
-        let s = crate::message::base64(data);
+        let s = crate::message::text::base64(data);
         let lines: Vec<&str> = s
             .as_bytes()
             .chunks(76)

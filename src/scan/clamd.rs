@@ -448,7 +448,7 @@ pub(crate) mod tests {
         fn eicar_mail() -> Vec<u8> {
             let eicar = eicar();
             assert_eq!(eicar.len(), 68);
-            let b64 = crate::message::base64(&eicar);
+            let b64 = crate::message::text::base64(&eicar);
             format!(
                 "From: a@example.com\r\nTo: b@example.org\r\nSubject: virus\r\nMIME-Version: 1.0\r\n\
                  Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n\

@@ -913,7 +913,7 @@ mod tests {
                  see attachment\r\n--XX\r\nContent-Type: application/octet-stream; name=eicar.com\r\n\
                  Content-Transfer-Encoding: base64\r\n\
                  Content-Disposition: attachment; filename=eicar.com\r\n\r\n{}\r\n--XX--\r\n",
-                crate::message::base64(&eicar)
+                crate::message::text::base64(&eicar)
             )
             .into_bytes()
         }

@@ -2,7 +2,7 @@
 //! by RFC 5322 and by what mail programs choke on.
 //!
 //! Contract: [`check`] reads the raw bytes through our own header scanner
-//! (`crate::message::Header`), never fails and never panics; it returns one reason per problem
+//! (`crate::message::header::Header`), never fails and never panics; it returns one reason per problem
 //! (a problem repeated in several fields of one name is reported once). [`findings`] gives each
 //! reason with its [`Test`], amavisd's names for the kinds of problem (`%allowed_header_tests`),
 //! so a configuration can turn kinds off. Only the top-level header is checked, as amavisd does;
@@ -38,7 +38,9 @@
 //!   Resent-* blocks and trace fields repeat legitimately and are not counted. (git send-email
 //!   has been known to repeat References; amavisd reports that too.)
 
-use crate::message::{Field, Header, printable};
+use crate::message::header::Field;
+use crate::message::header::Header;
+use crate::message::text::printable;
 use crate::scan::gate::Gate;
 use crate::scan::scanner::{Job, Scanner};
 use crate::verdict::{Kind, Outcome, ScanReport};

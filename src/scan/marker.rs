@@ -24,8 +24,8 @@
 //! \n RESULTS \n SHA256(bound fields) SHA256(body)`.
 
 use crate::config::settings::Config;
-use crate::message::Header;
-use crate::message::Rewrite;
+use crate::message::edit::Rewrite;
+use crate::message::header::Header;
 use crate::plan::Plan;
 use crate::policy::facts::Facts;
 use crate::policy::needed::Needed;
@@ -194,7 +194,7 @@ pub struct Stamp {
 fn bound_fields(raw: &[u8], header: &Header) -> Vec<u8> {
     let mut out = Vec::new();
     for name in BOUND {
-        let copies: Vec<&crate::message::Field> =
+        let copies: Vec<&crate::message::header::Field> =
             header.fields.iter().filter(|f| f.is(name)).collect();
         out.extend_from_slice(format!("{name}:{}\n", copies.len()).as_bytes());
         for f in copies {

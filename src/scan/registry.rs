@@ -2,7 +2,7 @@
 //! is one file in scan/ (its client and its `Scanner` impl) and one line here.
 
 use crate::config::settings::Config;
-use crate::message::Header;
+use crate::message::header::Header;
 use crate::scan::banned::Banned;
 use crate::scan::headers::HeaderChecks;
 use crate::scan::rspamd::Rspamd;
@@ -190,7 +190,7 @@ mod tests {
             banned: true,
         };
         let t0 = Instant::now();
-        let header = crate::message::Header::parse(&msg);
+        let header = crate::message::header::Header::parse(&msg);
         let r = run_all(
             &cfg,
             &msg,

@@ -7,7 +7,7 @@
 //! How scanners run together (threads, the gate, who waits for whom) is `scan::runner`'s job;
 //! a scanner only says what [`Kind`] of finding it makes and whether it can wait at the gate.
 
-use crate::message::Header;
+use crate::message::header::Header;
 use crate::scan::gate::Gate;
 use crate::verdict::{Kind, ScanReport};
 use std::sync::Arc;

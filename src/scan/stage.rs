@@ -6,7 +6,7 @@
 
 use crate::config::settings::Config;
 use crate::envelope::Envelope;
-use crate::message::Header;
+use crate::message::header::Header;
 use crate::policy::facts::Facts;
 use crate::policy::needed::{Needed, blocks_everyone};
 use crate::policy::recipient::Recipients;
@@ -97,8 +97,8 @@ pub fn scan(
     if let Some(reasons) = bad_header {
         facts.bad_header = reasons;
     }
-    facts.authors = crate::message::authors(header, &spool.head);
-    facts.bulk = crate::message::is_bulk(header, &spool.head);
+    facts.authors = crate::message::header::authors(header, &spool.head);
+    facts.bulk = crate::message::header::is_bulk(header, &spool.head);
     Scanned {
         reports,
         facts,

@@ -12,7 +12,7 @@ pub fn new_mail_id() -> io::Result<String> {
     loop {
         let mut b = [0u8; 9];
         urandom.read_exact(&mut b)?;
-        let id = crate::message::base64(&b)
+        let id = crate::message::text::base64(&b)
             .replace('+', "-")
             .replace('/', "_");
         // An id is an argument of `release`: one starting with `-` would read as an option.

@@ -53,7 +53,7 @@ impl Record {
     /// human-readable fields, with the message's line ending `eol`.
     pub fn block(&self, eol: &str) -> String {
         use crate::envelope::Angle;
-        use crate::message::fold;
+        use crate::message::text::fold;
         let mut human = String::new();
         let rcpts: Vec<String> = self
             .recipients
@@ -181,7 +181,7 @@ impl Record {
 /// Fields of these names further down are the sender's, never read. Recipients are split at
 /// the commas between `<...>` (outside quotes); that format could not carry every address.
 fn legacy(raw: &[u8]) -> Result<(Record, usize), Unreadable> {
-    use crate::message::Header;
+    use crate::message::header::Header;
     const ORDER: [&str; 5] = [
         "X-Envelope-From",
         "X-Envelope-To",

@@ -1,0 +1,153 @@
+//! The only edits pipescan makes to a message it passes on.
+//!
+//! Contract: the output is the input with (a) our fields inserted at the top of the header (after
+//! an mbox `From ` line, if the input has one), (b) whole fields removed, and (c) a tag inserted
+//! into Subject values. Every other byte is copied as it is, so an edit never disturbs 8-bit
+//! headers, NULs, the body, CRLF or LF line ends, or a missing final newline.
+
+use crate::message::header::{Field, Header};
+use crate::message::text::fold;
+use crate::verdict::Edits;
+use std::io::{self, Write};
+
+/// One splice: replace `raw[at..at + remove]` with `insert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Splice {
+    at: usize,
+    remove: usize,
+    insert: Vec<u8>,
+}
+
+/// The edits resolved against one header, ready to write.
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    splices: Vec<Splice>,
+}
+
+impl Rewrite {
+    pub fn new(raw: &[u8], header: &Header, edits: &Edits) -> Rewrite {
+        let eol = header.eol.as_str();
+        let mut splices = Vec::new();
+        let mut top = Vec::new();
+        for (name, value) in &edits.add {
+            top.extend_from_slice(fold(name, value, eol).as_bytes());
+        }
+        let has_subject = header.fields.iter().any(|f| f.is("Subject"));
+        if let (Some(tag), false) = (&edits.subject_tag, has_subject) {
+            top.extend_from_slice(format!("Subject: {}{eol}", tag.trim_end()).as_bytes());
+        }
+        if !top.is_empty() {
+            let at = header.insert_at.min(raw.len());
+            // An mbox "From " line without its line break: ours must not join it.
+            if at > 0 && raw[at - 1] != b'\n' {
+                top.splice(0..0, eol.bytes());
+            }
+            // No header, and the message starts with white space: that line would read as a
+            // continuation of our last field. An empty line keeps the whole message body.
+            if header.fields.is_empty() && matches!(raw.get(at), Some(b' ' | b'\t')) {
+                top.extend_from_slice(eol.as_bytes());
+            }
+            splices.push(Splice {
+                at: header.insert_at,
+                remove: 0,
+                insert: top,
+            });
+        }
+        for f in &header.fields {
+            let forged = edits.remove_names.iter().any(|n| name_matches(&f.name, n))
+                || edits
+                    .remove_exact
+                    .iter()
+                    .any(|(n, v)| f.is(n) && f.text(raw) == *v);
+            if forged {
+                splices.push(Splice {
+                    at: f.start,
+                    remove: f.end - f.start,
+                    insert: Vec::new(),
+                });
+            } else if let (Some(tag), true) = (&edits.subject_tag, f.is("Subject"))
+                && let Some(s) = subject_splice(raw, f, tag)
+            {
+                splices.push(s);
+            }
+        }
+        Rewrite { splices }
+    }
+
+    /// Writes the edited message: `raw` is the whole message, or its first part when `rest`
+    /// supplies the remainder (a message spooled to disk).
+    pub fn write_to(
+        &self,
+        out: &mut dyn Write,
+        raw: &[u8],
+        rest: Option<&mut dyn io::Read>,
+    ) -> io::Result<u64> {
+        let mut pos = 0;
+        let mut n = 0u64;
+        for s in &self.splices {
+            out.write_all(&raw[pos..s.at])?;
+            out.write_all(&s.insert)?;
+            n += (s.at - pos + s.insert.len()) as u64;
+            pos = s.at + s.remove;
+        }
+        out.write_all(&raw[pos..])?;
+        n += (raw.len() - pos) as u64;
+        if let Some(r) = rest {
+            n += io::copy(r, out)?;
+        }
+        Ok(n)
+    }
+
+    /// The edited bytes, for tests.
+    #[cfg(test)]
+    pub fn apply(&self, raw: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(raw.len() + 256);
+        self.write_to(&mut v, raw, None)
+            .expect("writing to a Vec cannot fail");
+        v
+    }
+}
+
+fn name_matches(name: &[u8], pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => {
+            name.len() >= prefix.len()
+                && name[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        }
+        None => name.eq_ignore_ascii_case(pattern.as_bytes()),
+    }
+}
+
+/// Where to put the Subject tag: after the colon and one space; not at all when the value already
+/// starts with the tag (no "***SPAM*** ***SPAM***" on a second pass).
+fn subject_splice(raw: &[u8], f: &Field, tag: &str) -> Option<Splice> {
+    let value = f.value(raw);
+    let lead = value
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    let rest = &value[lead..];
+    let bare = tag.trim_end();
+    if rest.starts_with(bare.as_bytes()) {
+        return None;
+    }
+    let starts_line = rest.is_empty() || rest[0] == b'\r' || rest[0] == b'\n';
+    if lead == 0 || starts_line {
+        // "Subject:x" or "Subject:" followed by a folded value: add the spacing ourselves.
+        let insert = if starts_line {
+            format!(" {bare}")
+        } else {
+            format!(" {tag}")
+        };
+        return Some(Splice {
+            at: f.value_start + lead,
+            remove: 0,
+            insert: insert.into_bytes(),
+        });
+    }
+    Some(Splice {
+        at: f.value_start + lead,
+        remove: 0,
+        insert: tag.as_bytes().to_vec(),
+    })
+}

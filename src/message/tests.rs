@@ -1,0 +1,170 @@
+//! The header view and the edits, byte for byte.
+
+use crate::message::edit::Rewrite;
+use crate::message::header::{Eol, Header, addresses};
+use crate::message::text::{base64, encode_value, fold};
+use crate::verdict::Edits;
+
+fn edit(raw: &[u8], e: &Edits) -> Vec<u8> {
+    let h = Header::parse(raw);
+    Rewrite::new(raw, &h, e).apply(raw)
+}
+
+fn add(name: &str, v: &str) -> Edits {
+    Edits {
+        add: vec![(name.into(), v.into())],
+        ..Edits::default()
+    }
+}
+
+#[test]
+fn fields_and_body_offsets() {
+    let raw = b"A: 1\nB: two\n  folded\nC:3\n\nbody\n";
+    let h = Header::parse(raw);
+    assert_eq!(h.fields.len(), 3);
+    assert_eq!(
+        &raw[h.fields[1].start..h.fields[1].end],
+        b"B: two\n  folded\n"
+    );
+    assert_eq!(&raw[h.body_start..], b"body\n");
+    assert_eq!(h.eol, Eol::Lf);
+    assert_eq!(h.fields[1].text(raw), "two  folded");
+}
+
+#[test]
+fn crlf_is_detected_and_used() {
+    let raw = b"Subject: x\r\n\r\nbody\r\n";
+    assert_eq!(
+        edit(raw, &add("X-A", "1")),
+        b"X-A: 1\r\nSubject: x\r\n\r\nbody\r\n"
+    );
+}
+
+#[test]
+fn mbox_from_line_stays_first() {
+    let raw = b"From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\nb";
+    assert_eq!(
+        edit(raw, &add("X-A", "1")),
+        b"From a@b Mon Jan  1 00:00:00 2024\nX-A: 1\nSubject: x\n\nb"
+    );
+}
+
+#[test]
+fn removes_forged_fields_whole_and_only_those() {
+    let raw = b"X-Spam-Flag: YES\nx-spam-status: Yes,\n score=9\nSubject: s\nX-Spammy: keep\n\nX-Spam-Flag: body\n";
+    let e = Edits {
+        remove_names: vec!["X-Spam-*".into()],
+        ..Edits::default()
+    };
+    assert_eq!(
+        edit(raw, &e),
+        b"Subject: s\nX-Spammy: keep\n\nX-Spam-Flag: body\n"
+    );
+}
+
+#[test]
+fn exact_removal_keeps_other_scanners_fields() {
+    let raw = b"X-Virus-Scanned: pipescan at mx\nX-Virus-Scanned: ClamAV at other\n\n";
+    let e = Edits {
+        remove_exact: vec![("X-Virus-Scanned".into(), "pipescan at mx".into())],
+        ..Edits::default()
+    };
+    assert_eq!(edit(raw, &e), b"X-Virus-Scanned: ClamAV at other\n\n");
+}
+
+#[test]
+fn subject_tagging_variants() {
+    let e = Edits {
+        subject_tag: Some("***SPAM*** ".into()),
+        ..Edits::default()
+    };
+    assert_eq!(edit(b"Subject: hi\n\n", &e), b"Subject: ***SPAM*** hi\n\n");
+    assert_eq!(
+        edit(b"Subject: ***SPAM*** hi\n\n", &e),
+        b"Subject: ***SPAM*** hi\n\n"
+    );
+    assert_eq!(edit(b"Subject:hi\n\n", &e), b"Subject: ***SPAM*** hi\n\n");
+    assert_eq!(
+        edit(b"Subject:\n folded\n\n", &e),
+        b"Subject: ***SPAM***\n folded\n\n"
+    );
+    assert_eq!(
+        edit(b"From: a\n\nbody", &e),
+        b"Subject: ***SPAM***\nFrom: a\n\nbody"
+    );
+    // No final newline, empty value.
+    assert_eq!(edit(b"Subject:", &e), b"Subject: ***SPAM***");
+}
+
+#[test]
+fn header_without_body_or_newline() {
+    let raw = b"Subject: x";
+    let h = Header::parse(raw);
+    assert_eq!(h.fields.len(), 1);
+    assert_eq!(h.body_start, raw.len());
+    assert_eq!(edit(raw, &add("X-A", "1")), b"X-A: 1\nSubject: x");
+}
+
+#[test]
+fn non_field_line_ends_the_header() {
+    let raw = b"just a body line\nSubject: not a header\n";
+    let h = Header::parse(raw);
+    assert!(h.fields.is_empty());
+    assert_eq!(h.body_start, 0);
+}
+
+#[test]
+fn empty_input() {
+    assert_eq!(edit(b"", &add("X-A", "1")), b"X-A: 1\n");
+}
+
+#[test]
+fn added_values_are_7bit() {
+    assert_eq!(encode_value("plain"), "plain");
+    assert_eq!(encode_value("a\r\nb"), "a  b");
+    let e = encode_value("at h\u{f6}st");
+    assert!(e.is_ascii());
+    assert_eq!(e, "at =?UTF-8?B?aMO2c3Q=?=");
+}
+
+#[test]
+fn long_values_fold() {
+    let v = (0..30)
+        .map(|i| format!("TEST_{i}=1.0,"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let f = fold("X-Spam-Status", &v, "\n");
+    assert!(f.lines().all(|l| l.len() <= 78), "{f}");
+    let unfolded: String = f.replace("\n\t", " ");
+    assert_eq!(unfolded, format!("X-Spam-Status: {v}\n"));
+}
+
+#[test]
+fn author_addresses() {
+    assert_eq!(
+        addresses("Alice <Alice@Example.org>"),
+        ["alice@example.org"]
+    );
+    assert_eq!(
+        addresses("a@b.example, \"C, D\" <c@d.example>"),
+        ["a@b.example", "c@d.example"]
+    );
+    assert_eq!(
+        addresses("Team: x@y.example, z@w.example;"),
+        ["x@y.example", "z@w.example"]
+    );
+    assert_eq!(
+        addresses("a@b.example, c@d.example"),
+        ["a@b.example", "c@d.example"]
+    );
+    assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
+}
+
+#[test]
+fn base64_vectors() {
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+}
