@@ -3,6 +3,7 @@
 //! loves, and its own spam levels. Everything after this is pure.
 
 use crate::config::settings::Config;
+use crate::lookup::source::LookupError;
 use crate::lookup::table::Table;
 use crate::policy::lists::Lists;
 
@@ -81,7 +82,7 @@ pub fn resolve(
     sender: &str,
     authors: &[String],
     recipients: &[String],
-) -> Result<Recipients, String> {
+) -> Result<Recipients, LookupError> {
     let none_given = recipients.is_empty();
     let owner = [String::new()];
     let addresses = if none_given { &owner[..] } else { recipients };
@@ -98,11 +99,11 @@ fn one(
     sender: &str,
     authors: &[String],
     rcpt: &str,
-) -> Result<Recipient, String> {
-    let has = |t: &Table| t.lookup(rcpt).map_err(|e| e.to_string());
+) -> Result<Recipient, LookupError> {
+    let has = |t: &Table| t.lookup(rcpt);
     Ok(Recipient {
         address: rcpt.to_string(),
-        local: lists.is_local(rcpt).map_err(|e| e.to_string())?,
+        local: lists.is_local(rcpt)?,
         listed: listed(lists, rcpt, sender, authors)?,
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
@@ -126,20 +127,20 @@ fn listed(
     rcpt: &str,
     sender: &str,
     authors: &[String],
-) -> Result<Option<Listed>, String> {
-    let hit = |t: &Table| -> Result<bool, String> {
-        if t.lookup(sender).map_err(|e| e.to_string())? {
+) -> Result<Option<Listed>, LookupError> {
+    let hit = |t: &Table| -> Result<bool, LookupError> {
+        if t.lookup(sender)? {
             return Ok(true);
         }
         for a in authors {
-            if t.lookup(a).map_err(|e| e.to_string())? {
+            if t.lookup(a)? {
                 return Ok(true);
             }
         }
         Ok(false)
     };
     for (who, white, black) in &lists.per_recipient {
-        if who.lookup(rcpt).map_err(|e| e.to_string())? {
+        if who.lookup(rcpt)? {
             if hit(white)? {
                 return Ok(Some(Listed::White));
             }
@@ -157,12 +158,12 @@ fn listed(
     })
 }
 
-fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, String> {
+fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, LookupError> {
     let sp = &cfg.spam;
     let (mut tag, mut tag2, mut kill, mut cut, mut subj) = (None, None, None, None, None);
     let mut quarantine_cutoff = None;
     for (p, (who, _, _)) in cfg.per_recipient.iter().zip(&lists.per_recipient) {
-        if who.lookup(rcpt).map_err(|e| e.to_string())? {
+        if who.lookup(rcpt)? {
             tag = tag.or(p.tag_level);
             tag2 = tag2.or(p.tag2_level);
             kill = kill.or(p.kill_level);
