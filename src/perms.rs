@@ -89,25 +89,7 @@ pub fn check(loaded: &Loaded) -> Vec<Finding> {
 
 /// The `file:` entries of every lookup table of `cfg`, with their keys.
 fn list_files(cfg: &Config) -> Vec<(String, String)> {
-    let l = &cfg.lists;
-    let mut tables: Vec<(&str, &Vec<String>)> = vec![
-        ("general.local_domains", &cfg.general.local_domains),
-        ("lists.bypass_virus_checks", &l.bypass_virus_checks),
-        ("lists.bypass_spam_checks", &l.bypass_spam_checks),
-        ("lists.bypass_banned_checks", &l.bypass_banned_checks),
-        ("lists.bypass_header_checks", &l.bypass_header_checks),
-        ("lists.virus_lovers", &l.virus_lovers),
-        ("lists.spam_lovers", &l.spam_lovers),
-        ("lists.banned_files_lovers", &l.banned_files_lovers),
-        ("lists.bad_header_lovers", &l.bad_header_lovers),
-        ("lists.whitelist_sender", &l.whitelist_sender),
-        ("lists.blacklist_sender", &l.blacklist_sender),
-    ];
-    for p in &cfg.per_recipient {
-        tables.push(("per_recipient.recipients", &p.recipients));
-        tables.push(("per_recipient.whitelist_sender", &p.whitelist_sender));
-        tables.push(("per_recipient.blacklist_sender", &p.blacklist_sender));
-    }
+    let tables = cfg.lookup_tables();
     let mut out = Vec::new();
     for (key, entries) in tables {
         for e in entries {

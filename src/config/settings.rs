@@ -71,4 +71,30 @@ impl Config {
     pub fn hostname(&self) -> String {
         self.general.hostname()
     }
+
+    /// Every lookup table of the file with its key, in the order `policy::Lists::compile`
+    /// compiles them: each [[per_recipient]] entry's, then the global ones.
+    pub fn lookup_tables(&self) -> Vec<(&'static str, &[String])> {
+        let l = &self.lists;
+        let mut tables: Vec<(&'static str, &[String])> = Vec::new();
+        for p in &self.per_recipient {
+            tables.push(("per_recipient.recipients", &p.recipients));
+            tables.push(("per_recipient.whitelist_sender", &p.whitelist_sender));
+            tables.push(("per_recipient.blacklist_sender", &p.blacklist_sender));
+        }
+        tables.extend([
+            ("general.local_domains", &self.general.local_domains[..]),
+            ("lists.bypass_virus_checks", &l.bypass_virus_checks),
+            ("lists.bypass_spam_checks", &l.bypass_spam_checks),
+            ("lists.bypass_banned_checks", &l.bypass_banned_checks),
+            ("lists.bypass_header_checks", &l.bypass_header_checks),
+            ("lists.virus_lovers", &l.virus_lovers),
+            ("lists.spam_lovers", &l.spam_lovers),
+            ("lists.banned_files_lovers", &l.banned_files_lovers),
+            ("lists.bad_header_lovers", &l.bad_header_lovers),
+            ("lists.whitelist_sender", &l.whitelist_sender),
+            ("lists.blacklist_sender", &l.blacklist_sender),
+        ]);
+        tables
+    }
 }

@@ -207,26 +207,7 @@ fn spam(cfg: &Config, errs: &mut Vec<(String, String)>) {
 /// Every lookup table compiles (its `file:` lists read): the first bad one, with its key, in
 /// the order `policy::Lists::compile` compiles them.
 fn lists(cfg: &Config) -> Result<(), (String, String)> {
-    let l = &cfg.lists;
-    let mut tables: Vec<(&str, &[String])> = Vec::new();
-    for p in &cfg.per_recipient {
-        tables.push(("per_recipient.recipients", &p.recipients));
-        tables.push(("per_recipient.whitelist_sender", &p.whitelist_sender));
-        tables.push(("per_recipient.blacklist_sender", &p.blacklist_sender));
-    }
-    tables.extend([
-        ("general.local_domains", &cfg.general.local_domains[..]),
-        ("lists.bypass_virus_checks", &l.bypass_virus_checks),
-        ("lists.bypass_spam_checks", &l.bypass_spam_checks),
-        ("lists.bypass_banned_checks", &l.bypass_banned_checks),
-        ("lists.bypass_header_checks", &l.bypass_header_checks),
-        ("lists.virus_lovers", &l.virus_lovers),
-        ("lists.spam_lovers", &l.spam_lovers),
-        ("lists.banned_files_lovers", &l.banned_files_lovers),
-        ("lists.bad_header_lovers", &l.bad_header_lovers),
-        ("lists.whitelist_sender", &l.whitelist_sender),
-        ("lists.blacklist_sender", &l.blacklist_sender),
-    ]);
+    let tables = cfg.lookup_tables();
     for (key, entries) in tables {
         crate::lookup::table::Table::new(entries).map_err(|e| (key.to_string(), e.0))?;
     }

@@ -32,7 +32,7 @@ use super::http::{complete_len, host_header, read_reply, split_response};
 use super::wire::{self, ServerAddr};
 use crate::scan::gate::Gate;
 use crate::scan::pool::walk_pool;
-use crate::scan::scanner::{Job, Scanner};
+use crate::scan::scanner::{Job, Scanner, above_max_size};
 use crate::verdict::{Kind, Outcome, ScanReport};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -350,15 +350,10 @@ impl Rspamd {
             server,
             elapsed: started.elapsed(),
         };
-        if msg.len() as u64 > c.max_size.0 {
-            return report(
-                Outcome::Skipped(format!(
-                    "not spam-checked by rspamd: {} bytes is above rspamd.max_size ({})",
-                    msg.len(),
-                    c.max_size
-                )),
-                None,
-            );
+        if let Some(skipped) =
+            above_max_size(" by rspamd", "rspamd.max_size", msg.len(), c.max_size)
+        {
+            return report(skipped, None);
         }
         let env = Envelope {
             from: sender,

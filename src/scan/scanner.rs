@@ -7,9 +7,10 @@
 //! How scanners run together (threads, the gate, who waits for whom) is `scan::runner`'s job;
 //! a scanner only says what [`Kind`] of finding it makes and whether it can wait at the gate.
 
+use crate::config::units::Size;
 use crate::message::header::Header;
 use crate::scan::gate::Gate;
-use crate::verdict::{Kind, ScanReport};
+use crate::verdict::{Kind, Outcome, ScanReport};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,17 @@ pub trait Scanner: Send + Sync {
     }
     /// Scans `job`; `gate` is given to a gated scanner when the runner made one.
     fn scan(&self, job: &Job, gate: Option<&Gate>) -> ScanReport;
+}
+
+/// Why a message of `len` bytes is not sent to a scanner limited to `max` bytes by `key`, if
+/// it is not (spamd and rspamd keep a size limit of their own: a message above it is not
+/// spam-checked, never called clean).
+pub fn above_max_size(what: &str, key: &str, len: usize, max: Size) -> Option<Outcome> {
+    (len as u64 > max.0).then(|| {
+        Outcome::Skipped(format!(
+            "not spam-checked{what}: {len} bytes is above {key} ({max})"
+        ))
+    })
 }
 
 /// A scanner shared with the threads that run it.

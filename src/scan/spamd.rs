@@ -21,7 +21,7 @@
 use super::wire::{self, Conn, ServerAddr, split_line};
 use crate::scan::gate::Gate;
 use crate::scan::pool::walk_pool;
-use crate::scan::scanner::{Job, Scanner};
+use crate::scan::scanner::{Job, Scanner, above_max_size};
 pub use crate::verdict::SpamReport;
 use crate::verdict::{Kind, Outcome, ScanReport};
 use std::io::{self, Write};
@@ -382,15 +382,8 @@ impl Spamd {
             server,
             elapsed: started.elapsed(),
         };
-        if msg.len() as u64 > c.max_size.0 {
-            return report(
-                Outcome::Skipped(format!(
-                    "not spam-checked: {} bytes is above spamd.max_size ({})",
-                    msg.len(),
-                    c.max_size
-                )),
-                None,
-            );
+        if let Some(skipped) = above_max_size("", "spamd.max_size", msg.len(), c.max_size) {
+            return report(skipped, None);
         }
         // One recipient: check as that user (per-user preferences, like `spamc -u`).
         let user = match recipients {
