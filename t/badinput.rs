@@ -592,6 +592,14 @@ static CATALOGUE: &[Case] = &[
             "untrusted X-Pipescan-Marker (another format version",
         )
     },
+    Case {
+        extra: MARKER_KEY,
+        ..banned(
+            "a thousand made-up markers cost one look, not a thousand: BANNED",
+            marker_thousand,
+            "1000 of them: only the first 2 are looked at",
+        )
+    },
     // Rows that showed pipescan bugs (issue 8 review), fixed since.
     // Fixed: every log line goes through message::printable (control, bidi and line
     // separator characters escaped).
@@ -918,6 +926,17 @@ fn marker_forged_v2() -> Vec<u8> {
         now(),
         "ab".repeat(32)
     ))
+}
+
+fn marker_thousand() -> Vec<u8> {
+    let forged = format!(
+        "X-Pipescan-Marker: v2 mx.test {} {} eyJ2IjpbXX0\n",
+        now(),
+        "ab".repeat(32)
+    );
+    let mut m = forged.repeat(1000).into_bytes();
+    m.extend(banned_exe());
+    m
 }
 
 fn marker_v1() -> Vec<u8> {

@@ -74,7 +74,13 @@ fn is_field_name(b: &[u8]) -> bool {
 }
 
 fn check_header(raw: &[u8], h: &Header) {
-    if raw.starts_with(b"From ") {
+    // An mbox line is "From " not followed (after blanks) by a colon: "From : x" is a field.
+    let from_field = raw.starts_with(b"From ")
+        && raw[4..]
+            .iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_some_and(|&b| b == b':');
+    if raw.starts_with(b"From ") && !from_field {
         let nl = raw
             .iter()
             .position(|&b| b == b'\n')

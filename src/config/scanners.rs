@@ -144,7 +144,7 @@ impl Default for LoopMarker {
         LoopMarker {
             key: String::new(),
             key_file: PathBuf::new(),
-            max_age: Dur(Duration::from_secs(24 * 3600)),
+            max_age: Dur(Duration::from_secs(3600)),
         }
     }
 }

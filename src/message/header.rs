@@ -67,7 +67,7 @@ impl Header {
     /// Scans the header section of `raw` (which may be only a prefix of the message).
     pub fn parse(raw: &[u8]) -> Header {
         let mut pos = 0;
-        if raw.starts_with(b"From ") {
+        if is_mbox_from_line(raw) {
             pos = line_end(raw, 0);
         }
         let insert_at = pos;
@@ -137,6 +137,21 @@ impl Header {
     pub fn first_text(&self, raw: &[u8], name: &str) -> Option<String> {
         self.fields.iter().find(|f| f.is(name)).map(|f| f.text(raw))
     }
+}
+
+/// An mbox `From sender date` line starts the message: "From " and not a From field written with
+/// white space before its colon (`From : x@y`, which spamd and MUAs read as the From field).
+fn is_mbox_from_line(raw: &[u8]) -> bool {
+    if !raw.starts_with(b"From ") {
+        return false;
+    }
+    let line = &raw[..line_end(raw, 0)];
+    let after = &line[4..];
+    let name_rest = after
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    after.get(name_rest) != Some(&b':')
 }
 
 fn line_end(raw: &[u8], from: usize) -> usize {

@@ -49,6 +49,24 @@ fn mbox_from_line_stays_first() {
     );
 }
 
+/// "From : x" is the From field written with a blank before its colon (spamd and MUAs read it
+/// so), not an mbox line: it is a field of the header, and our fields go above it.
+#[test]
+fn a_from_field_with_a_blank_before_its_colon_is_no_mbox_line() {
+    for raw in [
+        &b"From : ceo@bank.example\nSubject: x\n\nb"[..],
+        b"From \t: ceo@bank.example\n\nb",
+    ] {
+        let h = Header::parse(raw);
+        assert_eq!(h.insert_at, 0, "{}", String::from_utf8_lossy(raw));
+        assert!(h.fields[0].is("From"), "{}", String::from_utf8_lossy(raw));
+    }
+    assert_eq!(
+        edit(b"From : ceo@bank.example\n\nb", &add("X-A", "1")),
+        b"X-A: 1\nFrom : ceo@bank.example\n\nb"
+    );
+}
+
 #[test]
 fn removes_forged_fields_whole_and_only_those() {
     let raw = b"X-Spam-Flag: YES\nx-spam-status: Yes,\n score=9\nSubject: s\nX-Spammy: keep\n\nX-Spam-Flag: body\n";

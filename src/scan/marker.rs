@@ -8,16 +8,17 @@
 //! Contract: a marker is trusted only when its HMAC-SHA256, under the site's secret key, covers
 //! - the scan results it carries (which checks ran, virus names, spam score and tests),
 //! - this very body (every byte after the header),
-//! - every header field in [`BOUND`] (all copies, in order; the MIME fields decide how the body
-//!   is read, the others what a spam scanner weighs most),
+//! - every header field in [`BOUND`] (all copies, in order, unfolded and otherwise byte for byte;
+//!   the MIME fields decide how the body is read, the others what a spam scanner weighs most),
 //! - the host that scanned it and a time no older than `max_age` (and not in the future beyond a
 //!   small clock skew).
 //!
 //! Anything else (no key configured, a bad or stale MAC, a changed body or bound field, another
 //! format version, a malformed value) means "not scanned": the message is scanned as usual and
 //! the untrusted field is removed as forged. A check that the marker does not name as run is
-//! never taken from it: see [`Results`] and `filter`. A marker is only made when every
-//! configured check ran to the end (SECURITY.md, "The loop marker").
+//! never taken from it: see [`Results`] and [`covers`]. A marker is only made when every
+//! configured check ran to the end (for spam: one of spamd and rspamd answered, as for the
+//! verdict; SECURITY.md, "The loop marker").
 //!
 //! Value: `v2 HOST UNIXTIME HEXMAC RESULTS…`, where RESULTS is base64url (no padding) of a small
 //! JSON object, cut into words so the field folds. MAC over `pipescan-marker v2\n HOST \n UNIXTIME
@@ -84,7 +85,7 @@ impl Key {
         Ok(Key(bytes.to_vec()))
     }
 
-    fn mac(&self, host: &str, time: u64, results: &str, bound: &[u8], body: &[u8]) -> Hmac<Sha256> {
+    fn mac(&self, host: &str, time: u64, results: &str, d: &Digests) -> Hmac<Sha256> {
         let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC accepts keys of any length");
         m.update(b"pipescan-marker v2\n");
@@ -92,8 +93,8 @@ impl Key {
         m.update(format!("\n{time}\n").as_bytes());
         m.update(results.as_bytes());
         m.update(b"\n");
-        m.update(&Sha256::digest(bound));
-        m.update(&Sha256::digest(body));
+        m.update(&d.fields);
+        m.update(&d.body);
         m
     }
 }
@@ -188,9 +189,27 @@ pub struct Stamp {
     pub results: Results,
 }
 
-/// The bound fields of a header, canonical: for each name of [`BOUND`], in that order, every
-/// copy in the order written, its value unfolded, runs of white space made one space, trimmed
-/// (a relay that refolds a field does not break the marker); each value length-prefixed.
+/// What a marker's MAC binds of one message, hashed once however many marker fields it has
+/// (a message with thousands of forged markers costs one pass over its body, not thousands).
+pub struct Digests {
+    fields: [u8; 32],
+    body: [u8; 32],
+}
+
+impl Digests {
+    pub fn of(raw: &[u8], header: &Header, body: &[u8]) -> Digests {
+        Digests {
+            fields: Sha256::digest(bound_fields(raw, header)).into(),
+            body: Sha256::digest(body).into(),
+        }
+    }
+}
+
+/// The bound fields of a header: for each name of [`BOUND`], in that order, every copy in the
+/// order written, its value unfolded (RFC 5322: the CR LF of each fold removed, every other byte
+/// kept, white space included: a boundary `"x  y"` is not `"x y"`), each value length-prefixed.
+/// A relay that only refolds a field keeps the marker; one that changes its spacing breaks it,
+/// and the message is scanned again.
 fn bound_fields(raw: &[u8], header: &Header) -> Vec<u8> {
     let mut out = Vec::new();
     for name in BOUND {
@@ -198,21 +217,12 @@ fn bound_fields(raw: &[u8], header: &Header) -> Vec<u8> {
             header.fields.iter().filter(|f| f.is(name)).collect();
         out.extend_from_slice(format!("{name}:{}\n", copies.len()).as_bytes());
         for f in copies {
-            let mut v = Vec::new();
-            for &b in f.value(raw) {
-                let b = if matches!(b, b'\r' | b'\n' | b'\t') {
-                    b' '
-                } else {
-                    b
-                };
-                if b == b' ' && (v.is_empty() || v.last() == Some(&b' ')) {
-                    continue;
-                }
-                v.push(b);
-            }
-            while v.last() == Some(&b' ') {
-                v.pop();
-            }
+            let v: Vec<u8> = f
+                .value(raw)
+                .iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect();
             out.extend_from_slice(format!("{}:", v.len()).as_bytes());
             out.extend_from_slice(&v);
             out.push(b'\n');
@@ -242,9 +252,8 @@ pub fn make(key: &Key, stamp: &Stamp, raw: &[u8], header: &Header, body: &[u8]) 
         .map(|c| if c.is_whitespace() { '_' } else { c })
         .collect();
     let results = stamp.results.encode();
-    let bound = bound_fields(raw, header);
     let tag = key
-        .mac(&host, stamp.time, &results, &bound, body)
+        .mac(&host, stamp.time, &results, &Digests::of(raw, header, body))
         .finalize()
         .into_bytes();
     let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
@@ -270,6 +279,20 @@ pub fn verify(
     now: u64,
     max_age: Duration,
 ) -> Result<Stamp, &'static str> {
+    if !unambiguous(raw, header) {
+        return Err("a bare CR in the header (lines read differently by other programs)");
+    }
+    verify_digests(key, value, &Digests::of(raw, header, body), now, max_age)
+}
+
+/// [`verify`] against digests already made for this message.
+fn verify_digests(
+    key: &Key,
+    value: &str,
+    digests: &Digests,
+    now: u64,
+    max_age: Duration,
+) -> Result<Stamp, &'static str> {
     let mut it = value.split_ascii_whitespace();
     let (Some(version), Some(host), Some(time), Some(hex)) =
         (it.next(), it.next(), it.next(), it.next())
@@ -291,11 +314,7 @@ pub fn verify(
         return Err("too old");
     }
     let tag = decode_hex(hex).ok_or("malformed MAC")?;
-    if !unambiguous(raw, header) {
-        return Err("a bare CR in the header (lines read differently by other programs)");
-    }
-    let bound = bound_fields(raw, header);
-    key.mac(host, time, &results, &bound, body)
+    key.mac(host, time, &results, digests)
         .verify_slice(&tag)
         .map_err(|_| "bad MAC (forged, another key, or the message changed)")?;
     // Only now, with the MAC checked, is the JSON parsed: a forger cannot reach the parser.
@@ -356,8 +375,12 @@ fn unbase64url(text: &str) -> Option<Vec<u8>> {
 // The marker in a run: which one to trust, whether it covers what this run needs, what this run
 // vouches for, and adding it to each copy.
 
-/// The first `X-Pipescan-Marker` that verifies for this message; each one that does not is
-/// logged (it is removed as forged with the other fields we own).
+/// How many marker fields of one message are looked at: ours add one per host, and a chain of
+/// hosts replaces it; more than this is a sender's doing.
+const MAX_MARKERS: usize = 2;
+
+/// The first `X-Pipescan-Marker` that verifies for this message (of its first [`MAX_MARKERS`]);
+/// each one that does not is logged (all are removed as forged with the other fields we own).
 pub fn trusted(
     cfg: &Config,
     key: &Key,
@@ -367,14 +390,31 @@ pub fn trusted(
     now: u64,
 ) -> Option<Stamp> {
     let max_age = cfg.loop_marker.max_age.0;
-    header.fields.iter().filter(|f| f.is(FIELD)).find_map(|f| {
-        match verify(key, &f.text(raw), raw, header, body, now, max_age) {
+    let markers: Vec<_> = header.fields.iter().filter(|f| f.is(FIELD)).collect();
+    if markers.is_empty() {
+        return None;
+    }
+    let untrusted = |why: &str| {
+        crate::log::info(&format!(
+            "untrusted {FIELD} ({why}): removed, message scanned"
+        ))
+    };
+    if !unambiguous(raw, header) {
+        untrusted("a bare CR in the header (lines read differently by other programs)");
+        return None;
+    }
+    if markers.len() > MAX_MARKERS {
+        untrusted(&format!(
+            "{} of them: only the first {MAX_MARKERS} are looked at",
+            markers.len()
+        ));
+    }
+    let digests = Digests::of(raw, header, body);
+    markers.iter().take(MAX_MARKERS).find_map(|f| {
+        match verify_digests(key, &f.text(raw), &digests, now, max_age) {
             Ok(stamp) => Some(stamp),
             Err(why) => {
-                crate::log::info(&format!(
-                    "untrusted {} ({why}): removed, message scanned",
-                    FIELD
-                ));
+                untrusted(why);
                 None
             }
         }
@@ -603,9 +643,29 @@ mod tests {
         // Folded by a relay: still the same value to us.
         let folded = v.replace(' ', "\r\n\t");
         assert_eq!(check(&folded, msg, 1_800_000_100), Ok(s.clone()));
-        // A relay refolding a bound field, or adding a trace field: still trusted.
-        let refolded = b"Received: from x by y\r\nFrom: a@example.org\r\nSubject:  hi\r\nContent-Type:\r\n text/plain\r\n\r\nhello\r\nworld\r\n";
+        // A relay refolding a bound field (a line break before existing white space), or adding
+        // a trace field: still trusted.
+        let refolded = b"Received: from x by y\r\nFrom: a@example.org\r\nSubject:\r\n hi\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld\r\n";
         assert_eq!(check(&v, refolded, 1_800_000_100), Ok(s.clone()));
+        // Changing white space inside a value is not refolding: a boundary "x  y" is not "x y"
+        // (the body's delimiter lines would start to match and show parts).
+        let quoted = |b: &str| {
+            format!("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--x y\r\nContent-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--x y--\r\n")
+                .into_bytes()
+        };
+        let two = quoted("x  y");
+        let (h2, b2) = parts(&two);
+        let v2 = make(&key, &s, &two, &h2, b2);
+        assert!(check(&v2, &two, 1_800_000_100).is_ok());
+        for respaced in ["x y", "x\ty", "x   y", " x  y"] {
+            let m = quoted(respaced);
+            assert!(
+                check(&v2, &m, 1_800_000_100)
+                    .unwrap_err()
+                    .starts_with("bad MAC"),
+                "{respaced:?}"
+            );
+        }
 
         let bad = |v: &str, msg: &[u8], now: u64| check(v, msg, now).unwrap_err();
         let changed_body =
