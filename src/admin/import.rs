@@ -15,7 +15,7 @@
 
 use crate::outcome::Exit;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The Perl program that evaluates the files (arguments: the files, in order).
@@ -148,85 +148,18 @@ pub fn evaluate(files: &[PathBuf]) -> Result<BTreeMap<String, Value>, ImportErro
     }
 }
 
-/// One translated key, or a note about a setting that was not translated.
-#[derive(Debug, Default)]
-pub struct Translation {
-    /// (section, key, TOML value, amavisd name it came from)
-    pub keys: Vec<(String, String, String, String)>,
-    /// (amavisd name, why it was not translated)
-    pub notes: Vec<(String, String)>,
-}
-
-/// The amavisd variables of one scope (the global settings or one policy bank), and which of
-/// them the translation used.
-pub struct Vars<'a> {
-    vars: &'a BTreeMap<String, Value>,
-    used: BTreeSet<String>,
-    pub out: Translation,
-}
-
-impl<'a> Vars<'a> {
-    pub fn new(vars: &'a BTreeMap<String, Value>) -> Vars<'a> {
-        Vars {
-            vars,
-            used: BTreeSet::new(),
-            out: Translation::default(),
-        }
-    }
-
-    /// The value of `name` (with its sigil), marked as used.
-    pub fn get(&mut self, name: &str) -> Option<&'a Value> {
-        let v = self.vars.get(name)?;
-        self.used.insert(name.to_string());
-        Some(v)
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.vars.contains_key(name)
-    }
-
-    pub fn set(&mut self, section: &str, key: &str, value: String, from: &str) {
-        self.out
-            .keys
-            .retain(|(s, k, _, _)| !(s == section && k == key));
-        self.out
-            .keys
-            .push((section.into(), key.into(), value, from.into()));
-    }
-
-    pub fn note(&mut self, name: &str, why: impl Into<String>) {
-        self.used.insert(name.to_string());
-        self.out.notes.push((name.into(), why.into()));
-    }
-
-    /// Notes for every variable no translation used.
-    fn rest(mut self) -> Translation {
-        let unused: Vec<String> = self
-            .vars
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .cloned()
-            .collect();
-        for name in unused {
-            let why = crate::admin::import_rules::why_not(&name);
-            self.out.notes.push((name, why.to_string()));
-        }
-        self.out
-    }
-}
-
 /// The whole TOML text for what the files set (`files` are named in the header).
 pub fn translate(files: &[PathBuf], set: &BTreeMap<String, Value>) -> String {
-    let mut global = Vars::new(set);
+    let mut global = crate::admin::import_vars::Vars::new(set);
     crate::admin::import_rules::global(&mut global);
-    let global = global.rest();
+    let global = global.rest(crate::admin::import_rules::why_not);
     let mut banks = Vec::new();
     if let Some(Value::Object(b)) = set.get("%policy_bank").and_then(|v| v.get("hash")) {
         for (name, bank) in b {
             let vars = bank_vars(bank);
-            let mut v = Vars::new(&vars);
+            let mut v = crate::admin::import_vars::Vars::new(&vars);
             crate::admin::import_rules::scope(&mut v);
-            banks.push((name.clone(), v.rest()));
+            banks.push((name.clone(), v.rest(crate::admin::import_rules::why_not)));
         }
     }
     let text = crate::admin::import_toml::render(files, &global, &banks);

@@ -2,7 +2,7 @@
 //! Perl) to pipescan keys, and why the others have no equivalent. Values arrive in the tagged
 //! JSON forms `import.pl` describes.
 
-use crate::admin::import::Vars;
+use crate::admin::import_vars::{Vars, quoted};
 use serde_json::Value;
 
 /// The settings of the global scope: everything a policy bank can set, and what only the
@@ -562,8 +562,4 @@ fn describe(v: &Value) -> String {
         Some((k, _)) => format!("a {k}"),
         None => "a value".into(),
     }
-}
-
-pub fn quoted(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }

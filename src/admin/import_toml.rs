@@ -2,8 +2,7 @@
 //! each policy bank as `[policy.NAME.section]` tables, then a comment for every setting not
 //! translated. [`checked`] runs it through pipescan's own parser and comments out what it refuses.
 
-use crate::admin::import::Translation;
-use crate::admin::import_rules::quoted;
+use crate::admin::import_vars::{Translation, quoted};
 use std::path::PathBuf;
 
 /// pipescan's sections, in the order of pipescan.toml(5).
