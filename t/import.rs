@@ -324,7 +324,12 @@ fn synthetic_conf_d() {
     };
     assert!(comment("@blacklist_sender_maps").contains("Perl-only"));
     assert!(comment("%banned_rules").contains("[[banned.local_rules]]"));
-    assert!(comment("$banned_filename_re").contains("built in"));
+    let banned = comment("$banned_filename_re");
+    assert!(banned.contains("built in"), "{banned}");
+    assert!(
+        banned.contains(r"allow /^\.(Z|gz|bz2)$/, ban /.\.(pif|scr)$/i"),
+        "{banned}"
+    );
     assert!(comment("$max_servers").contains("maxproc"));
     assert!(comment("$recipient_delimiter").contains("+extension"));
     assert!(comment("%interface_policy").contains("--policy"));
@@ -352,13 +357,29 @@ fn classic_single_file_and_errors() {
     let file = dir.path().join("amavisd.conf");
     std::fs::write(
         &file,
-        "use strict;\n$final_spam_destiny = D_BOUNCE;\n$sa_kill_level_deflt = '7.5';\n1;\n",
+        "use strict;\n$final_spam_destiny = D_BOUNCE;\n$sa_kill_level_deflt = '7.5';\n\
+         $X_HEADER_TAG = 'Bad Tag:';\n@spam_lovers_maps = ( read_hash('/nonexistent/lovers') );\n1;\n",
     )
     .unwrap();
-    let toml = text(&import(&[file.to_str().unwrap()], None));
+    let o = import(&[file.to_str().unwrap()], None);
+    let toml = text(&o);
     let cfg = load(&toml, None);
     assert_eq!(cfg.destiny.spam.to_string(), "bounce");
     assert_eq!(cfg.spam.kill_level, 7.5);
+    // A value pipescan refuses is printed commented out, with the parser's reason.
+    let refused = toml.lines().find(|l| l.contains("x_header_tag")).unwrap();
+    assert!(refused.starts_with("# refused by pipescan ("), "{refused}");
+    assert_eq!(cfg.headers.x_header_tag, "X-Virus-Scanned");
+    // A list file this host cannot read: warned about, left out, never an error.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/lovers"));
+    let lovers = toml
+        .lines()
+        .find(|l| l.starts_with("# @spam_lovers_maps"))
+        .unwrap();
+    assert!(
+        lovers.contains("read_hash of an unreadable file"),
+        "{lovers}"
+    );
 
     // A missing directory: 66, named.
     let o = import(&["/nonexistent/amavis/conf.d"], None);

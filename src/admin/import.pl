@@ -60,7 +60,7 @@ sub new_RE { bless { list => [@_] }, 'Amavis::Lookup::RE' }
 sub read_hash {
   my $h = ref $_[0] eq 'HASH' ? shift : {};
   for my $f (@_) {
-    open(my $fh, '<', $f) or die "cannot read $f: $!\n";
+    my $fh = main::open_list($f) or return bless { name => 'read_hash of an unreadable file' }, 'Pipescan::Call';
     while (<$fh>) {
       chomp; s/^\s*#.*//; s/\s+#.*//; s/^\s+//; s/\s+\z//;
       next if $_ eq '';
@@ -73,12 +73,12 @@ sub read_hash {
 sub read_array {
   my $a = ref $_[0] eq 'ARRAY' ? shift : [];
   for my $f (@_) {
-    open(my $fh, '<', $f) or die "cannot read $f: $!\n";
+    my $fh = main::open_list($f) or return bless { name => 'read_array of an unreadable file' }, 'Pipescan::Call';
     while (<$fh>) { chomp; s/^\s*#.*//; s/\s+#.*//; s/^\s+//; s/\s+\z//; push @$a, $_ if $_ ne '' }
   }
   $a;
 }
-sub read_text { my ($f) = @_; open(my $fh, '<', $f) or die "cannot read $f: $!\n"; local $/; <$fh> }
+sub read_text { my ($f) = @_; my $fh = main::open_list($f) or return undef; local $/; <$fh> }
 sub read_l10n_templates { 1 }
 sub read_cidr { read_array(@_) }
 sub idn_to_ascii { lc $_[0] }
@@ -95,6 +95,14 @@ sub AUTOLOAD { my $n = $AUTOLOAD; $n =~ s/.*:://; return if $n eq 'DESTROY'; ble
 
 package main;
 no warnings 'once';
+
+# A file a lookup helper names: one this host cannot read (a configuration copied from another
+# server) is warned about and left out, as a setting that cannot be translated.
+sub open_list {
+  my ($f) = @_;
+  open(my $fh, '<', $f) or do { print STDERR "pipescan import-amavisd: cannot read $f: $! (left out)\n"; return undef };
+  $fh;
+}
 
 # Every name a file uses with a sigil is declared in Amavis::Conf first, as amavisd predeclares
 # its variables, so `use strict` in the files accepts them.

@@ -13,6 +13,7 @@ pub fn global(v: &mut Vars) {
     v.get("%policy_bank");
     quarantine(v);
     scanners(v);
+    banned(v);
     if let Some(s) = v.get("$myhostname").and_then(Value::as_str) {
         v.set("general", "hostname", quoted(s), "$myhostname");
     }
@@ -373,6 +374,68 @@ fn scanners(v: &mut Vars) {
     }
 }
 
+const BANNED: &str = "pipescan's [banned] rules are built in (executables, double extensions, \
+     program content under another name, by name, declared and sniffed type) and a site adds \
+     exceptions or bans as [[banned.local_rules]] (action, name/declared/sniffed regexes); \
+     amavisd's ordered list of name, MIME type and file(1) type regexes with allow/deny values \
+     does not map one to one: write local_rules for what the built-in rules do not cover \
+     (MIGRATING.md)";
+
+/// The banned-file settings: not translated, but their rules are listed for the admin who
+/// writes [[banned.local_rules]].
+fn banned(v: &mut Vars) {
+    for name in [
+        "$banned_filename_re",
+        "%banned_rules",
+        "@banned_filename_maps",
+        "$banned_namepath_re",
+    ] {
+        let Some(val) = v.get(name) else { continue };
+        let mut rules = Vec::new();
+        banned_rules(val, "", &mut rules);
+        let why = if rules.is_empty() {
+            BANNED.to_string()
+        } else {
+            format!(
+                "{BANNED}; its rules, the first match deciding: {}",
+                rules.join(", ")
+            )
+        };
+        v.note(name, why);
+    }
+}
+
+fn banned_rules(val: &Value, label: &str, out: &mut Vec<String>) {
+    match val {
+        Value::Array(a) => a.iter().for_each(|x| banned_rules(x, label, out)),
+        Value::Object(o) => {
+            if let Some(Value::Array(res)) = o.get("new_re") {
+                for r in res {
+                    let (Some(pat), flags) = (
+                        r.get("re").and_then(Value::as_str),
+                        r.get("flags").and_then(Value::as_str),
+                    ) else {
+                        continue;
+                    };
+                    let action = if r.get("value").is_some_and(|x| !truthy(x)) {
+                        "allow"
+                    } else {
+                        "ban"
+                    };
+                    out.push(format!("{label}{action} /{pat}/{}", flags.unwrap_or("")));
+                }
+            } else if let Some(Value::Object(h)) = o.get("hash") {
+                for (k, x) in h {
+                    banned_rules(x, &format!("{k}: "), out);
+                }
+            } else if let Some(inner) = o.get("ref") {
+                banned_rules(inner, label, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Why a variable nobody translated has no pipescan key.
 pub fn why_not(name: &str) -> &'static str {
     let bare = name.trim_start_matches(['$', '@', '%']);
@@ -395,11 +458,7 @@ const WHY: &[(&[&str], &str)] = &[
             "banned_rules",
             "banned_namepath_re",
         ],
-        "pipescan's [banned] rules are built in (executables, double extensions, program content \
-         under another name, by name, declared and sniffed type) and a site adds exceptions or \
-         bans as [[banned.local_rules]] (action, name/declared/sniffed regexes); amavisd's ordered \
-         list of name, MIME type and file(1) type regexes with allow/deny values does not map one \
-         to one: write local_rules for what the built-in rules do not cover",
+        BANNED,
     ),
     (
         &[
