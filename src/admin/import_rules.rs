@@ -31,13 +31,20 @@ pub fn global(v: &mut Vars) {
         };
         v.note("$recipient_delimiter", why);
     }
-    for (name, key) in [("$syslog_ident", "syslog_ident"), ("$LOGFILE", "log_file")] {
+    // $DO_SYSLOG and $LOGFILE are amavisd's aliases of $do_syslog and $logfile.
+    for (name, key) in [
+        ("$syslog_ident", "syslog_ident"),
+        ("$LOGFILE", "log_file"),
+        ("$logfile", "log_file"),
+    ] {
         if let Some(s) = v.get(name).and_then(Value::as_str) {
             v.set("general", key, quoted(s), name);
         }
     }
-    if let Some(d) = v.get("$DO_SYSLOG") {
-        v.set("general", "syslog", truthy(d).to_string(), "$DO_SYSLOG");
+    for name in ["$DO_SYSLOG", "$do_syslog"] {
+        if let Some(d) = v.get(name) {
+            v.set("general", "syslog", truthy(d).to_string(), name);
+        }
     }
 }
 
@@ -576,6 +583,11 @@ const WHY: &[(&[&str], &str)] = &[
             "ldap_*",
         ],
         "pipescan has no SQL or LDAP lookups (values not shown: they may hold passwords)",
+    ),
+    (
+        &["originating"],
+        "pipescan has no originating flag: mail submitted here takes the bank's own master.cf \
+         transport (--policy ORIGINATING); amavisd's DKIM signing for it is not done",
     ),
     (
         &[

@@ -47,6 +47,9 @@ pub fn render(files: &[PathBuf], global: &Translation, banks: &[(String, Transla
         }
     }
     notes(&mut t, "", global);
+    if banks.iter().any(|(_, b)| !b.notes.is_empty()) {
+        t.push_str("\n# Not translated (policy banks):\n");
+    }
     for (name, bank) in banks {
         notes(&mut t, &format!("$policy_bank{{'{name}'}} "), bank);
     }
@@ -70,14 +73,9 @@ fn notes(t: &mut String, prefix: &str, tr: &Translation) {
     if tr.notes.is_empty() {
         return;
     }
-    t.push_str(&format!(
-        "\n# Not translated{}:\n",
-        if prefix.is_empty() {
-            ""
-        } else {
-            " (policy bank)"
-        }
-    ));
+    if prefix.is_empty() {
+        t.push_str("\n# Not translated:\n");
+    }
     // One line per reason, naming every setting it covers, in the order they came.
     let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
     for (name, why) in &tr.notes {
