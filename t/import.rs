@@ -52,7 +52,8 @@ fn amavis_processes() -> Vec<String> {
 }
 
 /// Installs Debian's amavisd-new without starting it: a policy-rc.d that answers 101 (no
-/// service starts from a maintainer script) for the length of the install.
+/// service starts from a maintainer script) for the length of the install; then its services
+/// are disabled.
 fn ensure_amavisd_installed() -> bool {
     if Path::new("/etc/amavis/conf.d/20-debian_defaults").exists() {
         return true;
@@ -82,6 +83,10 @@ fn ensure_amavisd_installed() -> bool {
         let _ = std::fs::remove_file(rc);
     }
     assert!(ok, "apt-get install amavisd-new failed");
+    // Nor at the next boot: only its configuration is wanted here.
+    let _ = Command::new("systemctl")
+        .args(["disable", "amavis", "amavis-mc", "amavisd-snmp-subagent"])
+        .output();
     true
 }
 
