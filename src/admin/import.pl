@@ -57,6 +57,7 @@ for my $t (qw(local_domains bypass_virus_checks bypass_spam_checks bypass_banned
 # The helpers configuration files call. Lookup objects are kept as data; programs and daemons
 # named by code references are named, never run.
 sub new_RE { bless { list => [@_] }, 'Amavis::Lookup::RE' }
+sub Amavis::Lookup::RE::new { shift; Amavis::Conf::new_RE(@_) }
 sub read_hash {
   my $h = ref $_[0] eq 'HASH' ? shift : {};
   for my $f (@_) {

@@ -634,3 +634,71 @@ fn describe(v: &Value) -> String {
         None => "a value".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entries(t: Value) -> (Vec<String>, Vec<String>) {
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
+        table_entries(&t, &mut out, &mut skipped);
+        (out, skipped)
+    }
+
+    #[test]
+    fn constants_are_everyone_or_no_one() {
+        assert_eq!(entries(json!(1)).0, ["."]);
+        assert_eq!(entries(json!(0)).0, ["!."]);
+        assert_eq!(entries(json!({"ref": "yes"})).0, ["."]);
+        assert!(entries(json!(null)).0.is_empty());
+    }
+
+    #[test]
+    fn regex_flags_and_perl_only_syntax() {
+        let re = |pat: &str, flags: &str, value: Value| {
+            entries(json!({"new_re": [{"re": pat, "flags": flags, "value": value}]}))
+        };
+        assert_eq!(re("^a b$", "ix", json!(1)).0, ["/(?ix)^a b$/"]);
+        assert_eq!(re("^x@", "", json!(0)).0, ["!/^x@/"]);
+        let (out, skipped) = re("^(?<!a)b", "", json!(1));
+        assert!(
+            out.is_empty() && skipped[0].contains("Perl-only"),
+            "{skipped:?}"
+        );
+        let (out, skipped) = re("^b", "n", json!(1));
+        assert!(
+            out.is_empty() && skipped[0].contains("flag n"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn sql_and_other_objects_are_left_out_by_kind() {
+        let (out, skipped) = entries(json!({"object": "Amavis::Lookup::SQLfield"}));
+        assert!(out.is_empty());
+        assert!(
+            skipped[0].contains("Amavis::Lookup::SQLfield"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn hash_keys_most_specific_first() {
+        let (out, _) = entries(
+            json!({"hash": {".": 1, ".example.com": 1, ".a.example.com": 0,
+            "a.example.com": 1, "u@": 1, "u@example.com": 0}}),
+        );
+        assert_eq!(
+            out,
+            [
+                "!u@example.com",
+                "u@",
+                "a.example.com",
+                "!.a.example.com",
+                ".example.com",
+                "."
+            ]
+        );
+    }
+}
