@@ -333,7 +333,16 @@ fn quarantine(v: &mut Vars) {
         if to.contains('@') && wanted {
             addresses.push(to.clone());
         }
-        v.set("quarantine", key, wanted.to_string(), &name);
+        let why = if to.is_empty() {
+            format!("{name} empty")
+        } else if destiny == 1 {
+            format!("{name}; the destiny is pass and amavisd keeps only blocked mail")
+        } else if dir.is_none() && !to.contains('@') {
+            format!("{name}; no $QUARANTINEDIR: amavisd kept no copy")
+        } else {
+            name.clone()
+        };
+        v.set("quarantine", key, wanted.to_string(), &why);
     }
     addresses.dedup();
     match addresses.as_slice() {
