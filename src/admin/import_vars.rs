@@ -38,10 +38,6 @@ impl<'a> Vars<'a> {
         Some(v)
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.vars.contains_key(name)
-    }
-
     pub fn set(&mut self, section: &str, key: &str, value: String, from: &str) {
         self.out
             .keys
