@@ -20,7 +20,8 @@ pipescan [OPTIONS] SENDER RECIPIENT...         (positional form)\n  \
 pipescan --stdout [OPTIONS] [-f SENDER] [-- RECIPIENT...]   (procmail :0 fw)\n  \
 pipescan [-c FILE] [--policy NAME] check-config [--ping]\n  \
 pipescan [-c FILE] release ID [--to ADDRESS]... [--format resend|attach]\n  \
-pipescan [-c FILE] quarantine list [--since DURATION] [--category C]\n\
+pipescan [-c FILE] quarantine list [--since DURATION] [--category C]\n  \
+pipescan import-amavisd [DIR-OR-FILE...]\n\
 A command word is read only first or after -c, --policy and -v: after -f, a sender or -- it is an address.\n\n\
 See pipescan(1) and pipescan.toml(5).",
     args_conflicts_with_subcommands = true,
@@ -124,6 +125,13 @@ pub enum Command {
         #[arg(short = 'v', long)]
         verbose: bool,
     },
+    /// Print the pipescan.toml equivalent of an amavisd-new configuration (evaluated with perl)
+    ImportAmavisd {
+        /// conf.d directories or files, read in order [default: /usr/share/amavis/conf.d and
+        /// /etc/amavis/conf.d, else /etc/amavisd.conf]
+        #[arg(value_name = "DIR-OR-FILE")]
+        paths: Vec<PathBuf>,
+    },
     /// Look at the quarantine
     Quarantine {
         #[command(subcommand)]
@@ -173,7 +181,7 @@ fn since(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// The command words, and the options of every command that may be written before one.
-const COMMANDS: &[&str] = &["check-config", "release", "quarantine"];
+const COMMANDS: &[&str] = &["check-config", "release", "quarantine", "import-amavisd"];
 
 /// Where the command word is in `args` (args[0] is the program): the first argument that is
 /// not `-c FILE`, `--config FILE`, `--policy NAME` or `-v` (in any of clap's spellings), if it

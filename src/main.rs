@@ -45,6 +45,7 @@ fn main() -> std::process::ExitCode {
             }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
                 admin::list::list(cfg, since, category.as_deref())
             }),
+            Some(cli::Command::ImportAmavisd { paths }) => admin::import::import(&paths),
             None => filter_mode(&cli.filter),
         },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
