@@ -162,28 +162,34 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
                     config::load::DEFAULT_PATH
                 ),
             };
-            println!("# pipescan {}: configuration OK", env!("CARGO_PKG_VERSION"));
-            println!("# file: {src}");
+            process::sayln(format_args!(
+                "# pipescan {}: configuration OK",
+                env!("CARGO_PKG_VERSION")
+            ));
+            process::sayln(format_args!("# file: {src}"));
             let banks: Vec<&String> = loaded.config.policy.keys().collect();
             if !banks.is_empty() {
-                println!(
+                process::sayln(format_args!(
                     "# policy banks: {}",
                     banks
                         .iter()
                         .map(|s| s.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                ));
             }
             if let Some(b) = &loaded.bank {
-                println!("# effective settings with policy bank {b}");
+                process::sayln(format_args!("# effective settings with policy bank {b}"));
             } else {
-                println!("# effective settings (no policy bank)");
+                process::sayln(format_args!("# effective settings (no policy bank)"));
             }
-            println!("# general.hostname in use: {}", loaded.config.hostname());
+            process::sayln(format_args!(
+                "# general.hostname in use: {}",
+                loaded.config.hostname()
+            ));
             match toml::to_string_pretty(&loaded.config) {
-                Ok(t) => print!("{t}"),
-                Err(e) => println!("# (cannot print settings: {e})"),
+                Ok(t) => process::say(format_args!("{t}")),
+                Err(e) => process::sayln(format_args!("# (cannot print settings: {e})")),
             }
             if ping && !scan::registry::ping_all(&loaded.config) {
                 return Exit::Unavailable;

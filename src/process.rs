@@ -196,6 +196,26 @@ fn end(reason: &str, also: &str) -> ! {
 }
 
 /// Turns panics (in any thread) into exit 75, or 0 once delivered.
+/// Output of the commands a person runs (check-config, quarantine list, release, import): a
+/// reader that went away (`pipescan check-config | head`) ends the command quietly, as it ends
+/// any Unix tool, instead of a panic. Never used for a message (`--stdout` reports a lost
+/// reader as a failure: the MTA must retry).
+pub fn say(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("pipescan: cannot write to stdout: {e}");
+    }
+}
+
+/// [`say`] with a line break.
+pub fn sayln(text: std::fmt::Arguments) {
+    say(format_args!("{text}\n"));
+}
+
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         // The banned-files walk catches parser panics itself (a message the parser cannot

@@ -319,3 +319,27 @@ fn config_errors_say_where_what_was_given_and_what_is_accepted_all_at_once() {
         assert!(r.stderr.contains(w.as_str()), "{w}: {}", r.stderr);
     }
 }
+
+/// `pipescan check-config | head -1`, made certain: the reader is gone before check-config
+/// writes anything; the command ends quietly (0), as any Unix tool does, never with a panic or
+/// an "internal error" 75.
+#[test]
+fn check_config_into_a_closed_pipe_ends_quietly() {
+    let f = Filter::new("");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = f
+        .command(&["check-config"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "{stderr}"
+    );
+}

@@ -56,7 +56,7 @@ impl std::fmt::Display for ImportError {
 pub fn import(args: &[PathBuf]) -> Exit {
     match files(args).and_then(|f| evaluate(&f).map(|v| (f, v))) {
         Ok((files, set)) => {
-            print!("{}", translate(&files, &set));
+            crate::process::say(format_args!("{}", translate(&files, &set)));
             Exit::Ok
         }
         Err(e) => {

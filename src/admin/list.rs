@@ -159,9 +159,9 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
         s.push_str(c[4]);
         s.trim_end().to_string()
     };
-    println!("{}", line(head));
+    crate::process::sayln(format_args!("{}", line(head)));
     for r in &rows {
-        println!(
+        crate::process::sayln(format_args!(
             "{}",
             line([
                 &r.id,
@@ -170,7 +170,7 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
                 &r.sender,
                 &r.subject
             ])
-        );
+        ));
     }
     Exit::Ok
 }

@@ -92,7 +92,7 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
             );
             let line = printable(&line, 10_000);
             crate::log::info(&line);
-            println!("{line}");
+            crate::process::sayln(format_args!("{line}"));
             Exit::Ok
         }
         Err(Failure { reason, .. }) => {

@@ -133,13 +133,13 @@ pub fn ping_all(cfg: &Config) -> bool {
                 }
             });
             match result {
-                Ok(()) => println!(
+                Ok(()) => crate::process::sayln(format_args!(
                     "# ping {name} {s}: answers ({} ms)",
                     started.elapsed().as_millis()
-                ),
+                )),
                 Err(e) => {
                     ok = false;
-                    println!("# ping {name} {s}: NO ANSWER: {e}");
+                    crate::process::sayln(format_args!("# ping {name} {s}: NO ANSWER: {e}"));
                 }
             }
         }
