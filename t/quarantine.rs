@@ -1128,3 +1128,58 @@ fn quarantine_max_age_is_validated() {
         );
     }
 }
+
+/// Run as the quarantine's owner (nobody here), `quarantine expire` that cannot remove a file
+/// (in a week directory root made, 0755) names it, removes the rest and exits 73.
+#[test]
+fn quarantine_expire_that_cannot_remove_a_file_says_so_and_exits_73() {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        is_root(),
+        "this test runs as root (as in CI): it switches to nobody"
+    );
+    let (uid, gid) = nobody();
+    let f = Filter::new("[quarantine]\nsubdirectory = \"%P\"\n");
+    std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let q = f.quarantine_dir();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86_400);
+    let plant = |week: &str, name: &str| {
+        let d = q.join(week);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, b"x").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        p
+    };
+    let mine = plant("2026-10", "spam-EEEEEEEEEEEE");
+    let roots = plant("2026-11", "spam-FFFFFFFFFFFF");
+    for p in [&q, &q.join("2026-10"), &mine] {
+        std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+    }
+    let cfg = f.config.to_str().unwrap().to_string();
+    let mut c = std::process::Command::new(bin());
+    c.args(["-c", &cfg, "quarantine", "expire"])
+        .uid(uid)
+        .gid(gid)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let r = wait_output(c.spawn().unwrap(), std::time::Duration::from_secs(60));
+    assert_eq!(r.code, 73, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot remove") && r.stderr.contains("spam-FFFFFFFFFFFF"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("removed 1 files") && r.stdout.contains("1 could not be removed"),
+        "{}",
+        r.stdout
+    );
+    assert!(!mine.exists() && roots.exists());
+}
