@@ -21,6 +21,7 @@ pipescan --stdout [OPTIONS] [-f SENDER] [-- RECIPIENT...]   (procmail :0 fw)\n  
 pipescan [-c FILE] [--policy NAME] check-config [--ping]\n  \
 pipescan [-c FILE] release ID [--to ADDRESS]... [--format resend|attach]\n  \
 pipescan [-c FILE] quarantine list [--since DURATION] [--category C]\n  \
+pipescan [-c FILE] quarantine expire [--older-than DURATION] [-n] [-v]\n\
 pipescan import-amavisd [DIR-OR-FILE...]\n\
 A command word is read only first or after -c, --policy and -v: after -f, a sender or -- it is an address.\n\n\
 See pipescan(1) and pipescan.toml(5).",
@@ -159,25 +160,29 @@ pub enum QuarantineCommand {
         #[arg(short = 'v', long)]
         verbose: bool,
     },
+    /// Remove quarantined files older than [quarantine] max_age (or --older-than)
+    Expire {
+        /// Remove files older than this instead of max_age, e.g. 7d (units s, m, h, d)
+        #[arg(long, value_name = "DURATION", value_parser = since)]
+        older_than: Option<std::time::Duration>,
+        /// Only say what would be removed
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Configuration file [default: /etc/pipescan/pipescan.toml]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Apply this policy bank (its quarantine settings)
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+        /// One line per removed file, and log to stderr
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
 }
 
-/// `--since`: a duration with a unit, days (`7d`) included.
+/// `--since`, `--older-than`: a duration with a unit, days (`7d`) included.
 fn since(s: &str) -> Result<std::time::Duration, String> {
-    match s.trim().strip_suffix('d') {
-        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(86_400))
-            .map(std::time::Duration::from_secs)
-            .ok_or_else(|| format!("invalid duration {s:?}: too large")),
-        _ => s
-            .parse::<crate::config::units::Dur>()
-            .map(|d| d.0)
-            .map_err(|e| {
-                e.replace("(ms, s, m, h)", "(ms, s, m, h, d)")
-                    .replace("ms, s, m or h", "ms, s, m, h or d")
-            }),
-    }
+    s.parse::<crate::config::units::Dur>().map(|d| d.0)
 }
 
 /// The command words, and the options of every command that may be written before one.

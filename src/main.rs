@@ -46,6 +46,18 @@ fn main() -> std::process::ExitCode {
                 admin::list::list(cfg, since, category.as_deref())
             }),
             Some(cli::Command::ImportAmavisd { paths }) => admin::import::import(&paths),
+            Some(cli::Command::Quarantine {
+                command:
+                    cli::QuarantineCommand::Expire {
+                        older_than,
+                        dry_run,
+                        config,
+                        policy,
+                        verbose,
+                    },
+            }) => with_config(config.as_deref(), policy.as_deref(), verbose, |cfg| {
+                admin::expire::expire(cfg, older_than, dry_run, verbose)
+            }),
             None => filter_mode(&cli.filter),
         },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

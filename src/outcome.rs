@@ -16,6 +16,8 @@ pub enum Exit {
     /// Interactive commands only (release: no such quarantined message).
     NoInput = 66,
     Unavailable = 69,
+    /// Interactive commands only (quarantine expire: a file could not be removed).
+    CantCreat = 73,
     TempFail = 75,
     Config = 78,
 }
@@ -31,6 +33,7 @@ impl Exit {
             Exit::DataErr => sysexits::ExitCode::DataErr,
             Exit::NoInput => sysexits::ExitCode::NoInput,
             Exit::Unavailable => sysexits::ExitCode::Unavailable,
+            Exit::CantCreat => sysexits::ExitCode::CantCreat,
             Exit::TempFail => sysexits::ExitCode::TempFail,
             Exit::Config => sysexits::ExitCode::Config,
         }

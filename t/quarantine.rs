@@ -1001,3 +1001,185 @@ fn what_a_root_run_makes_in_the_quarantine_belongs_to_the_run_user() {
         assert_eq!(std::fs::metadata(&files[0]).unwrap().mode() & 0o777, 0o600);
     }
 }
+
+/// `quarantine expire` with files of different ages (mtimes set with std's File::set_modified):
+/// a dry run removes nothing; the default age is `[quarantine] max_age` (here 10d); old files go
+/// and new ones stay; a week subdirectory it emptied goes, one it did not empty or was empty
+/// already stays; `--older-than 3d` overrides max_age; a missing directory is 66.
+#[test]
+fn quarantine_expire_removes_old_files_only() {
+    use std::time::{Duration, SystemTime};
+    let f = Filter::new("[quarantine]\nsubdirectory = \"%P\"\nmax_age = \"10d\"\n");
+    let q = f.quarantine_dir();
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    // (week directory, file, age in days)
+    let files = [
+        ("2026-01", "spam-AAAAAAAAAAA1", 40),
+        ("2026-01", "virus-AAAAAAAAAAA2.gz", 35),
+        ("2026-40", "spam-BBBBBBBBBBB1", 11),
+        ("2026-40", "banned-BBBBBBBBBBB2", 5),
+        ("2026-48", "spam-CCCCCCCCCCC1", 0),
+        ("", "virus-DDDDDDDDDDD1", 20),
+    ];
+    for (week, name, age) in files {
+        let d = q.join(week);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, b"X-Pipescan-Quarantine: x\n\nbody\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(now - day * age)
+            .unwrap();
+    }
+    std::fs::create_dir(q.join("2025-52")).unwrap();
+    let exists = |week: &str, name: &str| q.join(week).join(name).exists();
+    let cfg = f.config.to_str().unwrap().to_string();
+
+    let dry = run_bin(&["-c", &cfg, "quarantine", "expire", "-n", "-v"], b"", &[]);
+    assert_eq!(dry.code, 0, "{} {}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stdout.contains("would remove 4 files") && dry.stdout.contains("2 kept"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("spam-AAAAAAAAAAA1") && !dry.stdout.contains("BBBBBBBBBBB2"),
+        "{}",
+        dry.stdout
+    );
+    for (week, name, _) in files {
+        assert!(exists(week, name), "a dry run removed {week}/{name}");
+    }
+
+    let r = run_bin(&["-c", &cfg, "quarantine", "expire"], b"", &[]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().count(),
+        1,
+        "only the summary without -v: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("removed 4 files")
+            && r.stdout.contains("1 empty subdirectories")
+            && r.stdout.contains("older than 10d")
+            && r.stdout.contains("2 kept"),
+        "{}",
+        r.stdout
+    );
+    for (week, name, age) in files {
+        assert_eq!(
+            exists(week, name),
+            age <= 10,
+            "{week}/{name}, {age} days old"
+        );
+    }
+    assert!(!q.join("2026-01").exists(), "the week it emptied stays");
+    assert!(q.join("2026-40").is_dir() && q.join("2025-52").is_dir());
+    assert!(q.is_dir());
+
+    let r = run_bin(
+        &[
+            "-c",
+            &cfg,
+            "quarantine",
+            "expire",
+            "--older-than",
+            "3d",
+            "-v",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("banned-BBBBBBBBBBB2"), "{}", r.stdout);
+    assert!(r.stdout.contains("removed 1 files"), "{}", r.stdout);
+    assert!(!exists("2026-40", "banned-BBBBBBBBBBB2") && exists("2026-48", "spam-CCCCCCCCCCC1"));
+    assert!(!q.join("2026-40").exists());
+
+    let bad = run_bin(
+        &["-c", &cfg, "quarantine", "expire", "--older-than", "3w"],
+        b"",
+        &[],
+    );
+    assert_eq!(bad.code, 64, "{}", bad.stderr);
+    std::fs::remove_dir_all(&q).unwrap();
+    let gone = run_bin(&["-c", &cfg, "quarantine", "expire"], b"", &[]);
+    assert_eq!(gone.code, 66, "{}", gone.stderr);
+    assert!(gone.stderr.contains(q.to_str().unwrap()), "{}", gone.stderr);
+}
+
+/// `[quarantine] max_age` is checked with the rest of the config: no unit, or under a minute,
+/// is a configuration error naming the key.
+#[test]
+fn quarantine_max_age_is_validated() {
+    for (value, says) in [("\"0s\"", "at least 1m"), ("30", "bare number")] {
+        let f = Filter::new(&format!("[quarantine]\nmax_age = {value}\n"));
+        let cfg = f.config.to_str().unwrap().to_string();
+        let r = run_bin(&["-c", &cfg, "quarantine", "expire"], b"", &[]);
+        assert_eq!(r.code, 78, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("max_age") && r.stderr.contains(says),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// Run as the quarantine's owner (nobody here), `quarantine expire` that cannot remove a file
+/// (in a week directory root made, 0755) names it, removes the rest and exits 73.
+#[test]
+fn quarantine_expire_that_cannot_remove_a_file_says_so_and_exits_73() {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        is_root(),
+        "this test runs as root (as in CI): it switches to nobody"
+    );
+    let (uid, gid) = nobody();
+    let f = Filter::new("[quarantine]\nsubdirectory = \"%P\"\n");
+    std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let q = f.quarantine_dir();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86_400);
+    let plant = |week: &str, name: &str| {
+        let d = q.join(week);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, b"x").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        p
+    };
+    let mine = plant("2026-10", "spam-EEEEEEEEEEEE");
+    let roots = plant("2026-11", "spam-FFFFFFFFFFFF");
+    for p in [&q, &q.join("2026-10"), &mine] {
+        std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+    }
+    let cfg = f.config.to_str().unwrap().to_string();
+    let mut c = std::process::Command::new(bin());
+    c.args(["-c", &cfg, "quarantine", "expire"])
+        .uid(uid)
+        .gid(gid)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let r = wait_output(c.spawn().unwrap(), std::time::Duration::from_secs(60));
+    assert_eq!(r.code, 73, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot remove") && r.stderr.contains("spam-FFFFFFFFFFFF"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("removed 1 files") && r.stdout.contains("1 could not be removed"),
+        "{}",
+        r.stdout
+    );
+    assert!(!mine.exists() && roots.exists());
+}

@@ -1,8 +1,10 @@
 //! The delivery sections: `[reinject]`, `[quarantine]` (with the check of its templates) and
 //! `[notify]`. Leaf types: `act` imports them, they import nothing of `act`.
 
+use crate::config::units::Dur;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What to do when the reinjection command fails for good (exit 65, 66, 67, 68, 69 or 77).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,8 @@ pub struct Quarantine {
     pub unchecked: bool,
     pub spam: bool,
     pub bad_header: bool,
+    /// `pipescan quarantine expire` removes files older than this (the daily job).
+    pub max_age: Dur,
 }
 
 impl Default for Quarantine {
@@ -63,6 +67,7 @@ impl Default for Quarantine {
             unchecked: false,
             spam: false,
             bad_header: false,
+            max_age: Dur(Duration::from_secs(30 * 86_400)),
         }
     }
 }
@@ -99,6 +104,12 @@ pub fn validate_quarantine(q: &Quarantine) -> Result<(), (String, String)> {
             "quarantine.subdirectory".into(),
             "must be relative to the directory: no leading '/', no '..', known placeholders only"
                 .into(),
+        ));
+    }
+    if q.max_age.0 < Duration::from_secs(60) {
+        return Err((
+            "quarantine.max_age".into(),
+            "must be at least 1m: the daily expiry would remove what was just quarantined".into(),
         ));
     }
     Ok(())
@@ -141,6 +152,10 @@ mod tests {
         assert!(validate_quarantine(&q).is_err());
         q.filename = "%m".into();
         q.subdirectory = "/etc".into();
+        assert!(validate_quarantine(&q).is_err());
+        let mut q = Quarantine::default();
+        assert_eq!(q.max_age.to_string(), "30d");
+        q.max_age = Dur(Duration::ZERO);
         assert!(validate_quarantine(&q).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The units a setting is written in: byte sizes ("50M") and durations ("30s"). A leaf: the
+//! The units a setting is written in: byte sizes ("50M") and durations ("30s", "30d"). A leaf: the
 //! modules that own a section of the configuration use these without importing the rest of it.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
-/// A duration written with a unit: "500ms", "30s", "10m", "2h". A bare number is an error:
+/// A duration written with a unit: "500ms", "30s", "10m", "2h", "30d". A bare number is an error:
 /// "30" could mean seconds or minutes, and a wrong guess is a silent outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
@@ -92,21 +92,22 @@ impl std::str::FromStr for Dur {
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let n: u64 = num.parse().map_err(|_| {
-            format!("invalid duration {s:?}: expected a number and a unit (ms, s, m, h)")
+            format!("invalid duration {s:?}: expected a number and a unit (ms, s, m, h, d)")
         })?;
         let d = match unit.trim() {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.saturating_mul(60)),
             "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
             "" => {
                 return Err(format!(
-                    "invalid duration {s:?}: a unit is required (ms, s, m, h)"
+                    "invalid duration {s:?}: a unit is required (ms, s, m, h, d)"
                 ));
             }
             _ => {
                 return Err(format!(
-                    "invalid duration {s:?}: unit must be ms, s, m or h"
+                    "invalid duration {s:?}: unit must be ms, s, m, h or d"
                 ));
             }
         };
@@ -119,6 +120,8 @@ impl fmt::Display for Dur {
         let ms = self.0.as_millis();
         if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
+        } else if ms.is_multiple_of(86_400_000) && ms > 0 {
+            write!(f, "{}d", ms / 86_400_000)
         } else if ms.is_multiple_of(3_600_000) && ms > 0 {
             write!(f, "{}h", ms / 3_600_000)
         } else if ms.is_multiple_of(60_000) && ms > 0 {
@@ -141,16 +144,16 @@ impl<'de> Deserialize<'de> for Dur {
         impl serde::de::Visitor<'_> for V {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration with a unit, e.g. \"30s\" (ms, s, m, h)")
+                f.write_str("a duration with a unit, e.g. \"30s\" (ms, s, m, h, d)")
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Dur, E> {
                 Err(E::custom(format!(
-                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"{n}s\" (ms, s, m, h)"
+                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"{n}s\" (ms, s, m, h, d)"
                 )))
             }
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Dur, E> {
                 Err(E::custom(format!(
-                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"30s\" (ms, s, m, h)"
+                    "a bare number ({n}) is not a duration: write it as a string with a unit, e.g. \"30s\" (ms, s, m, h, d)"
                 )))
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
@@ -189,5 +192,11 @@ mod tests {
         assert!(e.contains("unit is required"), "{e}");
         assert_eq!(Dur(Duration::from_secs(600)).to_string(), "10m");
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            "7d".parse::<Dur>().unwrap(),
+            Dur(Duration::from_secs(604_800))
+        );
+        assert_eq!(Dur(Duration::from_secs(30 * 86_400)).to_string(), "30d");
+        assert_eq!(Dur(Duration::from_secs(86_400 + 3600)).to_string(), "25h");
     }
 }
