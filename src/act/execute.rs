@@ -7,7 +7,7 @@
 //! failure cannot be retried (that would deliver twice): it is logged loudly and the run ends 0.
 
 use crate::act::courier::registry;
-use crate::act::courier::traits::Delivered;
+use crate::act::courier::traits::{Delivered, Refusal};
 use crate::cli::Mode;
 use crate::config::settings::Config;
 use crate::envelope::Envelope;
@@ -145,7 +145,7 @@ fn deliver(
     for (i, group) in plan.groups.iter().enumerate() {
         let rewrite = Rewrite::new(&m.spool.head, m.header, &group.edits);
         let result = match mode {
-            Mode::Stdout => write_stdout(&rewrite, m.spool),
+            Mode::Stdout => write_stdout(&rewrite, m.spool).map(|()| Vec::new()),
             _ => match m.spool.parts() {
                 Ok((head, mut rest)) => courier.deliver(&env.sender, &group.recipients, &mut |w| {
                     rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
@@ -153,8 +153,9 @@ fn deliver(
                 Err(e) => Err(Failure::from(e)),
             },
         };
-        if let Err(f) = delivered.count(result) {
-            if delivered.any() {
+        match delivered.count(result) {
+            Ok(refused) => refusals(i, &refused, &mut problems),
+            Err(f) if delivered.any() => {
                 // Past the point of no return: an earlier group is delivered, a retry would
                 // deliver it twice. Say so loudly; these recipients need the admin.
                 crate::log::warn(&format!(
@@ -164,9 +165,8 @@ fn deliver(
                     f.line()
                 ));
                 problems.push(f);
-                continue;
             }
-            return Err(f);
+            Err(f) => return Err(f),
         }
     }
     if !plan.dsn.is_empty() && mode == Mode::Reinject {
@@ -182,7 +182,7 @@ fn deliver(
             Ok(dsn.len() as u64)
         });
         match delivered.count(sent) {
-            Ok(()) => {}
+            Ok(refused) => refusals(plan.groups.len(), &refused, &mut problems),
             Err(f) if delivered.any() => crate::log::warn(&format!(
                 "DSN to <{}> for {} FAILED after delivery to the others: {}",
                 env.sender,
@@ -198,6 +198,28 @@ fn deliver(
         }
     }
     Ok((delivered.any(), problems))
+}
+
+/// Recipients the next hop refused for good (SMTP 5xx to RCPT) while it took the copy for the
+/// others (group `i`, 0-based; the DSN is the one after the last group). The MTA cannot be
+/// told per recipient (pipe(8) reads one exit code for them all), so each is logged loudly and
+/// counted among the run's problems; the run ends 0, like a failure after the point of no
+/// return. With `pipescan_destination_recipient_limit = 1` there is no such mix: a refused
+/// lone recipient is a refused copy (`[reinject] on_hard_failure`).
+fn refusals(i: usize, refused: &[Refusal], problems: &mut Vec<Failure>) {
+    for r in refused {
+        let f = Failure::bounce(
+            "5.1.1",
+            format!(
+                "reinjection group {} to <{}> REFUSED by the next hop, NOT delivered to it: {}",
+                i + 1,
+                r.recipient,
+                r.reply
+            ),
+        );
+        crate::log::warn(&f.reason);
+        problems.push(f);
+    }
 }
 
 /// What the notices need to know besides the plan.

@@ -78,7 +78,18 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
         Ok(body.len() as u64)
     });
     match result {
-        Ok(()) => {
+        Ok(refused) => {
+            for r in &refused {
+                let line = printable(
+                    &format!(
+                        "Release of {id}: <{}> REFUSED by the next hop, NOT released to it: {}",
+                        r.recipient, r.reply
+                    ),
+                    10_000,
+                );
+                crate::log::warn(&line);
+                crate::process::sayln(format_args!("{line}"));
+            }
             let line = format!(
                 "Released {id} ({}) from {} to {} ({:?})",
                 category(&held.record),

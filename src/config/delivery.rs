@@ -19,17 +19,97 @@ pub enum HardFailure {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reinject {
+    /// How copies leave: "sendmail" (the command), "smtp:HOST:PORT" or "smtp" with `servers`.
+    pub method: String,
+    /// The SMTP servers for `method = "smtp"`, tried in order until one takes the message.
+    pub servers: Vec<String>,
     /// The submission command; pipescan appends `-f SENDER -- RCPT...`. Run without a shell.
     pub command: Vec<String>,
     pub on_hard_failure: HardFailure,
+    /// How long one SMTP delivery (every server tried, connect to QUIT) may take.
+    pub timeout: Dur,
 }
 
 impl Default for Reinject {
     fn default() -> Self {
         Reinject {
+            method: "sendmail".into(),
+            servers: Vec::new(),
             command: vec!["/usr/sbin/sendmail".into(), "-i".into()],
             on_hard_failure: HardFailure::Tempfail,
+            timeout: Dur(Duration::from_secs(300)),
         }
+    }
+}
+
+/// The delivery method `[reinject] method` (and `servers`) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Sendmail,
+    /// SMTP servers, in failover order, as `host:port` for `scan::wire::ServerAddr` (a
+    /// bracketed IPv4 address loses its brackets: `[127.0.0.1]:10025` is `127.0.0.1:10025`).
+    Smtp(Vec<String>),
+}
+
+impl Reinject {
+    /// The method, or what is wrong with it as (key, reason).
+    pub fn method(&self) -> Result<Method, (String, String)> {
+        fn bad<T>(key: &str, why: String) -> Result<T, (String, String)> {
+            Err((format!("reinject.{key}"), why))
+        }
+        const WANT: &str = "want \"sendmail\", \"smtp:[127.0.0.1]:10025\", \"smtp:host:port\" or \"smtp\" with reinject.servers";
+        match self.method.as_str() {
+            "sendmail" if self.servers.is_empty() => Ok(Method::Sendmail),
+            "sendmail" => bad(
+                "servers",
+                "is for method = \"smtp\" only (method is \"sendmail\")".into(),
+            ),
+            "smtp" if self.servers.is_empty() => bad(
+                "method",
+                "\"smtp\" needs reinject.servers, or name one server: \"smtp:[127.0.0.1]:10025\"".into(),
+            ),
+            "smtp" => {
+                let mut v = Vec::new();
+                for s in &self.servers {
+                    v.push(smtp_server(s).or_else(|e| bad("servers", e))?);
+                }
+                Ok(Method::Smtp(v))
+            }
+            m => match m.strip_prefix("smtp:") {
+                Some(_) if !self.servers.is_empty() => bad(
+                    "servers",
+                    format!("conflicts with method = {m:?}: name the servers in one place"),
+                ),
+                Some(s) => Ok(Method::Smtp(vec![
+                    smtp_server(s).or_else(|e| bad("method", e))?,
+                ])),
+                None => bad("method", format!("unknown method {m:?} ({WANT})")),
+            },
+        }
+    }
+}
+
+/// One SMTP server, "[IP]:PORT" (Postfix's notation: an address, no MX lookup) or
+/// "host:port" (its A/AAAA records; we never look up MX records), as a `ServerAddr` string.
+pub fn smtp_server(s: &str) -> Result<String, String> {
+    let want = "want [127.0.0.1]:10025, [::1]:10025 or host:port";
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("SMTP server {s:?} has no port ({want})"));
+    };
+    let addr = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ip) => match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(v4)) => format!("{v4}:{port}"),
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+            Err(_) => return Err(format!("SMTP server {s:?}: {ip:?} is not an IP address")),
+        },
+        None if host.starts_with('/') || host.is_empty() => {
+            return Err(format!("SMTP server {s:?} has no host ({want})"));
+        }
+        None => s.to_string(),
+    };
+    match addr.parse::<crate::scan::wire::ServerAddr>() {
+        Ok(_) => Ok(addr),
+        Err(e) => Err(format!("SMTP server {s:?}: {e}")),
     }
 }
 
@@ -139,6 +219,46 @@ pub struct Notify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_method_is_parsed_with_errors_naming_the_key() {
+        let r = |m: &str, servers: &[&str]| Reinject {
+            method: m.into(),
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+            ..Reinject::default()
+        };
+        assert_eq!(Reinject::default().method(), Ok(Method::Sendmail));
+        assert_eq!(
+            r("smtp:[127.0.0.1]:10025", &[]).method(),
+            Ok(Method::Smtp(vec!["127.0.0.1:10025".into()]))
+        );
+        assert_eq!(
+            r("smtp", &["[::1]:10025", "relay.example.org:25"]).method(),
+            Ok(Method::Smtp(vec![
+                "[::1]:10025".into(),
+                "relay.example.org:25".into()
+            ]))
+        );
+        let key = |m: &str, s: &[&str]| r(m, s).method().unwrap_err();
+        assert_eq!(key("lmtp:[127.0.0.1]:24", &[]).0, "reinject.method");
+        assert!(key("sendmal", &[]).1.contains("unknown method \"sendmal\""));
+        assert_eq!(key("smtp", &[]).0, "reinject.method");
+        assert_eq!(key("sendmail", &["[127.0.0.1]:25"]).0, "reinject.servers");
+        assert_eq!(key("smtp:[127.0.0.1]:1", &["[127.0.0.1]:2"]).0, "reinject.servers");
+        assert_eq!(key("smtp", &["[127.0.0.1]:0"]).0, "reinject.servers");
+        for bad in [
+            "smtp:[127.0.0.1]",
+            "smtp:[localhost]:25",
+            "smtp:127.0.0.1:x",
+            "smtp:/run/x.sock",
+            "smtp::25",
+            "smtp:[::1:25",
+        ] {
+            let (k, why) = key(bad, &[]);
+            assert_eq!(k, "reinject.method", "{bad}: {why}");
+            assert!(why.contains("SMTP server"), "{bad}: {why}");
+        }
+    }
 
     #[test]
     fn templates_are_validated() {

@@ -120,6 +120,24 @@ fn headers_and_reinject(cfg: &Config, errs: &mut Vec<(String, String)>) {
             "must not contain -t: recipients come from the envelope, never from the header".into(),
         ));
     }
+    let smtp = match cfg.reinject.method() {
+        Ok(m) => m != crate::config::delivery::Method::Sendmail,
+        Err(e) => {
+            errs.push(e);
+            true
+        }
+    };
+    // Checked only for SMTP (the sendmail courier does not use it).
+    let timeout = cfg.reinject.timeout.0;
+    if smtp && (timeout < Duration::from_secs(1) || timeout >= cfg.general.deadline.0) {
+        errs.push((
+            "reinject.timeout".into(),
+            format!(
+                "must be at least 1s and below general.deadline ({}): the run's deadline must not cut a delivery short",
+                cfg.general.deadline
+            ),
+        ));
+    }
 }
 
 /// The server pools of spamd, clamd and rspamd: addresses and timeouts.

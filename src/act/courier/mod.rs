@@ -1,8 +1,9 @@
 //! Couriers: how a copy of the message leaves pipescan. [`traits`] holds the interface every
 //! delivery method implements and what a run counts of its deliveries; [`registry`] chooses the
-//! courier from the configuration; one file per method ([`sendmail`] today; SMTP and LMTP come
+//! courier from the configuration; one file per method ([`sendmail`], [`smtp`]; LMTP comes
 //! next: a new method is one file here plus one line in the registry).
 
 pub mod registry;
 pub mod sendmail;
+pub mod smtp;
 pub mod traits;

@@ -4,13 +4,28 @@
 //! not a program never gets here); it cannot fail.
 
 use crate::act::courier::sendmail::Sendmail;
+use crate::act::courier::smtp::Smtp;
 use crate::act::courier::traits::Courier;
+use crate::config::delivery::Method;
 use crate::config::settings::Config;
 
-/// The courier for `cfg` (its `[reinject]` section: the sendmail command today).
+/// The courier for `cfg` (its `[reinject]` section: `method`).
 pub fn chosen(cfg: &Config) -> Box<dyn Courier> {
-    Box::new(Sendmail::new(
-        &cfg.reinject.command,
-        cfg.reinject.on_hard_failure,
-    ))
+    let r = &cfg.reinject;
+    match r.method() {
+        Ok(Method::Sendmail) => Box::new(Sendmail::new(&r.command, r.on_hard_failure)),
+        Ok(Method::Smtp(servers)) => Box::new(Smtp::new(
+            &servers,
+            &cfg.general.hostname(),
+            r.timeout.0,
+            r.on_hard_failure,
+        )),
+        // Not reached (validated); no server then, so every delivery is a 75.
+        Err(_) => Box::new(Smtp::new(
+            &[],
+            &cfg.general.hostname(),
+            r.timeout.0,
+            r.on_hard_failure,
+        )),
+    }
 }

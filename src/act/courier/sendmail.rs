@@ -9,7 +9,7 @@
 //! A stop request (signal, deadline) while the child runs kills it: an unfinished sendmail
 //! queues nothing, so the MTA's retry cannot deliver twice.
 
-use crate::act::courier::traits::{Courier, Feed};
+use crate::act::courier::traits::{Courier, Feed, Refusal};
 use crate::config::delivery::HardFailure;
 use crate::outcome::Failure;
 use crate::process;
@@ -41,9 +41,14 @@ impl Sendmail {
 }
 
 impl Courier for Sendmail {
-    fn deliver(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
+    fn deliver(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        message: Feed,
+    ) -> Result<Vec<Refusal>, Failure> {
         let argv = argv(&self.command, sender, recipients);
-        run_as(&argv, self.on_hard_failure, true, message)
+        run_as(&argv, self.on_hard_failure, true, message).map(|()| Vec::new())
     }
 
     fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {

@@ -15,11 +15,27 @@ use std::io::{self, Write};
 /// says how many bytes it wrote.
 pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<u64>;
 
-/// A delivery method (sendmail today; SMTP and LMTP next).
+/// A recipient the next hop refused for good (SMTP 5xx to its RCPT) while it accepted others:
+/// the copy was delivered to those, not to this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub recipient: String,
+    /// The server's reply, e.g. "550 5.1.1 <x@example.org>: Recipient address rejected".
+    pub reply: String,
+}
+
+/// A delivery method (sendmail, SMTP; LMTP next).
 pub trait Courier {
     /// Delivers the message from `sender` ("" is the null sender) to `recipients`. Success is
-    /// the point of no return: a later failure must not make the MTA retry this copy.
-    fn deliver(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure>;
+    /// the point of no return: a later failure must not make the MTA retry this copy. `Ok`
+    /// lists the recipients refused for good while the others were delivered (sendmail: none,
+    /// it cannot say).
+    fn deliver(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        message: Feed,
+    ) -> Result<Vec<Refusal>, Failure>;
 
     /// Sends mail that does not deliver the message itself (a quarantine copy to a mailbox, a
     /// notice): a retry after a later failure only duplicates this copy.
