@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# 12-smtp-reinject: [reinject] method = "smtp:[127.0.0.1]:PORT". pipescan hands the message to
+# the instance's return smtpd (content_filter= empty, FILTER_README's list) instead of
+# sendmail -> postdrop -> pickup: the copy reaches bob once, byte-exact below our fields, through
+# that smtpd and not through pickup; GTUBE is tagged; an 8-bit message arrives intact and was
+# sent with BODY=8BITMIME (Postfix marks the queue file encoding=8bit).
+source "$(dirname "$0")/../lib.sh"
+fresh_start
+[[ -n ${POSTFIX_RETURN_PORT:-} ]] || fail "POSTFIX_RETURN_PORT is not set: scripts/postfix-stack too old?"
+sed "s|@RETURN_PORT@|$POSTFIX_RETURN_PORT|g" "$SCENARIO_DIR/pipescan.toml" >"$WORK/pipescan.toml"
+use_config "$WORK/pipescan.toml"
+
+step "--dry-run names the SMTP target"
+out=$(printf 'From: alice@example.net\nSubject: dry\n\nhi\n' \
+    | "$PIPESCAN_E2E_BIN" -c "$PIPESCAN_E2E_CONF" --dry-run -f alice@example.net -- bob@example.com 2>&1) || true
+grep -q "reinject smtp 127.0.0.1:$POSTFIX_RETURN_PORT (in this order), EHLO mx.test, MAIL FROM:<alice@example.net> RCPT TO:<bob@example.com>" <<<"$out" \
+    || fail "--dry-run does not show the SMTP target: $out"
+
+step "alice@example.net sends bob a clean message; pipescan reinjects it over SMTP to port $POSTFIX_RETURN_PORT"
+m=$(msg clean <<'MSG'
+From: Alice <alice@example.net>
+To: Bob <bob@example.com>
+Subject: lunch on Friday
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Hi Bob,
+
+shall we have lunch on Friday?
+.. this line starts with a dot: dot-stuffing on both SMTP hops must give it back unchanged
+.
+	a line with a leading tab   and trailing spaces   
+
+Alice
+MSG
+)
+smtp_send "$POSTFIX_SMTP_PORT" alice@example.net bob@example.com "$m"
+note "queued as $QUEUE_ID"
+delivered_once "$(mailbox bob)"
+expect_header "$DELIVERED" X-Virus-Scanned "pipescan at mx.test"
+expect_no_header "$DELIVERED" X-Spam-Flag
+ends_with_original "$m" "$DELIVERED"
+wait_ps_log 'Passed CLEAN \{Relayed\}, <alice@example.net> -> <bob@example.com>'
+
+step "the copy came back through the return smtpd (a new queue id, client=localhost), not through pickup"
+expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent"
+expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: [0-9A-Za-z]+: client=localhost\\[127\\.0\\.0\\.1\\]"
+back=$(pf_log | sed -En 's/.*postfix\/return\/smtpd\[[0-9]+\]: ([0-9A-Za-z]+): client=localhost.*/\1/p' | head -n1)
+[[ -n $back && $back != "$QUEUE_ID" ]] || fail "no new queue id from the return smtpd (got '$back')"
+expect_pf_log "$back: from=<alice@example.net>"
+expect_pf_log "$back: to=<bob@example.com>, relay=virtual, .*status=sent \\(delivered to maildir\\)"
+expect_no_pf_log 'postfix/pickup\['
+note "inbound $QUEUE_ID -> pipescan -> return smtpd $back -> virtual"
+
+step "GTUBE over the same path: tagged, one copy"
+fresh_start
+m=$(msg gtube <<MSG
+From: Prize Office <promo@example.net>
+To: bob@example.com
+Subject: you have won
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+
+Congratulations! Claim your prize today.
+$GTUBE
+MSG
+)
+smtp_send "$POSTFIX_SMTP_PORT" promo@example.net bob@example.com "$m"
+delivered_once "$(mailbox bob)"
+expect_header "$DELIVERED" X-Spam-Flag YES
+expect_header "$DELIVERED" Subject "***SPAM*** you have won"
+sed '0,/^Subject: /s//Subject: ***SPAM*** /' "$m" >"$WORK/expected.eml"
+ends_with_original "$WORK/expected.eml" "$DELIVERED"
+wait_ps_log 'Passed SPAM \{Relayed[,}].*<promo@example.net> -> <bob@example.com>'
+expect_no_pf_log 'postfix/pickup\['
+
+step "an 8-bit message (BODY=8BITMIME in): the reinjected copy is held by the return smtpd's test hook"
+fresh_start
+m=$(msg body8 <<'MSG'
+From: hold-reinjected@example.net
+To: bob@example.com
+Subject: the menu for Friday
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Grüße aus Köln! Zum Frühstück: Crème brûlée, Smørrebrød, 寿司 and ☕.
+.
+Latin-1 is not UTF-8, but the filter must not care: caf\xe9.
+MSG
+)
+perl -pi -e 's/\\xe9/\xe9/' "$m" # a raw Latin-1 byte in the body
+smtp_send_raw "$POSTFIX_SMTP_PORT" hold-reinjected@example.net bob@example.com "$m" BODY=8BITMIME
+wait_held
+env=$(postcat -e -q "$HELD_ID" 2>&1)
+grep -q '^named_attribute: encoding=8bit$' <<<"$env" \
+    || fail "the SMTP-reinjected copy is not marked 8bit (no BODY=8BITMIME?): $(grep encoding <<<"$env")"
+expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: $HELD_ID: client=localhost"
+release_held "$HELD_ID"
+delivered_once "$(mailbox bob)"
+ends_with_original "$m" "$DELIVERED"
+added_part "$m" "$DELIVERED" >"$WORK/added"
+expect_7bit "$WORK/added"
+expect_no_pf_log 'postfix/pickup\['
+passed
