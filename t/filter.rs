@@ -1324,3 +1324,132 @@ fn a_queue_id_that_is_not_utf8_never_defers() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(summary_line(&r.stderr).contains("]: _i: ("), "{}", r.stderr);
 }
+
+/// `[reinject] method = "smtp:..."` through the binary, against a scripted SMTP server on
+/// loopback: what the run makes of the server's per-recipient answers (pipescan(1), EXIT
+/// STATUS). `rcpt` answers each RCPT line; `end` answers the final dot (None: close instead).
+/// Returns the run and everything the server received.
+fn smtp_run(
+    hard: &str,
+    rcpts: &[&str],
+    rcpt: fn(&str) -> &'static str,
+    end: Option<&'static str>,
+) -> (Output, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut got = String::new();
+        s.write_all(b"220 fake ESMTP\r\n").unwrap();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return got;
+            }
+            got.push_str(&line);
+            let cmd = line.trim_end();
+            let reply: String = match cmd {
+                c if c.starts_with("EHLO") => "250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n".into(),
+                c if c.starts_with("RCPT") => rcpt(c).into(),
+                "DATA" => {
+                    s.write_all(b"354 go\r\n").unwrap();
+                    let mut data = Vec::new();
+                    while !data.ends_with(b"\r\n.\r\n") {
+                        let mut b = [0u8; 1];
+                        if r.read(&mut b).unwrap_or(0) == 0 {
+                            return got;
+                        }
+                        data.push(b[0]);
+                    }
+                    got.push_str(&String::from_utf8_lossy(&data));
+                    match end {
+                        Some(e) => e.into(),
+                        None => return got, // gone before the reply
+                    }
+                }
+                "QUIT" => {
+                    let _ = s.write_all(b"221 bye\r\n");
+                    return got;
+                }
+                _ => "250 ok\r\n".into(),
+            };
+            if s.write_all(reply.as_bytes()).is_err() {
+                return got;
+            }
+        }
+    });
+    let f = Filter::new(&format!(
+        "[reinject]\nmethod = \"smtp:[127.0.0.1]:{port}\"\ntimeout = \"10s\"\non_hard_failure = \"{hard}\"\n"
+    ));
+    let mut args = vec!["-f", "a@example.org", "--"];
+    args.extend_from_slice(rcpts);
+    let r = f.run(&args, PLAIN);
+    (r, server.join().unwrap())
+}
+
+fn refuse_bad(l: &str) -> &'static str {
+    if l.contains("bad@") {
+        "550 5.1.1 <bad@example.com>: Recipient address rejected: User unknown\r\n"
+    } else {
+        "250 2.1.5 Ok\r\n"
+    }
+}
+
+#[test]
+fn smtp_reinjection_delivers_to_the_accepted_and_logs_the_refused_loudly() {
+    let (r, got) = smtp_run(
+        "bounce",
+        &["good@example.com", "bad@example.com"],
+        refuse_bad,
+        Some("250 2.0.0 Ok: queued as X\r\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("reinjection group 1 to <bad@example.com> REFUSED by the next hop, NOT delivered to it: 550 5.1.1"),
+        "{}",
+        r.stderr
+    );
+    assert!(got.starts_with("EHLO mx.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<good@example.com>\r\nRCPT TO:<bad@example.com>\r\nDATA\r\n"), "{got}");
+    assert!(got.ends_with("\r\n.\r\nQUIT\r\n"), "{got}");
+}
+
+#[test]
+fn smtp_reinjection_refused_for_everyone_follows_on_hard_failure() {
+    for (hard, code, status) in [("tempfail", 75, "4.3.0"), ("bounce", 69, "5.3.0")] {
+        let (r, got) = smtp_run(hard, &["bad@example.com"], refuse_bad, Some("250 ok\r\n"));
+        assert_eq!(r.code, code, "{hard}: {}", r.stderr);
+        assert!(r.stdout.starts_with(status), "{hard}: {}", r.stdout);
+        assert!(r.stdout.contains("refused every recipient"), "{}", r.stdout);
+        assert!(!got.contains("DATA"), "{got}");
+    }
+}
+
+#[test]
+fn smtp_reinjection_with_a_deferred_recipient_delivers_nothing_and_defers() {
+    let (r, got) = smtp_run(
+        "bounce",
+        &["good@example.com", "later@example.com"],
+        |l| {
+            if l.contains("later@") {
+                "450 4.2.0 greylisted\r\n"
+            } else {
+                "250 ok\r\n"
+            }
+        },
+        Some("250 ok\r\n"),
+    );
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stdout.contains("<later@example.com>: 450 4.2.0 greylisted"), "{}", r.stdout);
+    assert!(got.ends_with("RSET\r\nQUIT\r\n"), "{got}");
+}
+
+#[test]
+fn smtp_reinjection_without_a_reply_to_the_final_dot_is_retried() {
+    let (r, got) = smtp_run("bounce", &["good@example.com"], refuse_bad, None);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stdout.starts_with("4.4.2 "), "{}", r.stdout);
+    assert!(r.stdout.contains("it may have been delivered"), "{}", r.stdout);
+    assert!(got.ends_with("\r\n.\r\n"), "{got}");
+}
