@@ -1351,7 +1351,9 @@ fn smtp_run(
             got.push_str(&line);
             let cmd = line.trim_end();
             let reply: String = match cmd {
-                c if c.starts_with("EHLO") => "250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n".into(),
+                c if c.starts_with("EHLO") => {
+                    "250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n".into()
+                }
                 c if c.starts_with("RCPT") => rcpt(c).into(),
                 "DATA" => {
                     s.write_all(b"354 go\r\n").unwrap();
@@ -1441,7 +1443,12 @@ fn smtp_reinjection_with_a_deferred_recipient_delivers_nothing_and_defers() {
         Some("250 ok\r\n"),
     );
     assert_eq!(r.code, 75, "{}", r.stderr);
-    assert!(r.stdout.contains("<later@example.com>: 450 4.2.0 greylisted"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("<later@example.com>: 450 4.2.0 greylisted"),
+        "{}",
+        r.stdout
+    );
     assert!(got.ends_with("RSET\r\nQUIT\r\n"), "{got}");
 }
 
@@ -1450,6 +1457,10 @@ fn smtp_reinjection_without_a_reply_to_the_final_dot_is_retried() {
     let (r, got) = smtp_run("bounce", &["good@example.com"], refuse_bad, None);
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stdout.starts_with("4.4.2 "), "{}", r.stdout);
-    assert!(r.stdout.contains("it may have been delivered"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("it may have been delivered"),
+        "{}",
+        r.stdout
+    );
     assert!(got.ends_with("\r\n.\r\n"), "{got}");
 }

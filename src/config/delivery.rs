@@ -66,7 +66,8 @@ impl Reinject {
             ),
             "smtp" if self.servers.is_empty() => bad(
                 "method",
-                "\"smtp\" needs reinject.servers, or name one server: \"smtp:[127.0.0.1]:10025\"".into(),
+                "\"smtp\" needs reinject.servers, or name one server: \"smtp:[127.0.0.1]:10025\""
+                    .into(),
             ),
             "smtp" => {
                 let mut v = Vec::new();
@@ -244,7 +245,10 @@ mod tests {
         assert!(key("sendmal", &[]).1.contains("unknown method \"sendmal\""));
         assert_eq!(key("smtp", &[]).0, "reinject.method");
         assert_eq!(key("sendmail", &["[127.0.0.1]:25"]).0, "reinject.servers");
-        assert_eq!(key("smtp:[127.0.0.1]:1", &["[127.0.0.1]:2"]).0, "reinject.servers");
+        assert_eq!(
+            key("smtp:[127.0.0.1]:1", &["[127.0.0.1]:2"]).0,
+            "reinject.servers"
+        );
         assert_eq!(key("smtp", &["[127.0.0.1]:0"]).0, "reinject.servers");
         for bad in [
             "smtp:[127.0.0.1]",

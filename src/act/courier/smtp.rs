@@ -143,9 +143,8 @@ impl Courier for Smtp {
     }
 
     fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
-        let refused = crate::timings::time("send", || {
-            self.transfer(sender, recipients, message, false)
-        })?;
+        let refused =
+            crate::timings::time("send", || self.transfer(sender, recipients, message, false))?;
         for r in refused {
             crate::log::warn(&format!(
                 "SMTP server refused <{}>: {} (NOT sent to it)",
@@ -330,7 +329,9 @@ fn session(addr: &ServerAddr, job: &Job, deadline: Instant) -> Result<Vec<Refusa
     }
     let refused = envelope(&mut s, &ext, job)?;
     s.send("DATA\r\n").map_err(lost("while sending DATA"))?;
-    let r = s.reply().map_err(lost("while waiting for the reply to DATA"))?;
+    let r = s
+        .reply()
+        .map_err(lost("while waiting for the reply to DATA"))?;
     if r.code != 354 {
         s.quit();
         return Err(verdict(&r, "DATA", job.on_hard_failure));
@@ -375,12 +376,18 @@ fn hello(s: &mut Session, helo: &str) -> Result<Extensions, Trouble> {
     }
     s.send(&format!("EHLO {helo}\r\n"))
         .map_err(lost("while sending EHLO"))?;
-    let r = s.reply().map_err(lost("while waiting for the reply to EHLO"))?;
+    let r = s
+        .reply()
+        .map_err(lost("while waiting for the reply to EHLO"))?;
     if r.class() == 2 {
         let mut ext = Extensions::default();
         // The first line is the server's name; each further line one keyword.
         for kw in r.text.split(" / ").skip(1) {
-            let kw = kw.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let kw = kw
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             match kw.as_str() {
                 "PIPELINING" => ext.pipelining = true,
                 "8BITMIME" => ext.eight_bit_mime = true,
@@ -396,7 +403,9 @@ fn hello(s: &mut Session, helo: &str) -> Result<Extensions, Trouble> {
     }
     s.send(&format!("HELO {helo}\r\n"))
         .map_err(lost("while sending HELO"))?;
-    let h = s.reply().map_err(lost("while waiting for the reply to HELO"))?;
+    let h = s
+        .reply()
+        .map_err(lost("while waiting for the reply to HELO"))?;
     if h.class() != 2 {
         s.quit();
         return Err(Trouble::Next(format!("EHLO: {r}; HELO: {h}")));
@@ -426,12 +435,18 @@ fn envelope(s: &mut Session, ext: &Extensions, job: &Job) -> Result<Vec<Refusal>
         s.send(&all).map_err(lost("while sending MAIL and RCPT"))?;
         let mut replies = Vec::new();
         for _ in 0..=job.recipients.len() {
-            replies.push(s.reply().map_err(lost("while reading MAIL and RCPT replies"))?);
+            replies.push(
+                s.reply()
+                    .map_err(lost("while reading MAIL and RCPT replies"))?,
+            );
         }
         replies
     } else {
         s.send(&mail).map_err(lost("while sending MAIL"))?;
-        let mut replies = vec![s.reply().map_err(lost("while waiting for the reply to MAIL"))?];
+        let mut replies = vec![
+            s.reply()
+                .map_err(lost("while waiting for the reply to MAIL"))?,
+        ];
         if replies[0].class() == 2 {
             for rcpt in &rcpts {
                 s.send(rcpt).map_err(lost("while sending RCPT"))?;
@@ -464,10 +479,7 @@ fn envelope(s: &mut Session, ext: &Extensions, job: &Job) -> Result<Vec<Refusal>
         s.quit();
         return Err(Trouble::Final(Failure::tempfail(
             "4.3.0",
-            format!(
-                "RCPT TO deferred, nothing sent: {}",
-                deferred.join("; ")
-            ),
+            format!("RCPT TO deferred, nothing sent: {}", deferred.join("; ")),
         )));
     }
     if refused.len() == job.recipients.len() {
@@ -516,7 +528,10 @@ fn dot_stuffed(message: &[u8]) -> Vec<u8> {
     let mut rest = message;
     while !rest.is_empty() {
         let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]), &rest[i + 1..]),
+            Some(i) => (
+                rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]),
+                &rest[i + 1..],
+            ),
             None => (rest, &rest[rest.len()..]),
         };
         if line.first() == Some(&b'.') {
@@ -587,12 +602,15 @@ mod tests {
                         let end = if rest.starts_with(b".\r\n") {
                             Some(3)
                         } else {
-                            rest.windows(5).position(|w| w == b"\r\n.\r\n").map(|i| i + 5)
+                            rest.windows(5)
+                                .position(|w| w == b"\r\n.\r\n")
+                                .map(|i| i + 5)
                         };
                         (end, ".".to_string())
                     } else {
                         let end = rest.windows(2).position(|w| w == b"\r\n").map(|i| i + 2);
-                        let line = end.map(|e| String::from_utf8_lossy(&rest[..e - 2]).into_owned());
+                        let line =
+                            end.map(|e| String::from_utf8_lossy(&rest[..e - 2]).into_owned());
                         (end, line.unwrap_or_default())
                     };
                     let Some(end) = end else { break };
@@ -717,7 +735,10 @@ mod tests {
         let (addr, server) = fake(Say("220 fake\r\n"), good());
         let c = courier(&[&addr], HardFailure::Tempfail);
         let msg = b"Subject: caf\xc3\xa9\r\n\r\n\xe9t\xe9\r\n";
-        assert_eq!(deliver(&c, "s@example.org", &["r\u{e9}@example.org"], msg), Ok(vec![]));
+        assert_eq!(
+            deliver(&c, "s@example.org", &["r\u{e9}@example.org"], msg),
+            Ok(vec![])
+        );
         let got = server.join().unwrap();
         let want = [
             b"EHLO mx.example\r\nMAIL FROM:<s@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<r\xc3\xa9@example.org>\r\nDATA\r\n".as_slice(),
@@ -752,7 +773,10 @@ mod tests {
             _ => Say("250 ok\r\n"),
         });
         let c = courier(&[&addr], HardFailure::Tempfail);
-        assert_eq!(deliver(&c, "s@x", &["a@x", "b@x"], b"s: 1\n\nb\n"), Ok(vec![]));
+        assert_eq!(
+            deliver(&c, "s@x", &["a@x", "b@x"], b"s: 1\n\nb\n"),
+            Ok(vec![])
+        );
         assert_eq!(
             text(&server.join().unwrap()),
             "EHLO mx.example\r\nHELO mx.example\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\ns: 1\r\n\r\nb\r\n.\r\nQUIT\r\n"
@@ -772,11 +796,25 @@ mod tests {
         assert_eq!(text(&no_server.join().unwrap()), "QUIT\r\n");
         // Every one down: 75, every reason named.
         let (no, _s) = fake(Say("554 5.3.2 go away\r\n"), good());
-        let f = deliver(&courier(&[&dead, &no], HardFailure::Bounce), "", &["a@x"], b"m\n")
-            .unwrap_err();
+        let f = deliver(
+            &courier(&[&dead, &no], HardFailure::Bounce),
+            "",
+            &["a@x"],
+            b"m\n",
+        )
+        .unwrap_err();
         assert_eq!(f.exit, Exit::TempFail);
-        assert!(f.reason.contains(&format!("SMTP server {dead}: cannot connect")), "{}", f.reason);
-        assert!(f.reason.contains("greeting: 554 5.3.2 go away"), "{}", f.reason);
+        assert!(
+            f.reason
+                .contains(&format!("SMTP server {dead}: cannot connect")),
+            "{}",
+            f.reason
+        );
+        assert!(
+            f.reason.contains("greeting: 554 5.3.2 go away"),
+            "{}",
+            f.reason
+        );
     }
 
     #[test]
@@ -795,7 +833,12 @@ mod tests {
             let c = courier(&[&addr, &spare_addr], HardFailure::Bounce);
             let f = deliver(&c, "s@x", &["a@x"], b"m\n").unwrap_err();
             assert_eq!(f.exit, exit, "{}", f.reason);
-            assert!(f.reason.contains(&format!("MAIL FROM: {}", reply.trim_end())), "{}", f.reason);
+            assert!(
+                f.reason
+                    .contains(&format!("MAIL FROM: {}", reply.trim_end())),
+                "{}",
+                f.reason
+            );
             let got = text(&server.join().unwrap());
             assert!(!got.contains("DATA"), "{got}");
         }
@@ -846,11 +889,12 @@ mod tests {
                     Say("250 ok\r\n"),
                 ),
             );
-            let f = deliver(&courier(&[&addr], hard), "s@x", &["a@x", "b@x"], b"m\n")
-                .unwrap_err();
+            let f = deliver(&courier(&[&addr], hard), "s@x", &["a@x", "b@x"], b"m\n").unwrap_err();
             assert_eq!(f.exit, exit);
             assert!(
-                f.reason.contains("refused every recipient: <a@x>: 550 5.1.1 unknown; <b@x>: 550 5.1.1 unknown"),
+                f.reason.contains(
+                    "refused every recipient: <a@x>: 550 5.1.1 unknown; <b@x>: 550 5.1.1 unknown"
+                ),
                 "{}",
                 f.reason
             );
@@ -881,22 +925,50 @@ mod tests {
         assert_eq!(f.exit, Exit::TempFail);
         assert!(f.reason.contains("<later@x>: 450 4.2.0"), "{}", f.reason);
         let got = text(&server.join().unwrap());
-        assert!(got.ends_with("RCPT TO:<later@x>\r\nRSET\r\nQUIT\r\n"), "{got}");
+        assert!(
+            got.ends_with("RCPT TO:<later@x>\r\nRSET\r\nQUIT\r\n"),
+            "{got}"
+        );
         assert!(untouched(&spare));
     }
 
     #[test]
     fn refusals_at_data_and_at_the_end_of_data_deliver_nothing() {
         let cases = [
-            (Say("451 4.3.0 no DATA now\r\n"), Say("250 ok\r\n"), Exit::TempFail, "DATA: 451"),
-            (Say("554 5.5.1 no valid recipients\r\n"), Say("250 ok\r\n"), Exit::Unavailable, "DATA: 554"),
-            (Say("354 go\r\n"), Say("554 5.7.1 content rejected\r\n"), Exit::Unavailable, "end of the message: 554"),
-            (Say("354 go\r\n"), Say("452 4.3.1 no space\r\n"), Exit::TempFail, "end of the message: 452"),
+            (
+                Say("451 4.3.0 no DATA now\r\n"),
+                Say("250 ok\r\n"),
+                Exit::TempFail,
+                "DATA: 451",
+            ),
+            (
+                Say("554 5.5.1 no valid recipients\r\n"),
+                Say("250 ok\r\n"),
+                Exit::Unavailable,
+                "DATA: 554",
+            ),
+            (
+                Say("354 go\r\n"),
+                Say("554 5.7.1 content rejected\r\n"),
+                Exit::Unavailable,
+                "end of the message: 554",
+            ),
+            (
+                Say("354 go\r\n"),
+                Say("452 4.3.1 no space\r\n"),
+                Exit::TempFail,
+                "end of the message: 452",
+            ),
         ];
         for (data, end, exit, said) in cases {
             let (addr, server) = fake(Say("220 fake\r\n"), postfix_like(EHLO, ok_rcpt, data, end));
-            let f = deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n")
-                .unwrap_err();
+            let f = deliver(
+                &courier(&[&addr], HardFailure::Bounce),
+                "s@x",
+                &["a@x"],
+                b"m\n",
+            )
+            .unwrap_err();
             assert_eq!(f.exit, exit, "{}", f.reason);
             assert!(f.reason.contains(said), "{}", f.reason);
             let got = text(&server.join().unwrap());
@@ -906,7 +978,11 @@ mod tests {
 
     /// The server hangs at `step`: a failure at the 1 s timeout, never a delivery.
     fn hangs_at(step: &'static str) -> (Failure, Duration) {
-        let greeting = if step == "greeting" { Hang } else { Say("220 fake\r\n") };
+        let greeting = if step == "greeting" {
+            Hang
+        } else {
+            Say("220 fake\r\n")
+        };
         let (addr, _server) = fake(greeting, move |l: &str| {
             let at = match l {
                 l if l.starts_with("EHLO") => "EHLO",
@@ -924,8 +1000,13 @@ mod tests {
             }
         });
         let t = Instant::now();
-        let f = deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n")
-            .unwrap_err();
+        let f = deliver(
+            &courier(&[&addr], HardFailure::Bounce),
+            "s@x",
+            &["a@x"],
+            b"m\n",
+        )
+        .unwrap_err();
         (f, t.elapsed())
     }
 
@@ -937,7 +1018,11 @@ mod tests {
             assert!(f.reason.contains("timed out"), "{step}: {}", f.reason);
             assert!(took < Duration::from_secs(2), "{step}: took {took:?}");
             if step == "." {
-                assert!(f.reason.contains("it may have been delivered"), "{}", f.reason);
+                assert!(
+                    f.reason.contains("it may have been delivered"),
+                    "{}",
+                    f.reason
+                );
             }
         }
     }
@@ -962,11 +1047,21 @@ mod tests {
             // Gone, without reading the rest (the reset reaches the client's writes).
         });
         let big = vec![b'x'; 8 << 20];
-        let f = deliver(&courier(&[&addr, &spare_addr], HardFailure::Bounce), "s@x", &["a@x"], &big)
-            .unwrap_err();
+        let f = deliver(
+            &courier(&[&addr, &spare_addr], HardFailure::Bounce),
+            "s@x",
+            &["a@x"],
+            &big,
+        )
+        .unwrap_err();
         server.join().unwrap();
         assert_eq!((f.exit, f.status), (Exit::TempFail, "4.4.2"));
-        assert!(f.reason.contains("while sending the message: not delivered"), "{}", f.reason);
+        assert!(
+            f.reason
+                .contains("while sending the message: not delivered"),
+            "{}",
+            f.reason
+        );
         assert!(untouched(&spare));
     }
 
@@ -976,19 +1071,39 @@ mod tests {
             Say("220 fake\r\n"),
             postfix_like(EHLO, ok_rcpt, Say("354 go\r\n"), Close),
         );
-        let f = deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n")
-            .unwrap_err();
+        let f = deliver(
+            &courier(&[&addr], HardFailure::Bounce),
+            "s@x",
+            &["a@x"],
+            b"m\n",
+        )
+        .unwrap_err();
         assert_eq!((f.exit, f.status), (Exit::TempFail, "4.4.2"));
-        assert!(f.reason.contains("connection closed by the server after the end of the message was sent"), "{}", f.reason);
+        assert!(
+            f.reason
+                .contains("connection closed by the server after the end of the message was sent"),
+            "{}",
+            f.reason
+        );
         assert!(text(&server.join().unwrap()).ends_with("m\r\n.\r\n"));
     }
 
     #[test]
     fn garbage_and_multiline_replies() {
-        for bad in ["HTTP/1.1 400 Bad Request\r\n", "2\r\n", "220-a\r\n250 b\r\n", "999 what\r\n"] {
+        for bad in [
+            "HTTP/1.1 400 Bad Request\r\n",
+            "2\r\n",
+            "220-a\r\n250 b\r\n",
+            "999 what\r\n",
+        ] {
             let (addr, _server) = fake(Say(bad), good());
-            let f = deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n")
-                .unwrap_err();
+            let f = deliver(
+                &courier(&[&addr], HardFailure::Bounce),
+                "s@x",
+                &["a@x"],
+                b"m\n",
+            )
+            .unwrap_err();
             assert_eq!(f.exit, Exit::TempFail);
             assert!(f.reason.contains("garbage reply"), "{bad:?}: {}", f.reason);
         }
@@ -997,15 +1112,38 @@ mod tests {
             Say("220-fake\r\n220-more\r\n220 ESMTP\r\n"),
             postfix_like(EHLO, ok_rcpt, Say("354 go\r\n"), Say("ok thanks\r\n")),
         );
-        let f = deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n")
-            .unwrap_err();
-        assert!(f.reason.contains("garbage reply \"ok thanks\" after the end"), "{}", f.reason);
+        let f = deliver(
+            &courier(&[&addr], HardFailure::Bounce),
+            "s@x",
+            &["a@x"],
+            b"m\n",
+        )
+        .unwrap_err();
+        assert!(
+            f.reason
+                .contains("garbage reply \"ok thanks\" after the end"),
+            "{}",
+            f.reason
+        );
         // A long multi-line reply to the end of the data is one 250.
         let (addr, _server) = fake(
             Say("220 fake\r\n"),
-            postfix_like(EHLO, ok_rcpt, Say("354 go\r\n"), Say("250-queued\r\n250-as\r\n250 X1\r\n")),
+            postfix_like(
+                EHLO,
+                ok_rcpt,
+                Say("354 go\r\n"),
+                Say("250-queued\r\n250-as\r\n250 X1\r\n"),
+            ),
         );
-        assert_eq!(deliver(&courier(&[&addr], HardFailure::Bounce), "s@x", &["a@x"], b"m\n"), Ok(vec![]));
+        assert_eq!(
+            deliver(
+                &courier(&[&addr], HardFailure::Bounce),
+                "s@x",
+                &["a@x"],
+                b"m\n"
+            ),
+            Ok(vec![])
+        );
     }
 
     #[test]
