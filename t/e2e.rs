@@ -1,5 +1,6 @@
 //! End-to-end scenarios: real Postfix, spamd and clamd on loopback, pipescan as Postfix's content
-//! filter (pipe transport), in procmail and (11-sendmail) as a Sendmail prog mailer.
+//! filter (pipe transport), in procmail and (11-sendmail) as a Sendmail prog mailer; 12-smtp-reinject
+//! reinjects over SMTP into the stack's return smtpd instead of sendmail(1).
 //!
 //! One test runs every `t/e2e/NN-name/run.sh` in order (they share one Postfix instance and must
 //! not run concurrently), collects the failures, and stops what it started. It needs root and a

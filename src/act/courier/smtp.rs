@@ -92,6 +92,7 @@ impl Smtp {
             utf8: !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii()),
             helo: &self.helo,
             on_hard_failure: self.on_hard_failure,
+            commits,
         };
         let deadline = Instant::now() + self.timeout;
         let mut errors = Vec::new();
@@ -110,9 +111,6 @@ impl Smtp {
                             "{}; failed over to SMTP server {name}",
                             errors.join("; ")
                         ));
-                    }
-                    if commits {
-                        crate::process::delivered();
                     }
                     return Ok(refused);
                 }
@@ -174,6 +172,8 @@ struct Job<'a> {
     utf8: bool,
     helo: &'a str,
     on_hard_failure: HardFailure,
+    /// A 2xx to the final dot delivers the message (the point of no return, for the stop path).
+    commits: bool,
 }
 
 /// Why a session ended without delivering.
@@ -349,6 +349,11 @@ fn session(addr: &ServerAddr, job: &Job, deadline: Instant) -> Result<Vec<Refusa
     write_data(&mut s.conn, job.message).map_err(after_data)?;
     match s.reply() {
         Ok(r) if r.class() == 2 => {
+            // Delivered: from now on a stop (signal, deadline) must exit 0, even while the
+            // server takes its time over QUIT.
+            if job.commits {
+                crate::process::delivered();
+            }
             s.quit();
             Ok(refused)
         }
@@ -1025,6 +1030,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_server_hanging_at_quit_after_accepting_the_message_delivered_it() {
+        let (addr, _server) = fake(Say("220 fake\r\n"), |l: &str| match l {
+            l if l.starts_with("EHLO") => Say(EHLO),
+            "DATA" => Say("354 go\r\n"),
+            "QUIT" => Hang,
+            _ => Say("250 ok\r\n"),
+        });
+        let t = Instant::now();
+        let r = deliver(
+            &courier(&[&addr], HardFailure::Bounce),
+            "s@x",
+            &["a@x"],
+            b"m\n",
+        );
+        assert_eq!(r, Ok(vec![]));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     }
 
     #[test]
