@@ -438,12 +438,15 @@ fn envelope(s: &mut Session, ext: &Extensions, job: &Job) -> Result<Vec<Refusal>
     let replies = if ext.pipelining {
         let all = std::iter::once(mail).chain(rcpts).collect::<String>();
         s.send(&all).map_err(lost("while sending MAIL and RCPT"))?;
-        let mut replies = Vec::new();
-        for _ in 0..=job.recipients.len() {
-            replies.push(
-                s.reply()
-                    .map_err(lost("while reading MAIL and RCPT replies"))?,
-            );
+        let mut replies = vec![
+            s.reply()
+                .map_err(lost("while waiting for the reply to MAIL"))?,
+        ];
+        // A refused MAIL is the answer, whatever happens to the RCPT replies after it.
+        if replies[0].class() == 2 {
+            for _ in job.recipients {
+                replies.push(s.reply().map_err(lost("while reading the RCPT replies"))?);
+            }
         }
         replies
     } else {
@@ -847,6 +850,20 @@ mod tests {
             let got = text(&server.join().unwrap());
             assert!(!got.contains("DATA"), "{got}");
         }
+        assert!(untouched(&spare));
+    }
+
+    #[test]
+    fn a_refused_mail_from_then_a_close_is_still_the_answer() {
+        let (spare_addr, spare) = spare();
+        let (addr, _server) = fake(Say("220 fake\r\n"), |l: &str| match l {
+            l if l.starts_with("EHLO") => Say(EHLO),
+            l if l.starts_with("MAIL") => Say("554 5.7.1 no\r\n"),
+            _ => Close,
+        });
+        let c = courier(&[&addr, &spare_addr], HardFailure::Bounce);
+        let f = deliver(&c, "s@x", &["a@x", "b@x"], b"m\n").unwrap_err();
+        assert_eq!(f.exit, Exit::Unavailable, "{}", f.reason);
         assert!(untouched(&spare));
     }
 
