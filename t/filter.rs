@@ -1335,11 +1335,44 @@ fn smtp_run(
     rcpt: fn(&str) -> &'static str,
     end: Option<&'static str>,
 ) -> (Output, String) {
-    use std::io::{BufRead, BufReader, Read};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // Every connection pipescan makes (the copy, then our DSN if any) until the run is over;
+    // their transcripts one after the other.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let over = done.clone();
+    listener.set_nonblocking(true).unwrap();
     let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+        let mut all = String::new();
+        while !over.load(std::sync::atomic::Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    all.push_str(&smtp_session(s, rcpt, end));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        all
+    });
+    let f = Filter::new(&format!(
+        "[reinject]\nmethod = \"smtp:[127.0.0.1]:{port}\"\ntimeout = \"10s\"\non_hard_failure = \"{hard}\"\n"
+    ));
+    let mut args = vec!["-f", "a@example.org", "--"];
+    args.extend_from_slice(rcpts);
+    let r = f.run(&args, PLAIN);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    (r, server.join().unwrap())
+}
+
+/// One SMTP session of the fake next hop: its transcript (commands and DATA as received).
+fn smtp_session(
+    mut s: std::net::TcpStream,
+    rcpt: fn(&str) -> &'static str,
+    end: Option<&'static str>,
+) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    {
         let mut r = BufReader::new(s.try_clone().unwrap());
         let mut got = String::new();
         s.write_all(b"220 fake ESMTP\r\n").unwrap();
@@ -1381,14 +1414,7 @@ fn smtp_run(
                 return got;
             }
         }
-    });
-    let f = Filter::new(&format!(
-        "[reinject]\nmethod = \"smtp:[127.0.0.1]:{port}\"\ntimeout = \"10s\"\non_hard_failure = \"{hard}\"\n"
-    ));
-    let mut args = vec!["-f", "a@example.org", "--"];
-    args.extend_from_slice(rcpts);
-    let r = f.run(&args, PLAIN);
-    (r, server.join().unwrap())
+    }
 }
 
 fn refuse_bad(l: &str) -> &'static str {
@@ -1415,6 +1441,24 @@ fn smtp_reinjection_delivers_to_the_accepted_and_logs_the_refused_loudly() {
     );
     assert!(got.starts_with("EHLO mx.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<good@example.com>\r\nRCPT TO:<bad@example.com>\r\nDATA\r\n"), "{got}");
     assert!(got.ends_with("\r\n.\r\nQUIT\r\n"), "{got}");
+    // The refused recipient is not lost: the sender gets our DSN for it, from the null sender.
+    let dsn = &got[got.find("QUIT\r\n").expect("no first session") + 6..];
+    assert!(
+        dsn.contains("MAIL FROM:<> BODY=8BITMIME\r\n") || dsn.contains("MAIL FROM:<>\r\n"),
+        "no DSN session: {got}"
+    );
+    assert!(dsn.contains("RCPT TO:<a@example.org>\r\n"), "{dsn}");
+    assert!(
+        dsn.contains("bad@example.com") && dsn.contains("5.1.1"),
+        "{dsn}"
+    );
+    assert!(!dsn.contains("good@example.com"), "{dsn}");
+    assert!(
+        r.stderr
+            .contains("DSN to <a@example.org> for bad@example.com, refused by the next hop"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

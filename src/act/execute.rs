@@ -142,6 +142,7 @@ fn deliver(
     let mut problems = Vec::new();
     let courier = registry::chosen(cfg);
     let mut delivered = Delivered::default();
+    let mut next_hop_refused: Vec<Refusal> = Vec::new();
     for (i, group) in plan.groups.iter().enumerate() {
         let rewrite = Rewrite::new(&m.spool.head, m.header, &group.edits);
         let result = match mode {
@@ -154,7 +155,10 @@ fn deliver(
             },
         };
         match delivered.count(result) {
-            Ok(refused) => refusals(i, &refused, &mut problems),
+            Ok(refused) => {
+                refusals(i, &refused, &mut problems);
+                next_hop_refused.extend(refused);
+            }
             Err(f) if delivered.any() => {
                 // Past the point of no return: an earlier group is delivered, a retry would
                 // deliver it twice. Say so loudly; these recipients need the admin.
@@ -197,7 +201,67 @@ fn deliver(
             Err(f) => return Err(f),
         }
     }
+    if mode == Mode::Reinject {
+        bounce_refused(m, &*courier, &next_hop_refused);
+    }
     Ok((delivered.any(), problems))
+}
+
+/// Recipients the next hop refused for good while it took the copy for others are not lost:
+/// the sender gets our DSN for them (never the null sender), as amavisd sends one for the
+/// recipients its forwarding MTA rejected. Past the point of no return, so a failure to send it
+/// is logged, not retried.
+fn bounce_refused(
+    m: &Message,
+    courier: &dyn crate::act::courier::traits::Courier,
+    refused: &[Refusal],
+) {
+    let sender = &m.env.sender;
+    if refused.is_empty() || sender.is_empty() {
+        return;
+    }
+    let dsn_for: Vec<crate::plan::Refused> = refused
+        .iter()
+        .map(|r| crate::plan::Refused {
+            recipient: r.recipient.clone(),
+            status: enhanced_status(&r.reply),
+            text: format!("refused by the next hop: {}", r.reply),
+        })
+        .collect();
+    let head_end = m.header.body_start.min(m.spool.head.len());
+    let dsn = crate::act::dsn::build(m.hostname, sender, &dsn_for, &m.spool.head[..head_end]);
+    let sent = courier.deliver("", std::slice::from_ref(sender), &mut |w| {
+        w.write_all(&dsn)?;
+        Ok(dsn.len() as u64)
+    });
+    let who = refused
+        .iter()
+        .map(|r| r.recipient.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    match sent {
+        Ok(_) => crate::log::info(&format!(
+            "DSN to <{sender}> for {who}, refused by the next hop"
+        )),
+        Err(f) => crate::log::warn(&format!(
+            "DSN to <{sender}> for {who} (refused by the next hop) FAILED: {}",
+            f.line()
+        )),
+    }
+}
+
+/// The enhanced status code of an SMTP reply ("550 5.1.1 ..." gives 5.1.1), else 5.0.0.
+fn enhanced_status(reply: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.8", "5.2.0", "5.2.1", "5.2.2", "5.2.3", "5.3.0",
+        "5.3.4", "5.4.1", "5.5.1", "5.7.1",
+    ];
+    let code = reply.split_whitespace().nth(1).unwrap_or("");
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("5.0.0")
 }
 
 /// Recipients the next hop refused for good (SMTP 5xx to RCPT) while it took the copy for the
