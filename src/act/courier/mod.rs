@@ -6,4 +6,5 @@
 pub mod registry;
 pub mod sendmail;
 pub mod smtp;
+pub mod smtp_wire;
 pub mod traits;
