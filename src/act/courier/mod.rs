@@ -3,6 +3,7 @@
 //! courier from the configuration; one file per method ([`sendmail`], [`smtp`]; LMTP comes
 //! next: a new method is one file here plus one line in the registry).
 
+pub mod lmtp;
 pub mod registry;
 pub mod sendmail;
 pub mod smtp;
