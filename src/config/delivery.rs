@@ -19,14 +19,15 @@ pub enum HardFailure {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reinject {
-    /// How copies leave: "sendmail" (the command), "smtp:HOST:PORT" or "smtp" with `servers`.
+    /// How copies leave: "sendmail" (the command), "smtp:HOST:PORT", "lmtp:unix:/PATH",
+    /// "lmtp:HOST:PORT", or "smtp"/"lmtp" with `servers`.
     pub method: String,
-    /// The SMTP servers for `method = "smtp"`, tried in order until one takes the message.
+    /// The servers for `method = "smtp"` or `"lmtp"`, tried in order until one takes the message.
     pub servers: Vec<String>,
     /// The submission command; pipescan appends `-f SENDER -- RCPT...`. Run without a shell.
     pub command: Vec<String>,
     pub on_hard_failure: HardFailure,
-    /// How long one SMTP delivery (every server tried, connect to QUIT) may take.
+    /// How long one SMTP or LMTP delivery (every server tried, connect to QUIT) may take.
     pub timeout: Dur,
 }
 
