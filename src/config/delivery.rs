@@ -19,14 +19,15 @@ pub enum HardFailure {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reinject {
-    /// How copies leave: "sendmail" (the command), "smtp:HOST:PORT" or "smtp" with `servers`.
+    /// How copies leave: "sendmail" (the command), "smtp:HOST:PORT", "lmtp:unix:/PATH",
+    /// "lmtp:HOST:PORT", or "smtp"/"lmtp" with `servers`.
     pub method: String,
-    /// The SMTP servers for `method = "smtp"`, tried in order until one takes the message.
+    /// The servers for `method = "smtp"` or `"lmtp"`, tried in order until one takes the message.
     pub servers: Vec<String>,
     /// The submission command; pipescan appends `-f SENDER -- RCPT...`. Run without a shell.
     pub command: Vec<String>,
     pub on_hard_failure: HardFailure,
-    /// How long one SMTP delivery (every server tried, connect to QUIT) may take.
+    /// How long one SMTP or LMTP delivery (every server tried, connect to QUIT) may take.
     pub timeout: Dur,
 }
 
@@ -49,6 +50,9 @@ pub enum Method {
     /// SMTP servers, in failover order, as `host:port` for `scan::wire::ServerAddr` (a
     /// bracketed IPv4 address loses its brackets: `[127.0.0.1]:10025` is `127.0.0.1:10025`).
     Smtp(Vec<String>),
+    /// LMTP servers, in failover order, as for `Smtp`, or an absolute unix socket path
+    /// (`unix:/run/dovecot/lmtp` is `/run/dovecot/lmtp`).
+    Lmtp(Vec<String>),
 }
 
 impl Reinject {
@@ -57,37 +61,67 @@ impl Reinject {
         fn bad<T>(key: &str, why: String) -> Result<T, (String, String)> {
             Err((format!("reinject.{key}"), why))
         }
-        const WANT: &str = "want \"sendmail\", \"smtp:[127.0.0.1]:10025\", \"smtp:host:port\" or \"smtp\" with reinject.servers";
-        match self.method.as_str() {
-            "sendmail" if self.servers.is_empty() => Ok(Method::Sendmail),
-            "sendmail" => bad(
+        const WANT: &str = "want \"sendmail\", \"smtp:[127.0.0.1]:10025\", \"smtp:host:port\", \"lmtp:unix:/path/to/socket\", \"lmtp:[127.0.0.1]:24\", \"lmtp:host:port\", or \"smtp\" or \"lmtp\" with reinject.servers";
+        let m = self.method.as_str();
+        let (proto, one) = match m.split_once(':') {
+            Some((p @ ("smtp" | "lmtp"), rest)) => (p, Some(rest)),
+            _ => (m, None),
+        };
+        let server = |s: &str| match proto {
+            "lmtp" => lmtp_server(s),
+            _ => smtp_server(s),
+        };
+        let wrap = |v: Vec<String>| match proto {
+            "lmtp" => Method::Lmtp(v),
+            _ => Method::Smtp(v),
+        };
+        match (proto, one) {
+            ("sendmail", None) if self.servers.is_empty() => Ok(Method::Sendmail),
+            ("sendmail", None) => bad(
                 "servers",
-                "is for method = \"smtp\" only (method is \"sendmail\")".into(),
+                "is for method = \"smtp\" or \"lmtp\" only (method is \"sendmail\")".into(),
             ),
-            "smtp" if self.servers.is_empty() => bad(
+            ("smtp" | "lmtp", None) if self.servers.is_empty() => bad(
                 "method",
-                "\"smtp\" needs reinject.servers, or name one server: \"smtp:[127.0.0.1]:10025\""
-                    .into(),
+                format!(
+                    "{proto:?} needs reinject.servers, or name one server: \"{proto}:[127.0.0.1]:{}\"",
+                    if proto == "lmtp" { 24 } else { 10025 }
+                ),
             ),
-            "smtp" => {
+            ("smtp" | "lmtp", None) => {
                 let mut v = Vec::new();
                 for s in &self.servers {
-                    v.push(smtp_server(s).or_else(|e| bad("servers", e))?);
+                    v.push(server(s).or_else(|e| bad("servers", e))?);
                 }
-                Ok(Method::Smtp(v))
+                Ok(wrap(v))
             }
-            m => match m.strip_prefix("smtp:") {
-                Some(_) if !self.servers.is_empty() => bad(
-                    "servers",
-                    format!("conflicts with method = {m:?}: name the servers in one place"),
-                ),
-                Some(s) => Ok(Method::Smtp(vec![
-                    smtp_server(s).or_else(|e| bad("method", e))?,
-                ])),
-                None => bad("method", format!("unknown method {m:?} ({WANT})")),
-            },
+            (_, Some(_)) if !self.servers.is_empty() => bad(
+                "servers",
+                format!("conflicts with method = {m:?}: name the servers in one place"),
+            ),
+            (_, Some(s)) => Ok(wrap(vec![server(s).or_else(|e| bad("method", e))?])),
+            _ => bad("method", format!("unknown method {m:?} ({WANT})")),
         }
     }
+}
+
+/// One LMTP server: "unix:/absolute/path" (a unix socket, e.g. Dovecot's
+/// /run/dovecot/lmtp), or "[IP]:PORT" / "host:port" as for [`smtp_server`].
+pub fn lmtp_server(s: &str) -> Result<String, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if !path.starts_with('/') || path.contains('\0') || path.len() < 2 {
+            return Err(format!(
+                "LMTP server {s:?}: want an absolute socket path, unix:/run/dovecot/lmtp"
+            ));
+        }
+        return Ok(path.to_string());
+    }
+    smtp_server(s).map_err(|e| {
+        format!(
+            "LMTP{} (or unix:/path/to/socket)",
+            e.strip_prefix("SMTP").unwrap_or(&e)
+        )
+    })
 }
 
 /// One SMTP server, "[IP]:PORT" (Postfix's notation: an address, no MX lookup) or
@@ -241,7 +275,7 @@ mod tests {
             ]))
         );
         let key = |m: &str, s: &[&str]| r(m, s).method().unwrap_err();
-        assert_eq!(key("lmtp:[127.0.0.1]:24", &[]).0, "reinject.method");
+        assert_eq!(key("lmtp:", &[]).0, "reinject.method");
         assert!(key("sendmal", &[]).1.contains("unknown method \"sendmal\""));
         assert_eq!(key("smtp", &[]).0, "reinject.method");
         assert_eq!(key("sendmail", &["[127.0.0.1]:25"]).0, "reinject.servers");
@@ -262,6 +296,48 @@ mod tests {
             assert_eq!(k, "reinject.method", "{bad}: {why}");
             assert!(why.contains("SMTP server"), "{bad}: {why}");
         }
+    }
+
+    #[test]
+    fn lmtp_methods_are_parsed_with_errors_naming_the_key() {
+        let r = |m: &str, servers: &[&str]| Reinject {
+            method: m.into(),
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+            ..Reinject::default()
+        };
+        assert_eq!(
+            r("lmtp:unix:/run/dovecot/lmtp", &[]).method(),
+            Ok(Method::Lmtp(vec!["/run/dovecot/lmtp".into()]))
+        );
+        assert_eq!(
+            r("lmtp:[127.0.0.1]:24", &[]).method(),
+            Ok(Method::Lmtp(vec!["127.0.0.1:24".into()]))
+        );
+        assert_eq!(
+            r("lmtp", &["unix:/run/a", "mail.example.org:24"]).method(),
+            Ok(Method::Lmtp(vec![
+                "/run/a".into(),
+                "mail.example.org:24".into()
+            ]))
+        );
+        let key = |m: &str, s: &[&str]| r(m, s).method().unwrap_err();
+        let (k, why) = key("lmtp", &[]);
+        assert_eq!(k, "reinject.method");
+        assert!(why.contains("\"lmtp\" needs reinject.servers"), "{why}");
+        assert_eq!(key("lmtp", &["unix:run/x"]).0, "reinject.servers");
+        assert_eq!(key("lmtp:unix:/a", &["unix:/b"]).0, "reinject.servers");
+        for bad in [
+            "lmtp:unix:",
+            "lmtp:unix:rel/x",
+            "lmtp:/run/x",
+            "lmtp:[::1:24",
+            "lmtp:h:x",
+        ] {
+            let (k, why) = key(bad, &[]);
+            assert_eq!(k, "reinject.method", "{bad}: {why}");
+            assert!(why.contains("LMTP server"), "{bad}: {why}");
+        }
+        assert!(key("lmtps:x:1", &[]).1.contains("unknown method"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Contract: the choice is made from settings already validated by config (a command that is
 //! not a program never gets here); it cannot fail.
 
+use crate::act::courier::lmtp::Lmtp;
 use crate::act::courier::sendmail::Sendmail;
 use crate::act::courier::smtp::Smtp;
 use crate::act::courier::traits::Courier;
@@ -15,6 +16,12 @@ pub fn chosen(cfg: &Config) -> Box<dyn Courier> {
     match r.method() {
         Ok(Method::Sendmail) => Box::new(Sendmail::new(&r.command, r.on_hard_failure)),
         Ok(Method::Smtp(servers)) => Box::new(Smtp::new(
+            &servers,
+            &cfg.general.hostname(),
+            r.timeout.0,
+            r.on_hard_failure,
+        )),
+        Ok(Method::Lmtp(servers)) => Box::new(Lmtp::new(
             &servers,
             &cfg.general.hostname(),
             r.timeout.0,

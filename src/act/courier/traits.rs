@@ -15,8 +15,9 @@ use std::io::{self, Write};
 /// says how many bytes it wrote.
 pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<u64>;
 
-/// A recipient the next hop refused for good (SMTP 5xx to its RCPT) while it accepted others:
-/// the copy was delivered to those, not to this one.
+/// A recipient the next hop did not take while it took others (SMTP: a 5xx to its RCPT; LMTP
+/// also a 4xx or no reply after the data, see `lmtp.rs`): the copy was delivered to those, not
+/// (or not certainly) to this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub recipient: String,
@@ -24,7 +25,7 @@ pub struct Refusal {
     pub reply: String,
 }
 
-/// A delivery method (sendmail, SMTP; LMTP next).
+/// A delivery method (sendmail, SMTP, LMTP).
 pub trait Courier {
     /// Delivers the message from `sender` ("" is the null sender) to `recipients`. Success is
     /// the point of no return: a later failure must not make the MTA retry this copy. `Ok`

@@ -1,0 +1,474 @@
+//! The wire of SMTP and LMTP (RFC 5321, RFC 2033), shared by the [`super::smtp`] and
+//! [`super::lmtp`] couriers: reply reading and parsing, the greeting and EHLO/LHLO, the
+//! (pipelined) envelope, DATA up to its 354, the DATA writer with dot-stuffing and CRLF, and the
+//! failover loop over the servers. What differs is after the final dot: SMTP has one reply,
+//! LMTP one per accepted recipient; each courier file reads its own.
+//!
+//! Contract: every read and write through `scan::wire::Conn` under one deadline; an I/O error or
+//! a bad reply before the server accepted DATA is [`Trouble::Next`] (the next server may be
+//! tried), a reply about the message is [`Trouble::Final`].
+
+use crate::act::courier::traits::{Feed, Refusal};
+use crate::config::delivery::HardFailure;
+use crate::outcome::Failure;
+use crate::scan::wire::{self, Conn, ServerAddr};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// The longest a connect may take within the timeout (then the next server is tried).
+pub(crate) const CONNECT: Duration = Duration::from_secs(30);
+/// The longest reply line we read, and the most lines of one reply.
+const LINE_MAX: usize = 4096;
+const LINES_MAX: usize = 200;
+
+/// What one copy needs from a server.
+pub(crate) struct Job<'a> {
+    pub(crate) sender: &'a str,
+    pub(crate) recipients: &'a [String],
+    pub(crate) message: &'a [u8],
+    pub(crate) eight_bit: bool,
+    pub(crate) utf8: bool,
+    pub(crate) helo: &'a str,
+    pub(crate) on_hard_failure: HardFailure,
+    /// A 2xx to the final dot delivers the message (the point of no return, for the stop path).
+    pub(crate) commits: bool,
+}
+
+/// Why a session ended without delivering.
+#[derive(Debug)]
+pub(crate) enum Trouble {
+    /// The server failed before it accepted DATA: the next one may be tried.
+    Next(String),
+    /// The answer for this copy (or trouble after DATA was accepted): no other server.
+    Final(Failure),
+}
+
+/// A reply: its code and its text (the lines joined with " / ").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) code: u16,
+    pub(crate) text: String,
+}
+
+impl Reply {
+    pub(crate) fn class(&self) -> u16 {
+        self.code / 100
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+/// One connection: the socket and what was read of it but not used yet.
+pub(crate) struct Session {
+    pub(crate) conn: Conn,
+    buf: Vec<u8>,
+}
+
+impl Session {
+    pub(crate) fn send(&mut self, line: &str) -> io::Result<()> {
+        self.conn.write_all(line.as_bytes())
+    }
+
+    /// Reads one reply, all its lines. Anything that is not "NNN[ -]text" CRLF, or lines that
+    /// change the code, is garbage.
+    pub(crate) fn reply(&mut self) -> io::Result<Reply> {
+        let mut text = Vec::new();
+        let mut code = None;
+        for _ in 0..LINES_MAX {
+            let line = self.line()?;
+            let garbage = || {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("garbage reply {:?}", String::from_utf8_lossy(&line)),
+                )
+            };
+            let digits = line.get(..3).ok_or_else(garbage)?;
+            let sep = line.get(3).copied();
+            if !digits.iter().all(u8::is_ascii_digit)
+                || !(b'2'..=b'5').contains(&digits[0])
+                || !matches!(sep, None | Some(b' ' | b'-'))
+            {
+                return Err(garbage());
+            }
+            let n = u16::from(digits[0] - b'0') * 100
+                + u16::from(digits[1] - b'0') * 10
+                + u16::from(digits[2] - b'0');
+            if *code.get_or_insert(n) != n {
+                return Err(garbage());
+            }
+            text.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
+            if sep != Some(b'-') {
+                return Ok(Reply {
+                    code: n,
+                    text: text.join(" / "),
+                });
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a reply of more than {LINES_MAX} lines"),
+        ))
+    }
+
+    /// One line without its CRLF (or LF).
+    fn line(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            if self.buf.len() > LINE_MAX {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("a reply line longer than {LINE_MAX} bytes"),
+                ));
+            }
+            let mut chunk = [0u8; 4096];
+            match self.conn.read(&mut chunk)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed by the server",
+                    ));
+                }
+                n => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Ends politely, whatever the server does (bounded by the deadline).
+    pub(crate) fn quit(&mut self) {
+        if self.send("QUIT\r\n").is_ok() {
+            let _ = self.reply();
+        }
+    }
+}
+
+/// The extensions of the server that matter to us.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Extensions {
+    pipelining: bool,
+    eight_bit_mime: bool,
+    smtputf8: bool,
+}
+
+/// An I/O error before DATA was accepted: the next server may do better.
+pub(crate) fn lost(step: &str) -> impl Fn(io::Error) -> Trouble + '_ {
+    move |e| Trouble::Next(format!("{} {step}", wire::describe(&e)))
+}
+
+/// The greeting and `verb` (EHLO, or LHLO for LMTP; HELO only when EHLO is refused with 5xx):
+/// the server's extensions.
+fn hello(s: &mut Session, verb: &str, helo: &str) -> Result<Extensions, Trouble> {
+    let greeting = s.reply().map_err(lost("while waiting for the greeting"))?;
+    if greeting.code != 220 {
+        s.quit();
+        return Err(Trouble::Next(format!("greeting: {greeting}")));
+    }
+    s.send(&format!("{verb} {helo}\r\n"))
+        .map_err(lost(&format!("while sending {verb}")))?;
+    let r = s
+        .reply()
+        .map_err(lost(&format!("while waiting for the reply to {verb}")))?;
+    if r.class() == 2 {
+        let mut ext = Extensions::default();
+        // The first line is the server's name; each further line one keyword.
+        for kw in r.text.split(" / ").skip(1) {
+            let kw = kw
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            match kw.as_str() {
+                "PIPELINING" => ext.pipelining = true,
+                "8BITMIME" => ext.eight_bit_mime = true,
+                "SMTPUTF8" => ext.smtputf8 = true,
+                _ => {}
+            }
+        }
+        return Ok(ext);
+    }
+    if r.class() != 5 || verb != "EHLO" {
+        s.quit();
+        return Err(Trouble::Next(format!("{verb}: {r}")));
+    }
+    s.send(&format!("HELO {helo}\r\n"))
+        .map_err(lost("while sending HELO"))?;
+    let h = s
+        .reply()
+        .map_err(lost("while waiting for the reply to HELO"))?;
+    if h.class() != 2 {
+        s.quit();
+        return Err(Trouble::Next(format!("EHLO: {r}; HELO: {h}")));
+    }
+    Ok(Extensions::default())
+}
+
+/// MAIL FROM and the RCPTs (in one write with PIPELINING). Returns the recipients refused
+/// with 5xx when at least one was accepted; any 4xx, a refused MAIL or no recipient accepted
+/// ends the transaction.
+pub(crate) fn envelope(
+    s: &mut Session,
+    ext: &Extensions,
+    job: &Job,
+) -> Result<Vec<Refusal>, Trouble> {
+    let mut mail = format!("MAIL FROM:<{}>", job.sender);
+    if job.eight_bit {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if job.utf8 {
+        mail.push_str(" SMTPUTF8");
+    }
+    mail.push_str("\r\n");
+    let rcpts: Vec<String> = job
+        .recipients
+        .iter()
+        .map(|r| format!("RCPT TO:<{r}>\r\n"))
+        .collect();
+    let replies = if ext.pipelining {
+        let all = std::iter::once(mail).chain(rcpts).collect::<String>();
+        s.send(&all).map_err(lost("while sending MAIL and RCPT"))?;
+        let mut replies = vec![
+            s.reply()
+                .map_err(lost("while waiting for the reply to MAIL"))?,
+        ];
+        // A refused MAIL is the answer, whatever happens to the RCPT replies after it.
+        if replies[0].class() == 2 {
+            for _ in job.recipients {
+                replies.push(s.reply().map_err(lost("while reading the RCPT replies"))?);
+            }
+        }
+        replies
+    } else {
+        s.send(&mail).map_err(lost("while sending MAIL"))?;
+        let mut replies = vec![
+            s.reply()
+                .map_err(lost("while waiting for the reply to MAIL"))?,
+        ];
+        if replies[0].class() == 2 {
+            for rcpt in &rcpts {
+                s.send(rcpt).map_err(lost("while sending RCPT"))?;
+                replies.push(s.reply().map_err(lost("while waiting for a RCPT reply"))?);
+            }
+        }
+        replies
+    };
+    if replies[0].class() != 2 {
+        s.quit();
+        return Err(verdict(&replies[0], "MAIL FROM", job.on_hard_failure));
+    }
+    let mut refused = Vec::new();
+    let mut deferred = Vec::new();
+    for (r, reply) in job.recipients.iter().zip(&replies[1..]) {
+        match reply.class() {
+            2 => {}
+            5 => refused.push(Refusal {
+                recipient: r.clone(),
+                reply: reply.to_string(),
+            }),
+            _ => deferred.push(format!("<{r}>: {reply}")),
+        }
+    }
+    if !deferred.is_empty() {
+        // Nothing of this copy may be delivered: the run retries it whole.
+        if s.send("RSET\r\n").is_ok() {
+            let _ = s.reply();
+        }
+        s.quit();
+        return Err(Trouble::Final(Failure::tempfail(
+            "4.3.0",
+            format!("RCPT TO deferred, nothing sent: {}", deferred.join("; ")),
+        )));
+    }
+    if refused.len() == job.recipients.len() {
+        s.quit();
+        let all: Vec<String> = refused
+            .iter()
+            .map(|r| format!("<{}>: {}", r.recipient, r.reply))
+            .collect();
+        return Err(Trouble::Final(hard(
+            job.on_hard_failure,
+            format!("refused every recipient: {}", all.join("; ")),
+        )));
+    }
+    Ok(refused)
+}
+
+/// A reply refusing a step: 4xx is 75, 5xx a hard failure, anything else (a 2xx or 3xx where
+/// it makes no sense) 75.
+pub(crate) fn verdict(r: &Reply, step: &str, on_hard_failure: HardFailure) -> Trouble {
+    let reason = format!("{step}: {r}");
+    Trouble::Final(match r.class() {
+        5 => hard(on_hard_failure, reason),
+        _ => Failure::tempfail("4.3.0", reason),
+    })
+}
+
+/// A hard refusal, as `[reinject] on_hard_failure` says (like sendmail's exit 69).
+pub(crate) fn hard(on_hard_failure: HardFailure, reason: String) -> Failure {
+    match on_hard_failure {
+        HardFailure::Tempfail => Failure::tempfail("4.3.0", reason),
+        HardFailure::Bounce => Failure::bounce("5.3.0", reason),
+    }
+}
+
+/// Writes the message as DATA content: CRLF line ends, dot-stuffed, then the final ".".
+pub(crate) fn write_data(conn: &mut dyn Write, message: &[u8]) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(64 << 10, conn);
+    out.write_all(&dot_stuffed(message))?;
+    out.flush()
+}
+
+/// The DATA content of `message`: each line (a lone LF or CRLF ends one; a final line without
+/// one gets it) with CRLF, a line starting with "." gets another, then ".\r\n".
+pub(crate) fn dot_stuffed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 8);
+    let mut rest = message;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (
+                rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]),
+                &rest[i + 1..],
+            ),
+            None => (rest, &rest[rest.len()..]),
+        };
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        rest = next;
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// The conversation up to the server's 354 to DATA: connect, greeting, `verb` (EHLO or LHLO),
+/// the extensions the message needs, the envelope. Returns the session, ready for the content,
+/// and the recipients refused with 5xx while others were accepted.
+pub(crate) fn start(
+    addr: &ServerAddr,
+    verb: &str,
+    job: &Job,
+    deadline: Instant,
+) -> Result<(Session, Vec<Refusal>), Trouble> {
+    let conn = wire::connect(addr, CONNECT, deadline)
+        .map_err(|e| Trouble::Next(format!("cannot connect: {}", wire::describe(&e))))?;
+    let mut s = Session {
+        conn,
+        buf: Vec::new(),
+    };
+    let ext = hello(&mut s, verb, job.helo)?;
+    let missing = if job.eight_bit && !ext.eight_bit_mime {
+        Some("8BITMIME (the message has 8-bit bytes)")
+    } else if job.utf8 && !ext.smtputf8 {
+        Some("SMTPUTF8 (the envelope has non-ASCII addresses)")
+    } else {
+        None
+    };
+    if let Some(what) = missing {
+        s.quit();
+        return Err(Trouble::Next(format!("does not offer {what}")));
+    }
+    let refused = envelope(&mut s, &ext, job)?;
+    s.send("DATA\r\n").map_err(lost("while sending DATA"))?;
+    let r = s
+        .reply()
+        .map_err(lost("while waiting for the reply to DATA"))?;
+    if r.code != 354 {
+        s.quit();
+        return Err(verdict(&r, "DATA", job.on_hard_failure));
+    }
+    Ok((s, refused))
+}
+
+/// An I/O error while the content was sent (after 354): no other server, nothing delivered.
+pub(crate) fn after_data(e: io::Error) -> Trouble {
+    Trouble::Final(Failure::tempfail(
+        "4.4.2",
+        format!(
+            "{} while sending the message: not delivered (an unfinished transaction is discarded)",
+            wire::describe(&e)
+        ),
+    ))
+}
+
+/// What a courier's failover loop needs: the protocol's name for messages ("SMTP", "LMTP"),
+/// the servers in order, our EHLO/LHLO name, the time one delivery may take, what a hard
+/// refusal becomes.
+pub(crate) struct Route<'a> {
+    pub(crate) proto: &'a str,
+    pub(crate) servers: &'a [String],
+    pub(crate) helo: &'a str,
+    pub(crate) timeout: Duration,
+    pub(crate) on_hard_failure: HardFailure,
+}
+
+/// One copy: reads the message, then tries every server in turn with `session` until one
+/// gives an answer about the message.
+pub(crate) fn transfer(
+    route: &Route,
+    sender: &str,
+    recipients: &[String],
+    feed: Feed,
+    commits: bool,
+    session: fn(&ServerAddr, &Job, Instant) -> Result<Vec<Refusal>, Trouble>,
+) -> Result<Vec<Refusal>, Failure> {
+    if let Some(reason) = crate::process::stop_requested() {
+        return Err(Failure::tempfail("4.3.0", reason));
+    }
+    let mut message = Vec::new();
+    feed(&mut message).map_err(|e| {
+        Failure::tempfail("4.3.0", format!("cannot read the message to send it: {e}"))
+    })?;
+    let job = Job {
+        sender,
+        recipients,
+        message: &message,
+        eight_bit: message.iter().any(|&b| b >= 0x80),
+        utf8: !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii()),
+        helo: route.helo,
+        on_hard_failure: route.on_hard_failure,
+        commits,
+    };
+    let proto = route.proto;
+    let deadline = Instant::now() + route.timeout;
+    let mut errors = Vec::new();
+    for name in route.servers {
+        let addr = match name.parse::<ServerAddr>() {
+            Ok(a) => a,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match session(&addr, &job, deadline) {
+            Ok(refused) => {
+                if !errors.is_empty() {
+                    crate::log::warn(&format!(
+                        "{}; failed over to {proto} server {name}",
+                        errors.join("; ")
+                    ));
+                }
+                return Ok(refused);
+            }
+            Err(Trouble::Next(why)) => errors.push(format!("{proto} server {name}: {why}")),
+            Err(Trouble::Final(mut f)) => {
+                f.reason = format!("{proto} server {name}: {}", f.reason);
+                return Err(f);
+            }
+        }
+    }
+    if errors.is_empty() {
+        errors.push(format!("no {proto} server configured"));
+    }
+    Err(Failure::tempfail("4.4.1", errors.join("; ")))
+}
