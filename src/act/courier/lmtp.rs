@@ -24,89 +24,33 @@
 //!   they may or may not have been delivered (the DSN tells the sender; a retry would certainly
 //!   duplicate the confirmed ones).
 
-use crate::act::courier::smtp_wire::{self as smtp_wire, Job, Route, Trouble, write_data};
-use crate::act::courier::traits::{Courier, Feed, Refusal};
+use crate::act::courier::smtp_wire::{self as smtp_wire, Job, Trouble, WireCourier, write_data};
+#[cfg(test)]
+use crate::act::courier::traits::Courier;
+use crate::act::courier::traits::Refusal;
 use crate::config::delivery::HardFailure;
 use crate::outcome::Failure;
 use crate::scan::wire::{self, ServerAddr};
 use std::time::{Duration, Instant};
 
-/// The LMTP courier: servers in failover order (`host:port` or a socket path), our LHLO name,
-/// the time one delivery may take, and what a hard refusal becomes.
-#[derive(Debug, Clone)]
-pub struct Lmtp {
-    servers: Vec<String>,
-    helo: String,
+/// The LMTP courier: [`WireCourier`] with this protocol's conversation. Servers in failover
+/// order (`host:port` or a socket path), our LHLO name, the time one delivery may take,
+/// and what a hard refusal becomes.
+pub fn courier(
+    servers: &[String],
+    helo: &str,
     timeout: Duration,
     on_hard_failure: HardFailure,
-}
-
-impl Lmtp {
-    pub fn new(
-        servers: &[String],
-        helo: &str,
-        timeout: Duration,
-        on_hard_failure: HardFailure,
-    ) -> Lmtp {
-        Lmtp {
-            servers: servers.to_vec(),
-            helo: helo.to_string(),
-            timeout,
-            on_hard_failure,
-        }
-    }
-
-    fn transfer(
-        &self,
-        sender: &str,
-        recipients: &[String],
-        feed: Feed,
-        commits: bool,
-    ) -> Result<Vec<Refusal>, Failure> {
-        let route = Route {
-            proto: "LMTP",
-            servers: &self.servers,
-            helo: &self.helo,
-            timeout: self.timeout,
-            on_hard_failure: self.on_hard_failure,
-        };
-        smtp_wire::transfer(&route, sender, recipients, feed, commits, session)
-    }
-}
-
-impl Courier for Lmtp {
-    fn deliver(
-        &self,
-        sender: &str,
-        recipients: &[String],
-        message: Feed,
-    ) -> Result<Vec<Refusal>, Failure> {
-        crate::timings::time("reinject", || {
-            self.transfer(sender, recipients, message, true)
-        })
-    }
-
-    fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
-        let refused =
-            crate::timings::time("send", || self.transfer(sender, recipients, message, false))?;
-        for r in refused {
-            crate::log::warn(&format!(
-                "LMTP server did not deliver to <{}>: {} (NOT sent to it)",
-                r.recipient, r.reply
-            ));
-        }
-        Ok(())
-    }
-
-    fn describe(&self, sender: &str, recipients: &[String]) -> String {
-        let rcpts: Vec<String> = recipients.iter().map(|r| format!("<{r}>")).collect();
-        format!(
-            "reinject lmtp {} (in this order), LHLO {}, MAIL FROM:<{sender}> RCPT TO:{}",
-            self.servers.join(", "),
-            self.helo,
-            rcpts.join(",")
-        )
-    }
+) -> WireCourier {
+    WireCourier::new(
+        "LMTP",
+        "LHLO",
+        session,
+        servers,
+        helo,
+        timeout,
+        on_hard_failure,
+    )
 }
 
 /// The recipients the server accepted at RCPT: all but the refused ones (each refusal
@@ -331,8 +275,8 @@ mod tests {
         "250 2.1.5 OK\r\n"
     }
 
-    fn courier(addr: &str, hard: HardFailure) -> Lmtp {
-        Lmtp::new(
+    fn courier(addr: &str, hard: HardFailure) -> WireCourier {
+        super::courier(
             &[addr.to_string()],
             "mx.example",
             Duration::from_secs(1),
@@ -340,7 +284,7 @@ mod tests {
         )
     }
 
-    fn deliver(c: &Lmtp, rcpts: &[&str], msg: &[u8]) -> Result<Vec<Refusal>, Failure> {
+    fn deliver(c: &WireCourier, rcpts: &[&str], msg: &[u8]) -> Result<Vec<Refusal>, Failure> {
         let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
         c.deliver("s@x", &rcpts, &mut |w| {
             w.write_all(msg)?;

@@ -3,9 +3,9 @@
 //! Contract: the choice is made from settings already validated by config (a command that is
 //! not a program never gets here); it cannot fail.
 
-use crate::act::courier::lmtp::Lmtp;
+use crate::act::courier::lmtp;
 use crate::act::courier::sendmail::Sendmail;
-use crate::act::courier::smtp::Smtp;
+use crate::act::courier::smtp;
 use crate::act::courier::traits::Courier;
 use crate::config::delivery::Method;
 use crate::config::settings::Config;
@@ -15,20 +15,20 @@ pub fn chosen(cfg: &Config) -> Box<dyn Courier> {
     let r = &cfg.reinject;
     match r.method() {
         Ok(Method::Sendmail) => Box::new(Sendmail::new(&r.command, r.on_hard_failure)),
-        Ok(Method::Smtp(servers)) => Box::new(Smtp::new(
+        Ok(Method::Smtp(servers)) => Box::new(smtp::courier(
             &servers,
             &cfg.general.hostname(),
             r.timeout.0,
             r.on_hard_failure,
         )),
-        Ok(Method::Lmtp(servers)) => Box::new(Lmtp::new(
+        Ok(Method::Lmtp(servers)) => Box::new(lmtp::courier(
             &servers,
             &cfg.general.hostname(),
             r.timeout.0,
             r.on_hard_failure,
         )),
         // Not reached (validated); no server then, so every delivery is a 75.
-        Err(_) => Box::new(Smtp::new(
+        Err(_) => Box::new(smtp::courier(
             &[],
             &cfg.general.hostname(),
             r.timeout.0,

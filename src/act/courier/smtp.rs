@@ -33,8 +33,12 @@
 
 #[cfg(test)]
 use crate::act::courier::smtp_wire::dot_stuffed;
-use crate::act::courier::smtp_wire::{self as smtp_wire, Job, Route, Trouble, verdict, write_data};
-use crate::act::courier::traits::{Courier, Feed, Refusal};
+use crate::act::courier::smtp_wire::{
+    self as smtp_wire, Job, Trouble, WireCourier, verdict, write_data,
+};
+#[cfg(test)]
+use crate::act::courier::traits::Courier;
+use crate::act::courier::traits::Refusal;
 use crate::config::delivery::HardFailure;
 use crate::outcome::Failure;
 use crate::scan::wire::{self, ServerAddr};
@@ -42,83 +46,24 @@ use crate::scan::wire::{self, ServerAddr};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-/// The SMTP courier: servers in failover order (`host:port`), our EHLO name, the time one
-/// delivery may take, and what a hard refusal becomes.
-#[derive(Debug, Clone)]
-pub struct Smtp {
-    servers: Vec<String>,
-    helo: String,
+/// The SMTP courier: [`WireCourier`] with this protocol's conversation. Servers in failover
+/// order (`host:port`), our EHLO name, the time one delivery may take,
+/// and what a hard refusal becomes.
+pub fn courier(
+    servers: &[String],
+    helo: &str,
     timeout: Duration,
     on_hard_failure: HardFailure,
-}
-
-impl Smtp {
-    pub fn new(
-        servers: &[String],
-        helo: &str,
-        timeout: Duration,
-        on_hard_failure: HardFailure,
-    ) -> Smtp {
-        Smtp {
-            servers: servers.to_vec(),
-            helo: helo.to_string(),
-            timeout,
-            on_hard_failure,
-        }
-    }
-
-    /// One copy: every server in turn until one gives an answer about the message.
-    fn transfer(
-        &self,
-        sender: &str,
-        recipients: &[String],
-        feed: Feed,
-        commits: bool,
-    ) -> Result<Vec<Refusal>, Failure> {
-        let route = Route {
-            proto: "SMTP",
-            servers: &self.servers,
-            helo: &self.helo,
-            timeout: self.timeout,
-            on_hard_failure: self.on_hard_failure,
-        };
-        smtp_wire::transfer(&route, sender, recipients, feed, commits, session)
-    }
-}
-
-impl Courier for Smtp {
-    fn deliver(
-        &self,
-        sender: &str,
-        recipients: &[String],
-        message: Feed,
-    ) -> Result<Vec<Refusal>, Failure> {
-        crate::timings::time("reinject", || {
-            self.transfer(sender, recipients, message, true)
-        })
-    }
-
-    fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
-        let refused =
-            crate::timings::time("send", || self.transfer(sender, recipients, message, false))?;
-        for r in refused {
-            crate::log::warn(&format!(
-                "SMTP server refused <{}>: {} (NOT sent to it)",
-                r.recipient, r.reply
-            ));
-        }
-        Ok(())
-    }
-
-    fn describe(&self, sender: &str, recipients: &[String]) -> String {
-        let rcpts: Vec<String> = recipients.iter().map(|r| format!("<{r}>")).collect();
-        format!(
-            "reinject smtp {} (in this order), EHLO {}, MAIL FROM:<{sender}> RCPT TO:{}",
-            self.servers.join(", "),
-            self.helo,
-            rcpts.join(",")
-        )
-    }
+) -> WireCourier {
+    WireCourier::new(
+        "SMTP",
+        "EHLO",
+        session,
+        servers,
+        helo,
+        timeout,
+        on_hard_failure,
+    )
 }
 
 /// The whole conversation with one server.
@@ -267,13 +212,13 @@ mod tests {
         )
     }
 
-    fn courier(servers: &[&str], hard: HardFailure) -> Smtp {
+    fn courier(servers: &[&str], hard: HardFailure) -> WireCourier {
         let servers: Vec<String> = servers.iter().map(|s| s.to_string()).collect();
-        Smtp::new(&servers, "mx.example", Duration::from_secs(1), hard)
+        super::courier(&servers, "mx.example", Duration::from_secs(1), hard)
     }
 
     fn deliver(
-        c: &Smtp,
+        c: &WireCourier,
         sender: &str,
         rcpts: &[&str],
         msg: &[u8],

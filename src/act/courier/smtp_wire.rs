@@ -8,7 +8,7 @@
 //! a bad reply before the server accepted DATA is [`Trouble::Next`] (the next server may be
 //! tried), a reply about the message is [`Trouble::Final`].
 
-use crate::act::courier::traits::{Feed, Refusal};
+use crate::act::courier::traits::{Courier, Feed, Refusal};
 use crate::config::delivery::HardFailure;
 use crate::outcome::Failure;
 use crate::scan::wire::{self, Conn, ServerAddr};
@@ -471,4 +471,98 @@ pub(crate) fn transfer(
         errors.push(format!("no {proto} server configured"));
     }
     Err(Failure::tempfail("4.4.1", errors.join("; ")))
+}
+/// A courier of the SMTP family (SMTP, LMTP): the same wire, route and Courier behaviour; what
+/// differs is the protocol's name, its greeting verb and its conversation with one server.
+#[derive(Debug, Clone)]
+pub struct WireCourier {
+    proto: &'static str,
+    hello: &'static str,
+    session: SessionFn,
+    servers: Vec<String>,
+    helo: String,
+    timeout: Duration,
+    on_hard_failure: HardFailure,
+}
+
+/// The whole conversation with one server: what it refused, or why it gave no answer.
+pub(crate) type SessionFn = fn(&ServerAddr, &Job, Instant) -> Result<Vec<Refusal>, Trouble>;
+
+impl WireCourier {
+    /// Servers in failover order (`host:port`, or for LMTP a socket path), our greeting name,
+    /// the time one delivery may take, and what a hard refusal becomes.
+    pub(crate) fn new(
+        proto: &'static str,
+        hello: &'static str,
+        session: SessionFn,
+        servers: &[String],
+        helo: &str,
+        timeout: Duration,
+        on_hard_failure: HardFailure,
+    ) -> WireCourier {
+        WireCourier {
+            proto,
+            hello,
+            session,
+            servers: servers.to_vec(),
+            helo: helo.to_string(),
+            timeout,
+            on_hard_failure,
+        }
+    }
+
+    /// One copy: every server in turn until one gives an answer about the message.
+    fn transfer(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        feed: Feed,
+        commits: bool,
+    ) -> Result<Vec<Refusal>, Failure> {
+        let route = Route {
+            proto: self.proto,
+            servers: &self.servers,
+            helo: &self.helo,
+            timeout: self.timeout,
+            on_hard_failure: self.on_hard_failure,
+        };
+        transfer(&route, sender, recipients, feed, commits, self.session)
+    }
+}
+
+impl Courier for WireCourier {
+    fn deliver(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        message: Feed,
+    ) -> Result<Vec<Refusal>, Failure> {
+        crate::timings::time("reinject", || {
+            self.transfer(sender, recipients, message, true)
+        })
+    }
+
+    fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
+        let refused =
+            crate::timings::time("send", || self.transfer(sender, recipients, message, false))?;
+        for r in refused {
+            crate::log::warn(&format!(
+                "{} server did not take <{}>: {} (NOT sent to it)",
+                self.proto, r.recipient, r.reply
+            ));
+        }
+        Ok(())
+    }
+
+    fn describe(&self, sender: &str, recipients: &[String]) -> String {
+        let rcpts: Vec<String> = recipients.iter().map(|r| format!("<{r}>")).collect();
+        format!(
+            "reinject {} {} (in this order), {} {}, MAIL FROM:<{sender}> RCPT TO:{}",
+            self.proto.to_ascii_lowercase(),
+            self.servers.join(", "),
+            self.hello,
+            self.helo,
+            rcpts.join(",")
+        )
+    }
 }
