@@ -7,7 +7,7 @@
 //! failure cannot be retried (that would deliver twice): it is logged loudly and the run ends 0.
 
 use crate::act::courier::registry;
-use crate::act::courier::traits::{Delivered, Refusal};
+use crate::act::courier::traits::{Courier, Delivered, Refusal};
 use crate::cli::Mode;
 use crate::config::settings::Config;
 use crate::envelope::Envelope;
@@ -57,6 +57,9 @@ pub fn execute(
     quarantine: Option<&'static str>,
     quarantine_id: &mut Option<String>,
 ) -> Executed {
+    // One courier for everything this run sends: the copies, our DSNs, notices, the mailbox copy.
+    let courier = registry::chosen(cfg);
+    let courier = &*courier;
     // A message held for retry (75) is not quarantined (it comes back).
     let retried = plan
         .failure
@@ -65,7 +68,9 @@ pub fn execute(
     if let (Some(cat), false) = (quarantine, retried) {
         let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
         let stored = crate::timings::time("quarantine", || {
-            quarantine_message(cfg, m.env, m.spool, m.header, cat, plan, best_score)
+            quarantine_message(
+                cfg, courier, m.env, m.spool, m.header, cat, plan, best_score,
+            )
         });
         match stored {
             Ok(id) => {
@@ -113,16 +118,16 @@ pub fn execute(
     if let Some(f) = &plan.failure {
         if f.exit == Exit::Unavailable && mode == Mode::Reinject {
             // Everyone refused: the admin still hears of it.
-            notify(cfg, m, plan, &notices);
+            notify(cfg, courier, m, plan, &notices);
         }
         return Executed::Refused(f.clone());
     }
-    let (delivered, problems) = match deliver(cfg, m, mode, plan) {
+    let (delivered, problems) = match deliver(courier, m, mode, plan) {
         Ok(d) => d,
         Err(f) => return Executed::Failed(f),
     };
     if mode == Mode::Reinject {
-        notify(cfg, m, plan, &notices);
+        notify(cfg, courier, m, plan, &notices);
     }
     Executed::Done {
         delivered,
@@ -133,14 +138,13 @@ pub fn execute(
 
 /// Delivers each group, then our DSN. `Err` only while nothing was delivered.
 fn deliver(
-    cfg: &Config,
+    courier: &dyn Courier,
     m: &mut Message,
     mode: Mode,
     plan: &Plan,
 ) -> Result<(bool, Vec<Failure>), Failure> {
     let env = m.env;
     let mut problems = Vec::new();
-    let courier = registry::chosen(cfg);
     let mut delivered = Delivered::default();
     let mut next_hop_refused: Vec<Refusal> = Vec::new();
     for (i, group) in plan.groups.iter().enumerate() {
@@ -202,7 +206,7 @@ fn deliver(
         }
     }
     if mode == Mode::Reinject {
-        bounce_refused(m, &*courier, &next_hop_refused);
+        bounce_refused(m, courier, &next_hop_refused);
     }
     Ok((delivered.any(), problems))
 }
@@ -306,8 +310,10 @@ fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {
 }
 
 /// Stores the original message in the quarantine (directory and/or mailbox); its id.
+#[allow(clippy::too_many_arguments)]
 fn quarantine_message(
     cfg: &Config,
+    courier: &dyn Courier,
     env: &Envelope,
     spool: &mut Spool,
     header: &Header,
@@ -354,8 +360,7 @@ fn quarantine_message(
             None => Box::new(head),
             Some(f) => Box::new(head.chain(f)),
         };
-        let courier = registry::chosen(cfg);
-        store::to_mailbox(&*courier, &q.address, fields.as_bytes(), &mut reader)
+        store::to_mailbox(courier, &q.address, fields.as_bytes(), &mut reader)
             .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
     Ok(id)
@@ -363,7 +368,7 @@ fn quarantine_message(
 
 /// Sends the notices the config asks for. Failures are logged, never fatal: the message itself
 /// has been handled by now.
-fn notify(cfg: &Config, m: &Message, plan: &Plan, scans: &Notices) {
+fn notify(cfg: &Config, courier: &dyn Courier, m: &Message, plan: &Plan, scans: &Notices) {
     let (hostname, env, spool, header) = (m.hostname, m.env, &*m.spool, m.header);
     use crate::act::notify as n;
     use crate::plan::Audience;
@@ -407,7 +412,7 @@ fn notify(cfg: &Config, m: &Message, plan: &Plan, scans: &Notices) {
             }
         };
         let msg = n::build(hostname, &to, &subject, &text, orig_header);
-        let sent = registry::chosen(cfg).send("", &to, &mut |w| {
+        let sent = courier.send("", &to, &mut |w| {
             w.write_all(&msg)?;
             Ok(msg.len() as u64)
         });
