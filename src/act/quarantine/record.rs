@@ -334,19 +334,25 @@ fn fold_words(name: &str, words: &[String], eol: &str) -> String {
     out
 }
 
+/// A record as the filter writes one, for the tests here and in store.rs.
+#[cfg(test)]
+pub(crate) fn sample(recipients: &[&str]) -> Record {
+    Record {
+        id: "AbCdEf012_-x".into(),
+        sender: "a@example.org".into(),
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        category: "INFECTED".into(),
+        reason: "Eicar-Signature".into(),
+        score: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(recipients: &[&str]) -> Record {
-        Record {
-            id: "AbCdEf012_-x".into(),
-            sender: "a@example.org".into(),
-            recipients: recipients.iter().map(|r| r.to_string()).collect(),
-            category: "INFECTED".into(),
-            reason: "Eicar-Signature".into(),
-            score: None,
-        }
+        sample(recipients)
     }
 
     /// Addresses RFC 5321 allows (quoted local parts with commas, angle brackets, spaces,

@@ -397,17 +397,7 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// A record as the filter writes one (the same as record.rs's tests use).
-    fn record(recipients: &[&str]) -> Record {
-        Record {
-            id: "AbCdEf012_-x".into(),
-            sender: "a@example.org".into(),
-            recipients: recipients.iter().map(|r| r.to_string()).collect(),
-            category: "INFECTED".into(),
-            reason: "Eicar-Signature".into(),
-            score: None,
-        }
-    }
+    use crate::act::quarantine::record::sample as record;
 
     use std::time::Duration;
 
