@@ -25,7 +25,7 @@ pub const FIELDS: &[&str] = &[
 
 /// What pipescan knows about a quarantined message: written at the top of the copy, read back
 /// by `release` and `quarantine list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     pub id: String,
     /// The envelope sender; empty for the null sender.
@@ -132,14 +132,7 @@ impl Record {
                 (None, None) => return Err(bad("the record starts with a word without '='")),
             }
         }
-        let mut rec = Record {
-            id: String::new(),
-            sender: String::new(),
-            recipients: Vec::new(),
-            category: String::new(),
-            reason: String::new(),
-            score: None,
-        };
+        let mut rec = Record::default();
         let (mut len, mut version, mut from) = (None, None, None);
         for (key, val) in pairs {
             let val = unxtext(&val).ok_or_else(|| bad("the record has a bad xtext value"))?;
@@ -190,14 +183,7 @@ fn legacy(raw: &[u8]) -> Result<(Record, usize), Unreadable> {
         "X-Spam-Score",
     ];
     let h = Header::parse(raw);
-    let mut rec = Record {
-        id: String::new(),
-        sender: String::new(),
-        recipients: Vec::new(),
-        category: String::new(),
-        reason: String::new(),
-        score: None,
-    };
+    let mut rec = Record::default();
     let mut end = 0;
     let mut n = 0;
     for f in &h.fields {
