@@ -61,6 +61,20 @@ pub struct FilterArgs {
           value_parser = clap::builder::OsStringValueParser::new())]
     pub queue_id: Option<std::ffi::OsString>,
 
+    /// The SMTP client's IP address (Postfix: ${client_address}; Sendmail: ${client_addr}).
+    /// Read by SPF, XFORWARD and the choice of the ORIGINATING bank; empty or "unknown" = none
+    #[arg(long = "client-address", value_name = "IP", allow_hyphen_values = true)]
+    pub client_address: Option<String>,
+
+    /// The SMTP client's HELO/EHLO name (Postfix: ${client_helo}; Sendmail: $s)
+    #[arg(long = "helo", value_name = "NAME", allow_hyphen_values = true)]
+    pub helo: Option<String>,
+
+    /// The SASL login of an authenticated submitter (Postfix: ${sasl_username};
+    /// Sendmail: ${auth_authen}); empty = not authenticated
+    #[arg(long = "sasl-username", value_name = "LOGIN", allow_hyphen_values = true)]
+    pub sasl_username: Option<String>,
+
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing
     #[arg(long, conflicts_with = "stdout")]
     pub dry_run: bool,

@@ -6,12 +6,79 @@
 //! field or log line we write.
 
 use std::fmt;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// Empty for the null sender `<>`.
     pub sender: String,
     pub recipients: Vec<String>,
+    /// The SMTP client the MTA received the message from, when it told us.
+    pub client: Client,
+}
+
+/// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
+/// `${client_helo}`, `${sasl_username}`; Sendmail: `${client_addr}`, `$s`, `${auth_authen}`).
+/// Each is `None` when not given, given empty, or (for the address) `unknown` or unparsable:
+/// locally submitted mail has no client, and that is never a reason to defer it. SPF, XFORWARD
+/// and the choice of the ORIGINATING bank read it; nothing in the message can set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    pub helo: Option<String>,
+    pub sasl_username: Option<String>,
+}
+
+impl Client {
+    /// From the raw option values. An address may carry Sendmail's `IPv6:` prefix or
+    /// brackets; anything else unparsable is dropped (the caller may log `warnings`).
+    pub fn new(
+        address: Option<&str>,
+        helo: Option<&str>,
+        sasl_username: Option<&str>,
+    ) -> (Client, Vec<String>) {
+        let mut warnings = Vec::new();
+        let address = address.map(str::trim).filter(|a| known(a)).and_then(|a| {
+            let bare = a.trim_start_matches('[').trim_end_matches(']');
+            let bare = bare
+                .strip_prefix("IPv6:")
+                .or_else(|| bare.strip_prefix("ipv6:"))
+                .unwrap_or(bare);
+            match bare.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    warnings.push(format!(
+                        "--client-address {:?} is not an IP address: ignored",
+                        a.escape_debug().to_string()
+                    ));
+                    None
+                }
+            }
+        });
+        let text = |what: &str, v: Option<&str>, warnings: &mut Vec<String>| {
+            let v = v.map(str::trim).filter(|v| known(v))?;
+            if v.len() > 255 || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                warnings.push(format!("{what} is not a usable name: ignored"));
+                return None;
+            }
+            Some(v.to_string())
+        };
+        let helo = text("--helo", helo, &mut warnings);
+        let sasl_username = text("--sasl-username", sasl_username, &mut warnings);
+        (
+            Client {
+                address,
+                helo,
+                sasl_username,
+            },
+            warnings,
+        )
+    }
+}
+
+/// Empty or Postfix's/Sendmail's placeholder for "no such client": not given.
+fn known(v: &str) -> bool {
+    !v.is_empty() && !v.eq_ignore_ascii_case("unknown")
 }
 
 /// An envelope argument we cannot use: exit 65 (`5.1.3`).
@@ -30,7 +97,16 @@ impl Envelope {
         for r in &recipients {
             check("recipient", r, false)?;
         }
-        Ok(Envelope { sender, recipients })
+        Ok(Envelope {
+            sender,
+            recipients,
+            client: Client::default(),
+        })
+    }
+
+    /// The same envelope, received from `client`.
+    pub fn with_client(self, client: Client) -> Envelope {
+        Envelope { client, ..self }
     }
 
     #[cfg(test)]
@@ -70,6 +146,29 @@ impl fmt::Display for Angle<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_values_as_postfix_and_sendmail_give_them() {
+        let (c, w) = Client::new(Some("192.0.2.7"), Some("mx.example.net"), Some("alice"));
+        assert_eq!(c.address, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(c.helo.as_deref(), Some("mx.example.net"));
+        assert_eq!(c.sasl_username.as_deref(), Some("alice"));
+        assert!(w.is_empty());
+        let (c, _) = Client::new(Some("IPv6:2001:db8::1"), None, None);
+        assert_eq!(c.address, Some("2001:db8::1".parse().unwrap()));
+        let (c, _) = Client::new(Some("[198.51.100.1]"), None, None);
+        assert_eq!(c.address, Some("198.51.100.1".parse().unwrap()));
+        // Local submission: Postfix expands the macros to nothing.
+        let (c, w) = Client::new(Some(""), Some(""), Some(""));
+        assert_eq!(c, Client::default());
+        assert!(w.is_empty());
+        let (c, w) = Client::new(Some("unknown"), Some("bad helo"), Some("x\ny"));
+        assert_eq!(c, Client::default());
+        assert_eq!(w.len(), 2, "{w:?}");
+        let (c, w) = Client::new(Some("not-an-ip"), None, None);
+        assert_eq!(c.address, None);
+        assert!(w[0].contains("not an IP address"), "{w:?}");
+    }
 
     #[test]
     fn null_sender_and_dash_recipients_are_fine() {

@@ -310,6 +310,15 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return f.exit;
         }
     };
+    let (client, warnings) = envelope::Client::new(
+        args.client_address.as_deref(),
+        args.helo.as_deref(),
+        args.sasl_username.as_deref(),
+    );
+    for w in &warnings {
+        log::warn(w);
+    }
+    let env = env.with_client(client);
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));

@@ -2,6 +2,7 @@
 //! is one file in scan/ (its client and its `Scanner` impl) and one line here.
 
 use crate::config::settings::Config;
+use crate::envelope::Envelope;
 use crate::message::header::Header;
 use crate::scan::banned::Banned;
 use crate::scan::headers::HeaderChecks;
@@ -65,16 +66,16 @@ pub fn run_all(
     cfg: &Config,
     msg: &Arc<Vec<u8>>,
     header: &Header,
-    sender: &str,
-    recipients: &[String],
+    env: &Envelope,
     wanted: Wanted,
     blocking: Blocking,
 ) -> Results {
     let job = Arc::new(Job {
         msg: msg.clone(),
         header: header.clone(),
-        sender: sender.to_string(),
-        recipients: recipients.to_vec(),
+        sender: env.sender.clone(),
+        recipients: env.recipients.clone(),
+        client: env.client.clone(),
         started: Instant::now(),
     });
     let all = runner::run(&configured(cfg), &job, wanted, blocking);
@@ -195,8 +196,7 @@ mod tests {
             &cfg,
             &msg,
             &header,
-            "a@example.org",
-            &["b@example.com".into()],
+            &Envelope::new("a@example.org".into(), vec!["b@example.com".into()]).unwrap(),
             wanted,
             blocking,
         );

@@ -23,6 +23,8 @@ pub struct Job {
     pub header: Header,
     pub sender: String,
     pub recipients: Vec<String>,
+    /// The SMTP client, as far as the MTA told us (SPF reads it).
+    pub client: crate::envelope::Client,
     /// When the checks began: a gated scanner's timeout counts from here.
     pub started: Instant,
 }

@@ -56,8 +56,7 @@ pub fn scan(
             cfg,
             &spool.head,
             header,
-            &env.sender,
-            &env.recipients,
+            env,
             wanted,
             blocking,
         );
@@ -130,8 +129,7 @@ fn oversized_walk(
                 cfg,
                 &prefix,
                 header,
-                &env.sender,
-                &env.recipients,
+                env,
                 only_banned,
                 Blocking::default(),
             );
