@@ -66,13 +66,31 @@ pub struct FilterArgs {
     #[arg(long = "client-address", value_name = "IP", allow_hyphen_values = true)]
     pub client_address: Option<String>,
 
+    /// The SMTP client's host name (Postfix: ${client_hostname}; Sendmail: ${client_name});
+    /// forwarded with XFORWARD; empty or "unknown" = none
+    #[arg(long = "client-name", value_name = "HOST", allow_hyphen_values = true)]
+    pub client_name: Option<String>,
+
     /// The SMTP client's HELO/EHLO name (Postfix: ${client_helo}; Sendmail: $s)
     #[arg(long = "helo", value_name = "NAME", allow_hyphen_values = true)]
     pub helo: Option<String>,
 
+    /// The protocol the message came in with (Postfix: ${client_protocol}; Sendmail: $r);
+    /// forwarded with XFORWARD
+    #[arg(
+        long = "client-protocol",
+        value_name = "PROTO",
+        allow_hyphen_values = true
+    )]
+    pub client_protocol: Option<String>,
+
     /// The SASL login of an authenticated submitter (Postfix: ${sasl_username};
     /// Sendmail: ${auth_authen}); empty = not authenticated
-    #[arg(long = "sasl-username", value_name = "LOGIN", allow_hyphen_values = true)]
+    #[arg(
+        long = "sasl-username",
+        value_name = "LOGIN",
+        allow_hyphen_values = true
+    )]
     pub sasl_username: Option<String>,
 
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing

@@ -18,43 +18,58 @@ pub struct Envelope {
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
-/// `${client_helo}`, `${sasl_username}`; Sendmail: `${client_addr}`, `$s`, `${auth_authen}`).
+/// `${client_hostname}`, `${client_helo}`, `${client_protocol}`, `${sasl_username}`; Sendmail:
+/// `${client_addr}`, `${client_name}`, `$s`, `$r`, `${auth_authen}`).
 /// Each is `None` when not given, given empty, or (for the address) `unknown` or unparsable:
 /// locally submitted mail has no client, and that is never a reason to defer it. SPF, XFORWARD
 /// and the choice of the ORIGINATING bank read it; nothing in the message can set it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub address: Option<IpAddr>,
+    /// The client's host name as the MTA verified it (`unknown` when it had none: `None`).
+    pub name: Option<String>,
     pub helo: Option<String>,
+    /// The protocol the MTA received the message with (`ESMTP`, `SMTP`, ...).
+    pub protocol: Option<String>,
     pub sasl_username: Option<String>,
+}
+
+/// The client options as given on the command line, any of them missing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given<'a> {
+    pub address: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub helo: Option<&'a str>,
+    pub protocol: Option<&'a str>,
+    pub sasl_username: Option<&'a str>,
 }
 
 impl Client {
     /// From the raw option values. An address may carry Sendmail's `IPv6:` prefix or
     /// brackets; anything else unparsable is dropped (the caller may log `warnings`).
-    pub fn new(
-        address: Option<&str>,
-        helo: Option<&str>,
-        sasl_username: Option<&str>,
-    ) -> (Client, Vec<String>) {
+    pub fn new(given: Given) -> (Client, Vec<String>) {
         let mut warnings = Vec::new();
-        let address = address.map(str::trim).filter(|a| known(a)).and_then(|a| {
-            let bare = a.trim_start_matches('[').trim_end_matches(']');
-            let bare = bare
-                .strip_prefix("IPv6:")
-                .or_else(|| bare.strip_prefix("ipv6:"))
-                .unwrap_or(bare);
-            match bare.parse::<IpAddr>() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    warnings.push(format!(
-                        "--client-address {:?} is not an IP address: ignored",
-                        a.escape_debug().to_string()
-                    ));
-                    None
+        let address = given
+            .address
+            .map(str::trim)
+            .filter(|a| known(a))
+            .and_then(|a| {
+                let bare = a.trim_start_matches('[').trim_end_matches(']');
+                let bare = bare
+                    .strip_prefix("IPv6:")
+                    .or_else(|| bare.strip_prefix("ipv6:"))
+                    .unwrap_or(bare);
+                match bare.parse::<IpAddr>() {
+                    Ok(ip) => Some(ip),
+                    Err(_) => {
+                        warnings.push(format!(
+                            "--client-address {:?} is not an IP address: ignored",
+                            a.escape_debug().to_string()
+                        ));
+                        None
+                    }
                 }
-            }
-        });
+            });
         let text = |what: &str, v: Option<&str>, warnings: &mut Vec<String>| {
             let v = v.map(str::trim).filter(|v| known(v))?;
             if v.len() > 255 || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -63,12 +78,16 @@ impl Client {
             }
             Some(v.to_string())
         };
-        let helo = text("--helo", helo, &mut warnings);
-        let sasl_username = text("--sasl-username", sasl_username, &mut warnings);
+        let name = text("--client-name", given.name, &mut warnings);
+        let helo = text("--helo", given.helo, &mut warnings);
+        let protocol = text("--client-protocol", given.protocol, &mut warnings);
+        let sasl_username = text("--sasl-username", given.sasl_username, &mut warnings);
         (
             Client {
                 address,
+                name,
                 helo,
+                protocol,
                 sasl_username,
             },
             warnings,
@@ -149,23 +168,43 @@ mod tests {
 
     #[test]
     fn client_values_as_postfix_and_sendmail_give_them() {
-        let (c, w) = Client::new(Some("192.0.2.7"), Some("mx.example.net"), Some("alice"));
+        let g = |address, helo, sasl_username| Given {
+            address,
+            helo,
+            sasl_username,
+            ..Given::default()
+        };
+        let (c, w) = Client::new(Given {
+            address: Some("192.0.2.7"),
+            name: Some("mx.example.net"),
+            helo: Some("mx.example.net"),
+            protocol: Some("ESMTP"),
+            sasl_username: Some("alice"),
+        });
         assert_eq!(c.address, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(c.name.as_deref(), Some("mx.example.net"));
         assert_eq!(c.helo.as_deref(), Some("mx.example.net"));
+        assert_eq!(c.protocol.as_deref(), Some("ESMTP"));
         assert_eq!(c.sasl_username.as_deref(), Some("alice"));
         assert!(w.is_empty());
-        let (c, _) = Client::new(Some("IPv6:2001:db8::1"), None, None);
+        let (c, _) = Client::new(g(Some("IPv6:2001:db8::1"), None, None));
         assert_eq!(c.address, Some("2001:db8::1".parse().unwrap()));
-        let (c, _) = Client::new(Some("[198.51.100.1]"), None, None);
+        let (c, _) = Client::new(g(Some("[198.51.100.1]"), None, None));
         assert_eq!(c.address, Some("198.51.100.1".parse().unwrap()));
-        // Local submission: Postfix expands the macros to nothing.
-        let (c, w) = Client::new(Some(""), Some(""), Some(""));
+        // Local submission: Postfix expands the macros to nothing, the name to "unknown".
+        let (c, w) = Client::new(Given {
+            address: Some(""),
+            name: Some("unknown"),
+            helo: Some(""),
+            protocol: Some(""),
+            sasl_username: Some(""),
+        });
         assert_eq!(c, Client::default());
         assert!(w.is_empty());
-        let (c, w) = Client::new(Some("unknown"), Some("bad helo"), Some("x\ny"));
+        let (c, w) = Client::new(g(Some("unknown"), Some("bad helo"), Some("x\ny")));
         assert_eq!(c, Client::default());
         assert_eq!(w.len(), 2, "{w:?}");
-        let (c, w) = Client::new(Some("not-an-ip"), None, None);
+        let (c, w) = Client::new(g(Some("not-an-ip"), None, None));
         assert_eq!(c.address, None);
         assert!(w[0].contains("not an IP address"), "{w:?}");
     }

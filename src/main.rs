@@ -310,11 +310,13 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
             return f.exit;
         }
     };
-    let (client, warnings) = envelope::Client::new(
-        args.client_address.as_deref(),
-        args.helo.as_deref(),
-        args.sasl_username.as_deref(),
-    );
+    let (client, warnings) = envelope::Client::new(envelope::Given {
+        address: args.client_address.as_deref(),
+        name: args.client_name.as_deref(),
+        helo: args.helo.as_deref(),
+        protocol: args.client_protocol.as_deref(),
+        sasl_username: args.sasl_username.as_deref(),
+    });
     for w in &warnings {
         log::warn(w);
     }

@@ -271,7 +271,52 @@ pub fn deployment(cfg: &Config) -> (Vec<(String, String)>, Option<u32>) {
     spool_directory(cfg, &ru, &mut errs);
     quarantine_directory(cfg, &ru, &mut errs);
     marker_key(cfg, &ru, &mut errs);
+    tls_ca_file(cfg, &ru, &mut errs);
     (errs, user_uid)
+}
+
+/// `[reinject] tls_ca_file`, when a server is to be verified (`tls = "verify"`, or `auto` with
+/// a server off this machine): certificates in it, readable by the run user; else every
+/// delivery would defer.
+fn tls_ca_file(cfg: &Config, ru: &RunUser, errs: &mut Vec<(String, String)>) {
+    use crate::act::courier::tls::Tls;
+    use crate::config::delivery::{Method, TlsLevel};
+    let r = &cfg.reinject;
+    let servers = match r.method() {
+        Ok(Method::Smtp(s) | Method::Lmtp(s)) => s,
+        _ => return,
+    };
+    let tls = Tls {
+        level: r.tls,
+        ca_file: r.tls_ca_file.clone(),
+    };
+    let verified = servers.iter().any(|s| {
+        s.parse()
+            .is_ok_and(|a| tls.level_for(&a) == TlsLevel::Verify)
+    });
+    if !verified {
+        return;
+    }
+    let key = "reinject.tls_ca_file".to_string();
+    let f = &r.tls_ca_file;
+    match std::fs::metadata(f) {
+        Ok(m) if !ru.may(&m, 4) || ru.blocked_above(f).is_some() => errs.push((
+            key,
+            format!("{} is not readable by {}", f.display(), ru.name),
+        )),
+        Ok(_) => {
+            if let Err(e) = crate::act::courier::tls::roots(f) {
+                errs.push((key, e));
+            }
+        }
+        Err(e) => errs.push((
+            key,
+            format!(
+                "{}: {e} (needed: reinject.tls verifies a server's certificate; install ca-certificates or name your CA's file)",
+                f.display()
+            ),
+        )),
+    }
 }
 
 /// The user a run will be (`[general] user`, else the current one) and its uid when it is

@@ -194,6 +194,23 @@ fn check_config_catches_what_would_defer_every_message() {
             "does not exist, and nobody cannot create it",
         ),
         (
+            // A remote relay is verified (tls = "auto") against a CA file that is not there:
+            // every delivery would defer.
+            "[reinject]\nmethod = \"smtp:relay.example.org:25\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n"
+                .into(),
+            "key reinject.tls_ca_file",
+            "/nonexistent/ca.pem: No such file",
+        ),
+        (
+            // The same with a file that has no certificate in it.
+            format!(
+                "[reinject]\nmethod = \"smtp\"\nservers = [\"[127.0.0.1]:10025\"]\ntls = \"verify\"\ntls_ca_file = \"{}\"\n",
+                not_exec.display()
+            ),
+            "key reinject.tls_ca_file",
+            "no usable CA certificate in it",
+        ),
+        (
             // There, but not writable by nobody.
             format!(
                 "[general]\nuser = \"nobody\"\n[quarantine]\ndirectory = \"{}\"\n",
@@ -220,6 +237,10 @@ fn check_config_catches_what_would_defer_every_message() {
         f.set_reinject_command(&argv);
         refused(&f, "key reinject.command", what);
     }
+    // On loopback (tls = "auto" is "none" there) the CA file is not needed.
+    ok(&Filter::new(
+        "[reinject]\nmethod = \"smtp:[127.0.0.1]:10025\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n",
+    ));
     // Owned by nobody, the same quarantine directory is fine for a run as nobody.
     nix::unistd::chown(&rootonly, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
     let f = Filter::new(&format!(

@@ -10,7 +10,7 @@ use crate::act::courier::registry;
 use crate::act::courier::traits::{Courier, Delivered, Refusal};
 use crate::cli::Mode;
 use crate::config::settings::Config;
-use crate::envelope::Envelope;
+use crate::envelope::{Client, Envelope};
 use crate::message::edit::Rewrite;
 use crate::message::header::Header;
 use crate::outcome::{Exit, Failure};
@@ -152,9 +152,11 @@ fn deliver(
         let result = match mode {
             Mode::Stdout => write_stdout(&rewrite, m.spool).map(|()| Vec::new()),
             _ => match m.spool.parts() {
-                Ok((head, mut rest)) => courier.deliver(&env.sender, &group.recipients, &mut |w| {
-                    rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
-                }),
+                Ok((head, mut rest)) => {
+                    courier.deliver(&env.sender, &group.recipients, &env.client, &mut |w| {
+                        rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
+                    })
+                }
                 Err(e) => Err(Failure::from(e)),
             },
         };
@@ -185,10 +187,15 @@ fn deliver(
             &plan.dsn,
             &m.spool.head[..head_end],
         );
-        let sent = courier.deliver("", std::slice::from_ref(&env.sender), &mut |w| {
-            w.write_all(&dsn)?;
-            Ok(dsn.len() as u64)
-        });
+        let sent = courier.deliver(
+            "",
+            std::slice::from_ref(&env.sender),
+            &Client::default(),
+            &mut |w| {
+                w.write_all(&dsn)?;
+                Ok(dsn.len() as u64)
+            },
+        );
         match delivered.count(sent) {
             Ok(refused) => refusals(plan.groups.len(), &refused, &mut problems),
             Err(f) if delivered.any() => crate::log::warn(&format!(
@@ -234,10 +241,15 @@ fn bounce_refused(
         .collect();
     let head_end = m.header.body_start.min(m.spool.head.len());
     let dsn = crate::act::dsn::build(m.hostname, sender, &dsn_for, &m.spool.head[..head_end]);
-    let sent = courier.deliver("", std::slice::from_ref(sender), &mut |w| {
-        w.write_all(&dsn)?;
-        Ok(dsn.len() as u64)
-    });
+    let sent = courier.deliver(
+        "",
+        std::slice::from_ref(sender),
+        &Client::default(),
+        &mut |w| {
+            w.write_all(&dsn)?;
+            Ok(dsn.len() as u64)
+        },
+    );
     let who = refused
         .iter()
         .map(|r| r.recipient.as_str())

@@ -16,6 +16,24 @@ pub enum HardFailure {
     Bounce,
 }
 
+/// `[reinject] tls`: TLS towards an SMTP or LMTP server (Postfix's smtp_tls_security_level
+/// names; see `act::courier::tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsLevel {
+    /// `none` on this machine (unix socket, loopback, localhost), `verify` for any other server.
+    Auto,
+    /// Plaintext.
+    None,
+    /// STARTTLS when offered, certificate not checked; plaintext when not offered.
+    May,
+    /// STARTTLS required, certificate and name checked; never plaintext.
+    Verify,
+}
+
+/// The system's CA bundle (Debian's ca-certificates).
+pub const CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reinject {
@@ -29,6 +47,10 @@ pub struct Reinject {
     pub on_hard_failure: HardFailure,
     /// How long one SMTP or LMTP delivery (every server tried, connect to QUIT) may take.
     pub timeout: Dur,
+    /// STARTTLS towards the SMTP/LMTP servers: "auto" (default), "none", "may", "verify".
+    pub tls: TlsLevel,
+    /// The trust anchors (PEM) for `tls = "verify"`.
+    pub tls_ca_file: PathBuf,
 }
 
 impl Default for Reinject {
@@ -39,6 +61,8 @@ impl Default for Reinject {
             command: vec!["/usr/sbin/sendmail".into(), "-i".into()],
             on_hard_failure: HardFailure::Tempfail,
             timeout: Dur(Duration::from_secs(300)),
+            tls: TlsLevel::Auto,
+            tls_ca_file: PathBuf::from(CA_FILE),
         }
     }
 }

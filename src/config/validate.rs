@@ -52,6 +52,7 @@ fn general(cfg: &Config, errs: &mut Vec<(String, String)>) {
             Path::new(&n.recipient_template),
         ),
         ("notify.sender_template", Path::new(&n.sender_template)),
+        ("reinject.tls_ca_file", cfg.reinject.tls_ca_file.as_path()),
     ] {
         if !path.as_os_str().is_empty() && !path.is_absolute() {
             errs.push((

@@ -286,10 +286,15 @@ mod tests {
 
     fn deliver(c: &WireCourier, rcpts: &[&str], msg: &[u8]) -> Result<Vec<Refusal>, Failure> {
         let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
-        c.deliver("s@x", &rcpts, &mut |w| {
-            w.write_all(msg)?;
-            Ok(msg.len() as u64)
-        })
+        c.deliver(
+            "s@x",
+            &rcpts,
+            &crate::envelope::Client::default(),
+            &mut |w| {
+                w.write_all(msg)?;
+                Ok(msg.len() as u64)
+            },
+        )
     }
 
     fn text(b: &[u8]) -> String {

@@ -11,6 +11,7 @@
 
 use crate::act::courier::traits::{Courier, Feed, Refusal};
 use crate::config::delivery::HardFailure;
+use crate::envelope::Client;
 use crate::outcome::Failure;
 use crate::process;
 use nix::errno::Errno;
@@ -45,8 +46,10 @@ impl Courier for Sendmail {
         &self,
         sender: &str,
         recipients: &[String],
+        _client: &Client,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure> {
+        // sendmail(1) has no way to hand on the client: the reinjected copy comes from pickup.
         let argv = argv(&self.command, sender, recipients);
         run_as(&argv, self.on_hard_failure, true, message).map(|()| Vec::new())
     }
@@ -417,7 +420,11 @@ mod tests {
         let courier = Sendmail::new(&sh(&script), HardFailure::Tempfail);
         let rcpts = ["-x@example.com".to_string()];
         let msg = &mut |w: &mut dyn Write| w.write_all(b"m\n").map(|()| 2);
-        assert!(courier.deliver("a@example.org", &rcpts, msg).is_ok());
+        assert!(
+            courier
+                .deliver("a@example.org", &rcpts, &Client::default(), msg)
+                .is_ok()
+        );
         assert!(courier.send("", &rcpts, msg).is_ok());
         assert_eq!(
             std::fs::read_to_string(&got).unwrap(),

@@ -8,8 +8,10 @@
 //! 5xx), MAIL FROM (null sender `<>`, `BODY=8BITMIME` when the message has 8-bit bytes,
 //! `SMTPUTF8` when the envelope needs it), RCPT TO per recipient (MAIL and the RCPTs in one write
 //! when PIPELINING is offered), DATA with CRLF line ends (a lone LF becomes CRLF, every other
-//! byte exact) and dot-stuffing, the final `.`, QUIT. No TLS (loopback; STARTTLS for a remote
-//! relay is not built yet).
+//! byte exact) and dot-stuffing, the final `.`, QUIT. XFORWARD of the original client before
+//! MAIL FROM when the server lists it; STARTTLS as `[reinject] tls` says (`tls.rs`: none on
+//! loopback by default, a verified certificate for a remote relay, never a plaintext fallback
+//! under `verify`).
 //!
 //! Delivered means exactly: the server said 2xx to the final `.`. The rules:
 //! - servers are tried in order while the server, not the message, is the trouble (no
@@ -99,6 +101,9 @@ fn session(addr: &ServerAddr, job: &Job, deadline: Instant) -> Result<Vec<Refusa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::act::courier::tls::Tls;
+    use crate::config::delivery::TlsLevel;
+    use crate::envelope::Client;
     use crate::outcome::Exit;
     use std::net::TcpListener;
     use std::thread;
@@ -194,6 +199,7 @@ mod tests {
             "DATA" => data,
             "." => end,
             "RSET" => Say("250 2.0.0 Ok\r\n"),
+            l if l.starts_with("XFORWARD") => Say("250 2.0.0 Ok\r\n"),
             "QUIT" => Say("221 2.0.0 Bye\r\n"),
             _ => Say("502 5.5.2 Error: command not recognized\r\n"),
         }
@@ -223,8 +229,18 @@ mod tests {
         rcpts: &[&str],
         msg: &[u8],
     ) -> Result<Vec<Refusal>, Failure> {
+        deliver_from(c, &Client::default(), sender, rcpts, msg)
+    }
+
+    fn deliver_from(
+        c: &WireCourier,
+        client: &Client,
+        sender: &str,
+        rcpts: &[&str],
+        msg: &[u8],
+    ) -> Result<Vec<Refusal>, Failure> {
         let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
-        c.deliver(sender, &rcpts, &mut |w| {
+        c.deliver(sender, &rcpts, client, &mut |w| {
             w.write_all(msg)?;
             Ok(msg.len() as u64)
         })
@@ -728,6 +744,231 @@ mod tests {
             ),
             Ok(vec![])
         );
+    }
+
+    /// The client of the Postfix pipe(8) line, as `--client-address` & co. give it.
+    fn remote_client() -> Client {
+        Client {
+            address: Some("192.0.2.7".parse().unwrap()),
+            name: Some("mail.example.net".into()),
+            helo: Some("helo+=x".into()),
+            protocol: Some("ESMTP".into()),
+            sasl_username: None,
+        }
+    }
+
+    const EHLO_XF: &str = "250-fake.example\r\n250-PIPELINING\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n250 8BITMIME\r\n";
+
+    #[test]
+    fn xforward_names_the_original_client_before_mail_from_in_the_same_write() {
+        let (addr, server) = fake(
+            Say("220 fake\r\n"),
+            postfix_like(EHLO_XF, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
+        );
+        let c = courier(&[&addr], HardFailure::Tempfail);
+        let r = deliver_from(&c, &remote_client(), "s@x", &["a@x"], b"m\n");
+        assert_eq!(r, Ok(vec![]));
+        assert_eq!(
+            text(&server.join().unwrap()),
+            "EHLO mx.example\r\n\
+             XFORWARD NAME=mail.example.net ADDR=192.0.2.7\r\n\
+             XFORWARD PROTO=ESMTP HELO=helo+2B+3Dx\r\n\
+             MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\nm\r\n.\r\nQUIT\r\n"
+        );
+    }
+
+    #[test]
+    fn xforward_sends_only_what_the_server_lists_and_we_know() {
+        let ehlo = "250-fake\r\n250-XFORWARD ADDR helo\r\n250 PIPELINING\r\n";
+        let (addr, server) = fake(
+            Say("220 fake\r\n"),
+            postfix_like(ehlo, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
+        );
+        let client = Client {
+            address: Some("2001:db8::1".parse().unwrap()),
+            name: Some("not a -host".into()),
+            ..Client::default()
+        };
+        let c = courier(&[&addr], HardFailure::Tempfail);
+        assert_eq!(
+            deliver_from(&c, &client, "s@x", &["a@x"], b"m\n"),
+            Ok(vec![])
+        );
+        let got = text(&server.join().unwrap());
+        assert!(
+            got.starts_with("EHLO mx.example\r\nXFORWARD ADDR=IPV6:2001:db8::1\r\nMAIL FROM:"),
+            "{got}"
+        );
+        assert_eq!(got.matches("XFORWARD").count(), 1, "{got}");
+    }
+
+    #[test]
+    fn no_xforward_without_the_keyword_or_without_a_client() {
+        for (ehlo, client) in [(EHLO, remote_client()), (EHLO_XF, Client::default())] {
+            let (addr, server) = fake(
+                Say("220 fake\r\n"),
+                postfix_like(ehlo, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
+            );
+            let c = courier(&[&addr], HardFailure::Tempfail);
+            assert_eq!(
+                deliver_from(&c, &client, "s@x", &["a@x"], b"m\n"),
+                Ok(vec![])
+            );
+            let got = text(&server.join().unwrap());
+            assert!(
+                got.starts_with("EHLO mx.example\r\nMAIL FROM:<s@x>\r\n"),
+                "{got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_xforward_costs_only_the_log_the_message_is_delivered() {
+        // Not pipelined, so each XFORWARD waits for its own reply.
+        let ehlo = "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO\r\n";
+        let (addr, server) = fake(Say("220 fake\r\n"), move |l: &str| match l {
+            l if l.starts_with("EHLO") => Say(ehlo),
+            l if l.starts_with("XFORWARD") => {
+                Say("550 5.7.0 Error: insufficient authorization\r\n")
+            }
+            "DATA" => Say("354 go\r\n"),
+            "QUIT" => Say("221 bye\r\n"),
+            _ => Say("250 ok\r\n"),
+        });
+        let c = courier(&[&addr], HardFailure::Bounce);
+        assert_eq!(
+            deliver_from(&c, &remote_client(), "s@x", &["a@x"], b"m\n"),
+            Ok(vec![])
+        );
+        let got = text(&server.join().unwrap());
+        assert!(
+            got.starts_with("EHLO mx.example\r\nXFORWARD NAME=mail.example.net ADDR=192.0.2.7\r\nXFORWARD PROTO=ESMTP HELO=helo+2B+3Dx\r\nMAIL FROM:<s@x>\r\n"),
+            "{got}"
+        );
+        assert!(got.ends_with("m\r\n.\r\nQUIT\r\n"), "{got}");
+    }
+
+    #[test]
+    fn a_server_hanging_or_closing_at_xforward_delivers_nothing_there() {
+        for act in [Hang, Close] {
+            let (addr, _server) = fake(Say("220 fake\r\n"), move |l: &str| match l {
+                l if l.starts_with("EHLO") => Say(EHLO_XF),
+                l if l.starts_with("XFORWARD") => act,
+                "DATA" => Say("354 go\r\n"),
+                _ => Say("250 ok\r\n"),
+            });
+            // A close before MAIL was answered: the next server gets the message.
+            let (next, next_server) = fake(Say("220 fake\r\n"), good());
+            let c = courier(&[&addr, &next], HardFailure::Bounce);
+            let t = Instant::now();
+            let r = deliver_from(&c, &remote_client(), "s@x", &["a@x"], b"m\n");
+            match act {
+                Close => {
+                    assert_eq!(r, Ok(vec![]));
+                    assert!(text(&next_server.join().unwrap()).contains("\r\nm\r\n.\r\n"));
+                }
+                _ => {
+                    // The deadline covers the whole delivery: nothing left for the next one.
+                    let f = r.unwrap_err();
+                    assert_eq!(f.exit, Exit::TempFail, "{}", f.reason);
+                    assert!(f.reason.contains("XFORWARD"), "{}", f.reason);
+                    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xforward_values_are_xtext_and_what_smtpd_would_refuse_is_left_out() {
+        use crate::act::courier::smtp_wire::xforward;
+        let all = smtp_wire::Xforward::all();
+        let mut c = remote_client();
+        c.helo = Some("h\u{e9}lo x".into());
+        c.protocol = Some("P".repeat(65));
+        c.name = Some("1.2.3.4".into());
+        assert_eq!(
+            xforward(all, &c),
+            [
+                "XFORWARD ADDR=192.0.2.7\r\n",
+                "XFORWARD HELO=h+C3+A9lo+20x\r\n"
+            ]
+        );
+        c.address = Some("::ffff:198.51.100.9".parse().unwrap());
+        c.name = Some("a_b-c.example".into());
+        c.helo = Some("x".repeat(250) + "++");
+        assert_eq!(
+            xforward(all, &c),
+            ["XFORWARD NAME=a_b-c.example ADDR=198.51.100.9\r\n"]
+        );
+    }
+
+    fn with_tls(c: WireCourier, level: TlsLevel) -> WireCourier {
+        c.with_tls(Tls {
+            level,
+            ..Tls::default()
+        })
+    }
+
+    #[test]
+    fn tls_verify_never_falls_back_to_plaintext() {
+        // No STARTTLS offered; STARTTLS refused; a server that talks on after its 220 (the
+        // STARTTLS command injection); a 220 then no TLS: none gets MAIL FROM.
+        let starttls_ehlo = "250-fake\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+        let cases: [(&'static str, Act, &str); 4] = [
+            (EHLO, Say("220 go\r\n"), "does not offer STARTTLS"),
+            (
+                starttls_ehlo,
+                Say("454 4.7.0 TLS not available\r\n"),
+                "STARTTLS: 454",
+            ),
+            (
+                starttls_ehlo,
+                Say("220 go\r\n250 injected\r\n"),
+                "a command injection",
+            ),
+            // The server never answers the ClientHello: the handshake is bounded by the timeout.
+            (starttls_ehlo, Say("220 go\r\n"), "TLS handshake failed"),
+        ];
+        for (ehlo, answer, why) in cases {
+            let (addr, server) = fake(Say("220 fake\r\n"), move |l: &str| match l {
+                l if l.starts_with("EHLO") => Say(ehlo),
+                "STARTTLS" => answer,
+                "QUIT" => Say("221 bye\r\n"),
+                _ => Say("250 ok\r\n"),
+            });
+            let c = with_tls(courier(&[&addr], HardFailure::Bounce), TlsLevel::Verify);
+            let f = deliver(&c, "s@x", &["a@x"], b"m\n").unwrap_err();
+            assert_eq!(
+                (f.exit, f.status),
+                (Exit::TempFail, "4.4.1"),
+                "{why}: {}",
+                f.reason
+            );
+            assert!(f.reason.contains(why), "{why}: {}", f.reason);
+            let got = text(&server.join().unwrap());
+            assert!(!got.contains("MAIL"), "{why}: {got}");
+        }
+    }
+
+    #[test]
+    fn tls_may_goes_on_in_plaintext_when_the_server_has_no_starttls() {
+        let (addr, server) = fake(Say("220 fake\r\n"), good());
+        let c = with_tls(courier(&[&addr], HardFailure::Bounce), TlsLevel::May);
+        assert_eq!(deliver(&c, "s@x", &["a@x"], b"m\n"), Ok(vec![]));
+        let got = text(&server.join().unwrap());
+        assert!(
+            got.starts_with("EHLO mx.example\r\nMAIL FROM:<s@x>"),
+            "{got}"
+        );
+        // And auto on loopback is plaintext even when STARTTLS is offered.
+        let ehlo = "250-fake\r\n250-STARTTLS\r\n250 PIPELINING\r\n";
+        let (addr, server) = fake(
+            Say("220 fake\r\n"),
+            postfix_like(ehlo, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
+        );
+        let c = with_tls(courier(&[&addr], HardFailure::Bounce), TlsLevel::Auto);
+        assert_eq!(deliver(&c, "s@x", &["a@x"], b"m\n"), Ok(vec![]));
+        assert!(!text(&server.join().unwrap()).contains("STARTTLS"));
     }
 
     #[test]

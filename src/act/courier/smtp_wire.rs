@@ -8,10 +8,13 @@
 //! a bad reply before the server accepted DATA is [`Trouble::Next`] (the next server may be
 //! tried), a reply about the message is [`Trouble::Final`].
 
+use crate::act::courier::tls::{self, Link, Tls};
 use crate::act::courier::traits::{Courier, Feed, Refusal};
 use crate::config::delivery::HardFailure;
+use crate::config::delivery::TlsLevel;
+use crate::envelope::Client;
 use crate::outcome::Failure;
-use crate::scan::wire::{self, Conn, ServerAddr};
+use crate::scan::wire::{self, ServerAddr};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,10 @@ pub(crate) struct Job<'a> {
     pub(crate) eight_bit: bool,
     pub(crate) utf8: bool,
     pub(crate) helo: &'a str,
+    /// The SMTP client the MTA received the message from, for XFORWARD.
+    pub(crate) client: &'a Client,
+    /// STARTTLS or not, per server.
+    pub(crate) tls: &'a Tls,
     pub(crate) on_hard_failure: HardFailure,
     /// A 2xx to the final dot delivers the message (the point of no return, for the stop path).
     pub(crate) commits: bool,
@@ -64,7 +71,7 @@ impl std::fmt::Display for Reply {
 
 /// One connection: the socket and what was read of it but not used yet.
 pub(crate) struct Session {
-    pub(crate) conn: Conn,
+    pub(crate) conn: Link,
     buf: Vec<u8>,
 }
 
@@ -158,6 +165,112 @@ pub(crate) struct Extensions {
     pipelining: bool,
     eight_bit_mime: bool,
     smtputf8: bool,
+    starttls: bool,
+    xforward: Xforward,
+}
+
+/// The XFORWARD attributes a server lists after the keyword in its EHLO reply (Postfix's
+/// XFORWARD_README: `250-XFORWARD NAME ADDR PROTO HELO`). Only these may be sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Xforward {
+    name: bool,
+    addr: bool,
+    proto: bool,
+    helo: bool,
+}
+
+impl Xforward {
+    #[cfg(test)]
+    pub(crate) fn all() -> Xforward {
+        Xforward {
+            name: true,
+            addr: true,
+            proto: true,
+            helo: true,
+        }
+    }
+
+    fn listed(words: &str) -> Xforward {
+        let mut x = Xforward::default();
+        for w in words.split_whitespace() {
+            match w.to_ascii_uppercase().as_str() {
+                "NAME" => x.name = true,
+                "ADDR" => x.addr = true,
+                "PROTO" => x.proto = true,
+                "HELO" => x.helo = true,
+                _ => {}
+            }
+        }
+        x
+    }
+}
+
+/// The XFORWARD commands that tell the next hop who the client was: like Postfix's own smtp
+/// client, NAME and ADDR in one, PROTO and HELO in another, each with only the attributes the
+/// server listed and we know (the server sets the others to [UNAVAILABLE] and logs them as
+/// `unknown`). None when there is nothing to say: for mail we write ourselves and for local
+/// submissions the next hop logs us, which is the truth.
+///
+/// A value the server would refuse (Postfix answers 501 to the whole command: a NAME that is
+/// not a host name, a PROTO over 64 bytes, any value over 255 bytes once xtext-encoded) is left
+/// out rather than lose the others with it. Every value is xtext (RFC 3461): `+`, `=`,
+/// controls, space and 8-bit bytes as `+XX`, so nothing can end the command early.
+pub(crate) fn xforward(offered: Xforward, client: &Client) -> Vec<String> {
+    let name = client.name.as_deref().filter(|n| host_name(n));
+    // IPv4-mapped IPv6 is the IPv4 client; Postfix writes IPv6 with its IPV6: prefix.
+    let addr = client.address.map(|a| match a.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("IPV6:{v6}"),
+    });
+    let proto = client.protocol.as_deref().filter(|p| p.len() <= 64);
+    let first = [
+        ("NAME", offered.name, name.map(str::to_string)),
+        ("ADDR", offered.addr, addr),
+    ];
+    let second = [
+        ("PROTO", offered.proto, proto.map(str::to_string)),
+        ("HELO", offered.helo, client.helo.clone()),
+    ];
+    [&first[..], &second[..]]
+        .iter()
+        .filter_map(|attrs| {
+            let parts: Vec<String> = attrs
+                .iter()
+                .filter(|(_, listed, _)| *listed)
+                .filter_map(|(key, _, value)| value.as_deref().map(|v| (key, xtext(v))))
+                .filter(|(_, v)| v.len() <= 255)
+                .map(|(key, v)| format!(" {key}={v}"))
+                .collect();
+            (!parts.is_empty()).then(|| format!("XFORWARD{}\r\n", parts.concat()))
+        })
+        .collect()
+}
+
+/// xtext (RFC 3461 section 4): bytes outside `!`..`~`, `+` and `=` as `+XX`.
+fn xtext(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A host name Postfix's smtpd takes as an XFORWARD NAME (its valid_hostname): labels of
+/// letters, digits, `-` and `_`, none empty or over 63, not all digits, at most 255 in all.
+fn host_name(n: &str) -> bool {
+    n.len() <= 255
+        && !n.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// An I/O error before DATA was accepted: the next server may do better.
@@ -173,6 +286,11 @@ fn hello(s: &mut Session, verb: &str, helo: &str) -> Result<Extensions, Trouble>
         s.quit();
         return Err(Trouble::Next(format!("greeting: {greeting}")));
     }
+    ehlo(s, verb, helo)
+}
+
+/// `verb` (EHLO or LHLO) and its reply: the server's extensions (again after STARTTLS).
+fn ehlo(s: &mut Session, verb: &str, helo: &str) -> Result<Extensions, Trouble> {
     s.send(&format!("{verb} {helo}\r\n"))
         .map_err(lost(&format!("while sending {verb}")))?;
     let r = s
@@ -181,16 +299,14 @@ fn hello(s: &mut Session, verb: &str, helo: &str) -> Result<Extensions, Trouble>
     if r.class() == 2 {
         let mut ext = Extensions::default();
         // The first line is the server's name; each further line one keyword.
-        for kw in r.text.split(" / ").skip(1) {
-            let kw = kw
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            match kw.as_str() {
+        for line in r.text.split(" / ").skip(1) {
+            let (kw, params) = line.split_once(' ').unwrap_or((line, ""));
+            match kw.to_ascii_uppercase().as_str() {
                 "PIPELINING" => ext.pipelining = true,
                 "8BITMIME" => ext.eight_bit_mime = true,
                 "SMTPUTF8" => ext.smtputf8 = true,
+                "STARTTLS" => ext.starttls = true,
+                "XFORWARD" => ext.xforward = Xforward::listed(params),
                 _ => {}
             }
         }
@@ -233,9 +349,18 @@ pub(crate) fn envelope(
         .iter()
         .map(|r| format!("RCPT TO:<{r}>\r\n"))
         .collect();
+    let xf = xforward(ext.xforward, job.client);
     let replies = if ext.pipelining {
-        let all = std::iter::once(mail).chain(rcpts).collect::<String>();
+        let all = xf
+            .iter()
+            .cloned()
+            .chain(std::iter::once(mail))
+            .chain(rcpts)
+            .collect::<String>();
         s.send(&all).map_err(lost("while sending MAIL and RCPT"))?;
+        for _ in &xf {
+            xforward_reply(s)?;
+        }
         let mut replies = vec![
             s.reply()
                 .map_err(lost("while waiting for the reply to MAIL"))?,
@@ -248,6 +373,10 @@ pub(crate) fn envelope(
         }
         replies
     } else {
+        for cmd in &xf {
+            s.send(cmd).map_err(lost("while sending XFORWARD"))?;
+            xforward_reply(s)?;
+        }
         s.send(&mail).map_err(lost("while sending MAIL"))?;
         let mut replies = vec![
             s.reply()
@@ -300,6 +429,21 @@ pub(crate) fn envelope(
         )));
     }
     Ok(refused)
+}
+
+/// The reply to an XFORWARD: a refusal (550 when `smtpd_authorized_xforward_hosts` does not
+/// list us) costs only the log's accuracy, so it is a warning and the delivery goes on, as in
+/// Postfix's smtp client.
+fn xforward_reply(s: &mut Session) -> Result<(), Trouble> {
+    let r = s
+        .reply()
+        .map_err(lost("while waiting for the reply to XFORWARD"))?;
+    if r.class() != 2 {
+        crate::log::warn(&format!(
+            "XFORWARD refused ({r}): the next hop logs this filter as the client"
+        ));
+    }
+    Ok(())
 }
 
 /// A reply refusing a step: 4xx is 75, 5xx a hard failure, anything else (a 2xx or 3xx where
@@ -363,10 +507,11 @@ pub(crate) fn start(
     let conn = wire::connect(addr, CONNECT, deadline)
         .map_err(|e| Trouble::Next(format!("cannot connect: {}", wire::describe(&e))))?;
     let mut s = Session {
-        conn,
+        conn: Link::Plain(conn),
         buf: Vec::new(),
     };
     let ext = hello(&mut s, verb, job.helo)?;
+    let (mut s, ext) = starttls(s, ext, addr, verb, job)?;
     let missing = if job.eight_bit && !ext.eight_bit_mime {
         Some("8BITMIME (the message has 8-bit bytes)")
     } else if job.utf8 && !ext.smtputf8 {
@@ -390,6 +535,60 @@ pub(crate) fn start(
     Ok((s, refused))
 }
 
+/// STARTTLS as `[reinject] tls` wants it for `addr` (see `tls.rs`): the session to go on
+/// with (encrypted, or plaintext when allowed) and the extensions of the EHLO after it. Under
+/// `verify` a server without STARTTLS, refusing it or failing the certificate check is given
+/// up (the next one is tried), never used in plaintext.
+fn starttls(
+    mut s: Session,
+    ext: Extensions,
+    addr: &ServerAddr,
+    verb: &str,
+    job: &Job,
+) -> Result<(Session, Extensions), Trouble> {
+    let level = job.tls.level_for(addr);
+    let required = level == TlsLevel::Verify;
+    if level == TlsLevel::None || level == TlsLevel::Auto || (!ext.starttls && !required) {
+        return Ok((s, ext));
+    }
+    if !ext.starttls {
+        s.quit();
+        return Err(Trouble::Next(
+            "does not offer STARTTLS (reinject.tls = \"verify\": never in plaintext)".into(),
+        ));
+    }
+    s.send("STARTTLS\r\n")
+        .map_err(lost("while sending STARTTLS"))?;
+    let r = s
+        .reply()
+        .map_err(lost("while waiting for the reply to STARTTLS"))?;
+    if r.code != 220 {
+        if required {
+            s.quit();
+            return Err(Trouble::Next(format!("STARTTLS: {r} (never in plaintext)")));
+        }
+        crate::log::warn(&format!(
+            "STARTTLS refused ({r}): going on in plaintext (reinject.tls = \"may\")"
+        ));
+        return Ok((s, ext));
+    }
+    if !s.buf.is_empty() {
+        return Err(Trouble::Next(
+            "sent more after its 220 to STARTTLS (a command injection?): given up".into(),
+        ));
+    }
+    let Link::Plain(conn) = s.conn else {
+        return Err(Trouble::Next("STARTTLS twice".into()));
+    };
+    let link = tls::handshake(conn, addr, level, &job.tls.ca_file).map_err(Trouble::Next)?;
+    let mut s = Session {
+        conn: link,
+        buf: Vec::new(),
+    };
+    let ext = ehlo(&mut s, verb, job.helo)?;
+    Ok((s, ext))
+}
+
 /// An I/O error while the content was sent (after 354): no other server, nothing delivered.
 pub(crate) fn after_data(e: io::Error) -> Trouble {
     Trouble::Final(Failure::tempfail(
@@ -410,6 +609,7 @@ pub(crate) struct Route<'a> {
     pub(crate) helo: &'a str,
     pub(crate) timeout: Duration,
     pub(crate) on_hard_failure: HardFailure,
+    pub(crate) tls: &'a Tls,
 }
 
 /// One copy: reads the message, then tries every server in turn with `session` until one
@@ -418,6 +618,7 @@ pub(crate) fn transfer(
     route: &Route,
     sender: &str,
     recipients: &[String],
+    client: &Client,
     feed: Feed,
     commits: bool,
     session: fn(&ServerAddr, &Job, Instant) -> Result<Vec<Refusal>, Trouble>,
@@ -436,6 +637,8 @@ pub(crate) fn transfer(
         eight_bit: message.iter().any(|&b| b >= 0x80),
         utf8: !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii()),
         helo: route.helo,
+        client,
+        tls: route.tls,
         on_hard_failure: route.on_hard_failure,
         commits,
     };
@@ -483,6 +686,7 @@ pub struct WireCourier {
     helo: String,
     timeout: Duration,
     on_hard_failure: HardFailure,
+    tls: Tls,
 }
 
 /// The whole conversation with one server: what it refused, or why it gave no answer.
@@ -508,7 +712,13 @@ impl WireCourier {
             helo: helo.to_string(),
             timeout,
             on_hard_failure,
+            tls: Tls::default(),
         }
+    }
+
+    /// The same courier with `[reinject] tls` and `tls_ca_file` (the default is `auto`).
+    pub fn with_tls(self, tls: Tls) -> WireCourier {
+        WireCourier { tls, ..self }
     }
 
     /// One copy: every server in turn until one gives an answer about the message.
@@ -516,6 +726,7 @@ impl WireCourier {
         &self,
         sender: &str,
         recipients: &[String],
+        client: &Client,
         feed: Feed,
         commits: bool,
     ) -> Result<Vec<Refusal>, Failure> {
@@ -525,8 +736,17 @@ impl WireCourier {
             helo: &self.helo,
             timeout: self.timeout,
             on_hard_failure: self.on_hard_failure,
+            tls: &self.tls,
         };
-        transfer(&route, sender, recipients, feed, commits, self.session)
+        transfer(
+            &route,
+            sender,
+            recipients,
+            client,
+            feed,
+            commits,
+            self.session,
+        )
     }
 }
 
@@ -535,16 +755,18 @@ impl Courier for WireCourier {
         &self,
         sender: &str,
         recipients: &[String],
+        client: &Client,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure> {
         crate::timings::time("reinject", || {
-            self.transfer(sender, recipients, message, true)
+            self.transfer(sender, recipients, client, message, true)
         })
     }
 
     fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
-        let refused =
-            crate::timings::time("send", || self.transfer(sender, recipients, message, false))?;
+        let refused = crate::timings::time("send", || {
+            self.transfer(sender, recipients, &Client::default(), message, false)
+        })?;
         for r in refused {
             crate::log::warn(&format!(
                 "{} server did not take <{}>: {} (NOT sent to it)",

@@ -8,6 +8,7 @@
 //! DESIGN.md §1); the process keeps its own copy only for the stop path (a signal after a
 //! delivery must exit 0, see [`crate::process`]).
 
+use crate::envelope::Client;
 use crate::outcome::Failure;
 use std::io::{self, Write};
 
@@ -30,11 +31,14 @@ pub trait Courier {
     /// Delivers the message from `sender` ("" is the null sender) to `recipients`. Success is
     /// the point of no return: a later failure must not make the MTA retry this copy. `Ok`
     /// lists the recipients refused for good while the others were delivered (sendmail: none,
-    /// it cannot say).
+    /// it cannot say). `client` is the SMTP client the MTA received the message from, for the
+    /// next hop's log and Received field (SMTP/LMTP: XFORWARD when offered); mail we write
+    /// ourselves (a DSN) has none: `Client::default()`.
     fn deliver(
         &self,
         sender: &str,
         recipients: &[String],
+        client: &Client,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure>;
 
