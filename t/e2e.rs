@@ -227,7 +227,9 @@ fn e2e_scenarios() {
         .env("PIPESCAN_CLAMD", &env["PIPESCAN_CLAMD"])
         .env("POSTFIX_STACK_SMTP_PORT", free_port().to_string())
         .env("POSTFIX_STACK_SUBMIT_PORT", free_port().to_string())
-        .env("POSTFIX_STACK_RETURN_PORT", free_port().to_string()));
+        .env("POSTFIX_STACK_RETURN_PORT", free_port().to_string())
+        .env("POSTFIX_STACK_TLS_PORT", free_port().to_string())
+        .env("POSTFIX_STACK_TLS_WRONG_PORT", free_port().to_string()));
     stacks.postfix_up = true;
     stacks.keep |= !ok;
     assert!(

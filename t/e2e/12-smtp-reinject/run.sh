@@ -3,7 +3,9 @@
 # the instance's return smtpd (content_filter= empty, FILTER_README's list) instead of
 # sendmail -> postdrop -> pickup: the copy reaches bob once, byte-exact below our fields, through
 # that smtpd and not through pickup; GTUBE is tagged; an 8-bit message arrives intact and was
-# sent with BODY=8BITMIME (Postfix marks the queue file encoding=8bit).
+# sent with BODY=8BITMIME (Postfix marks the queue file encoding=8bit); a message from a remote
+# client (posed with XCLIENT on the inbound smtpd) is logged by the return smtpd with that
+# client as orig_client=, handed on by XFORWARD.
 source "$(dirname "$0")/../lib.sh"
 fresh_start
 [[ -n ${POSTFIX_RETURN_PORT:-} ]] || fail "POSTFIX_RETURN_PORT is not set: scripts/postfix-stack too old?"
@@ -75,6 +77,38 @@ sed '0,/^Subject: /s//Subject: ***SPAM*** /' "$m" >"$WORK/expected.eml"
 ends_with_original "$WORK/expected.eml" "$DELIVERED"
 wait_ps_log 'Passed SPAM \{Relayed[,}].*<promo@example.net> -> <bob@example.com>'
 expect_no_pf_log 'postfix/pickup\['
+
+step "a message from mail.example.net [192.0.2.7]: the return smtpd logs that client (XFORWARD)"
+fresh_start
+m=$(msg remote <<'MSG'
+From: Alice <alice@example.net>
+To: Bob <bob@example.com>
+Subject: from far away
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+
+Sent from a client that is not on this machine.
+MSG
+)
+# The inbound smtpd lets loopback pose as another client (XCLIENT); pipe(8) hands that client
+# to pipescan as --client-address/--client-name/--helo/--client-protocol.
+out=$WORK/swaks.xclient.log
+{ cat "$m"; printf '.\n'; } | swaks --server "127.0.0.1:$POSTFIX_SMTP_PORT" --from alice@example.net \
+    --to bob@example.com --helo gw.example.net --xclient-addr 192.0.2.7 \
+    --xclient-name mail.example.net --data - >"$out" 2>&1 || { cat "$out" >&2; fail "swaks with XCLIENT failed"; }
+QUEUE_ID=$(sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$out" | tail -n1)
+[[ -n $QUEUE_ID ]] || { cat "$out" >&2; fail "no queue id in swaks' transcript"; }
+expect_pf_log "postfix/inbound/smtpd\\[[0-9]+\\]: $QUEUE_ID: client=mail\\.example\\.net\\[192\\.0\\.2\\.7\\]"
+delivered_once "$(mailbox bob)"
+ends_with_original "$m" "$DELIVERED"
+expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent"
+# Postfix logs the forwarded client as orig_client= beside the real one (pipescan on loopback).
+expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: [0-9A-Za-z]+: client=localhost\\[127\\.0\\.0\\.1\\], orig_client=mail\\.example\\.net\\[192\\.0\\.2\\.7\\]"
+expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: disconnect from localhost\\[127\\.0\\.0\\.1\\] ehlo=1 xforward=2 mail=1"
+expect_no_pf_log 'warning: .*XFORWARD'
+# XFORWARD changes the log, not the Received field: the return smtpd stamps the hop it saw
+# (from mx.test (localhost [127.0.0.1])), and the inbound smtpd's field below it names the client.
+expect_header_match "$DELIVERED" Received '^from gw\.example\.net \(mail\.example\.net \[192\.0\.2\.7\]\)'
 
 step "an 8-bit message (BODY=8BITMIME in): the reinjected copy is held by the return smtpd's test hook"
 fresh_start
