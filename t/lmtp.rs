@@ -179,6 +179,8 @@ fn over_quota_beside_a_normal_recipient(d: &Dovecot) {
         "{dsn}"
     );
     assert!(dsn.contains("Quota exceeded"), "{dsn}");
+    // A temporary failure we could not retry keeps its class: 4.2.2, not 5.0.0.
+    assert!(dsn.contains("Status: 4.2.2\n"), "{dsn}");
 }
 
 fn every_recipient_over_quota_is_75(d: &Dovecot) {

@@ -19,12 +19,15 @@ pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -
     );
     let mut status = format!("Reporting-MTA: dns; {hostname}\r\n");
     for r in refused {
+        // A temporary failure we cannot retry (an LMTP 4xx after the dot, past the point of no
+        // return) keeps its 4.x.x status, with a 4xx code: Postfix reports expired mail so.
+        let code = if r.status.starts_with('4') { 450 } else { 554 };
         human.push_str(&format!(
-            "<{}>: 554 {} {}\r\n",
+            "<{}>: {code} {} {}\r\n",
             r.recipient, r.status, r.text
         ));
         status.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; 554 {} {}\r\n",
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; {code} {} {}\r\n",
             r.recipient, r.status, r.status, r.text
         ));
     }
@@ -82,6 +85,16 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+        let full = [Refused {
+            recipient: "carol@example.com".into(),
+            status: "4.2.2",
+            text: "refused by the next hop: 452 4.2.2 Mailbox is full".into(),
+        }];
+        let t = String::from_utf8(build("mx.test", "a@x", &full, b"S: x\r\n\r\n")).unwrap();
+        assert!(
+            t.contains("Status: 4.2.2\r\nDiagnostic-Code: smtp; 450 4.2.2 refused by the next hop: 452 4.2.2 Mailbox is full"),
+            "{t}"
+        );
         let parsed = mail_parser::MessageParser::default()
             .parse(text.as_bytes())
             .unwrap();

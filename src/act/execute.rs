@@ -266,18 +266,27 @@ fn bounce_refused(
     }
 }
 
-/// The enhanced status code of an SMTP reply ("550 5.1.1 ..." gives 5.1.1), else 5.0.0.
+/// The enhanced status code of an SMTP/LMTP reply ("550 5.1.1 ..." gives 5.1.1, "452 4.2.2
+/// ..." 4.2.2), else the reply's class: X.0.0 (an LMTP 4xx after the dot is a temporary
+/// failure we can no longer retry: the DSN says 4.x.x, not 5.0.0). A code whose class differs
+/// from the reply's is not believed.
 fn enhanced_status(reply: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.8", "5.2.0", "5.2.1", "5.2.2", "5.2.3", "5.3.0",
-        "5.3.4", "5.4.1", "5.5.1", "5.7.1",
+        "5.3.4", "5.4.1", "5.5.1", "5.7.1", "4.1.1", "4.2.0", "4.2.1", "4.2.2", "4.3.0", "4.3.1",
+        "4.4.1", "4.4.2", "4.7.0", "4.7.1",
     ];
-    let code = reply.split_whitespace().nth(1).unwrap_or("");
-    KNOWN
+    let mut words = reply.split_whitespace();
+    let class = words.next().and_then(|c| c.chars().next());
+    let code = words.next().unwrap_or("");
+    match KNOWN
         .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("5.0.0")
+        .find(|k| **k == code && k.starts_with(class.unwrap_or('5')))
+    {
+        Some(k) => k,
+        None if class == Some('4') => "4.0.0",
+        None => "5.0.0",
+    }
 }
 
 /// Recipients the next hop refused for good (SMTP 5xx to RCPT) while it took the copy for the
@@ -443,4 +452,21 @@ fn body_digest(body: &[u8]) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enhanced_status;
+
+    #[test]
+    fn a_refusal_keeps_its_class_in_our_dsn() {
+        assert_eq!(enhanced_status("550 5.1.1 <x@y>: User unknown"), "5.1.1");
+        // Dovecot's over-quota reply after the dot (LMTP): temporary, not 5.0.0.
+        assert_eq!(enhanced_status("452 4.2.2 <x@y> Mailbox is full"), "4.2.2");
+        assert_eq!(enhanced_status("451 4.9.9 odd"), "4.0.0");
+        assert_eq!(enhanced_status("421 closing"), "4.0.0");
+        assert_eq!(enhanced_status("554 transaction failed"), "5.0.0");
+        // A code of the other class is not believed.
+        assert_eq!(enhanced_status("550 4.2.2 confused"), "5.0.0");
+    }
 }
