@@ -31,6 +31,18 @@ pub enum TlsLevel {
     Verify,
 }
 
+impl TlsLevel {
+    /// The word the configuration uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsLevel::Auto => "auto",
+            TlsLevel::None => "none",
+            TlsLevel::May => "may",
+            TlsLevel::Verify => "verify",
+        }
+    }
+}
+
 /// The system's CA bundle (Debian's ca-certificates).
 pub const CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 

@@ -525,7 +525,8 @@ mod tests {
         assert_eq!(
             c.describe("", &["a@x".into()]),
             format!(
-                "reinject lmtp {} (in this order), LHLO mx.example, MAIL FROM:<> RCPT TO:<a@x>",
+                "reinject lmtp {} (in this order), LHLO mx.example, MAIL FROM:<> RCPT TO:<a@x>; TLS: {} none",
+                path.display(),
                 path.display()
             )
         );

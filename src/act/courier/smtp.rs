@@ -976,7 +976,20 @@ mod tests {
         let c = courier(&["127.0.0.1:10025", "[::1]:10025"], HardFailure::Tempfail);
         assert_eq!(
             c.describe("", &["a@x".into()]),
-            "reinject smtp 127.0.0.1:10025, [::1]:10025 (in this order), EHLO mx.example, MAIL FROM:<> RCPT TO:<a@x>"
+            "reinject smtp 127.0.0.1:10025, [::1]:10025 (in this order), EHLO mx.example, MAIL FROM:<> RCPT TO:<a@x>; TLS: 127.0.0.1:10025 none, [::1]:10025 none"
+        );
+        let c = with_tls(
+            courier(
+                &["relay.example.org:25", "[127.0.0.1]:10025"],
+                HardFailure::Tempfail,
+            ),
+            TlsLevel::Auto,
+        );
+        assert!(
+            c.describe("", &["a@x".into()])
+                .ends_with("; TLS: relay.example.org:25 verify, [127.0.0.1]:10025 unusable"),
+            "{}",
+            c.describe("", &["a@x".into()])
         );
     }
 }

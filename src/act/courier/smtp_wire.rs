@@ -778,13 +778,23 @@ impl Courier for WireCourier {
 
     fn describe(&self, sender: &str, recipients: &[String]) -> String {
         let rcpts: Vec<String> = recipients.iter().map(|r| format!("<{r}>")).collect();
+        // What `[reinject] tls` comes to for each server ("auto" resolved).
+        let tls: Vec<String> = self
+            .servers
+            .iter()
+            .map(|name| match name.parse::<ServerAddr>() {
+                Ok(a) => format!("{name} {}", self.tls.level_for(&a).name()),
+                Err(_) => format!("{name} unusable"),
+            })
+            .collect();
         format!(
-            "reinject {} {} (in this order), {} {}, MAIL FROM:<{sender}> RCPT TO:{}",
+            "reinject {} {} (in this order), {} {}, MAIL FROM:<{sender}> RCPT TO:{}; TLS: {}",
             self.proto.to_ascii_lowercase(),
             self.servers.join(", "),
             self.hello,
             self.helo,
-            rcpts.join(",")
+            rcpts.join(","),
+            tls.join(", ")
         )
     }
 }

@@ -12,10 +12,10 @@ fresh_start
 sed "s|@RETURN_PORT@|$POSTFIX_RETURN_PORT|g" "$SCENARIO_DIR/pipescan.toml" >"$WORK/pipescan.toml"
 use_config "$WORK/pipescan.toml"
 
-step "--dry-run names the SMTP target"
+step "--dry-run names the SMTP target (and no TLS on loopback)"
 out=$(printf 'From: alice@example.net\nSubject: dry\n\nhi\n' \
     | "$PIPESCAN_E2E_BIN" -c "$PIPESCAN_E2E_CONF" --dry-run -f alice@example.net -- bob@example.com 2>&1) || true
-grep -q "reinject smtp 127.0.0.1:$POSTFIX_RETURN_PORT (in this order), EHLO mx.test, MAIL FROM:<alice@example.net> RCPT TO:<bob@example.com>" <<<"$out" \
+grep -q "reinject smtp 127.0.0.1:$POSTFIX_RETURN_PORT (in this order), EHLO mx.test, MAIL FROM:<alice@example.net> RCPT TO:<bob@example.com>; TLS: 127.0.0.1:$POSTFIX_RETURN_PORT none" <<<"$out" \
     || fail "--dry-run does not show the SMTP target: $out"
 
 step "alice@example.net sends bob a clean message; pipescan reinjects it over SMTP to port $POSTFIX_RETURN_PORT"
