@@ -268,8 +268,8 @@ fn bounce_refused(
 
 /// The enhanced status code of an SMTP/LMTP reply ("550 5.1.1 ..." gives 5.1.1, "452 4.2.2
 /// ..." 4.2.2), else the reply's class: X.0.0 (an LMTP 4xx after the dot is a temporary
-/// failure we can no longer retry: the DSN says 4.x.x, not 5.0.0). A code whose class differs
-/// from the reply's is not believed.
+/// failure we can no longer retry: the DSN says 4.x.x, not 5.0.0); no reply at all is 4.4.2. A
+/// code whose class differs from the reply's is not believed.
 fn enhanced_status(reply: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.8", "5.2.0", "5.2.1", "5.2.2", "5.2.3", "5.3.0",
@@ -285,7 +285,10 @@ fn enhanced_status(reply: &str) -> &'static str {
     {
         Some(k) => k,
         None if class == Some('4') => "4.0.0",
-        None => "5.0.0",
+        None if class == Some('5') => "5.0.0",
+        // No reply at all (LMTP: the connection lost after the dot): a network failure that
+        // may or may not have delivered it, not a refusal.
+        None => "4.4.2",
     }
 }
 
@@ -468,5 +471,11 @@ mod tests {
         assert_eq!(enhanced_status("554 transaction failed"), "5.0.0");
         // A code of the other class is not believed.
         assert_eq!(enhanced_status("550 4.2.2 confused"), "5.0.0");
+        assert_eq!(
+            enhanced_status(
+                "no reply after the end of the message (timed out after 1s): it may or may not have been delivered"
+            ),
+            "4.4.2"
+        );
     }
 }
