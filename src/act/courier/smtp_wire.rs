@@ -77,7 +77,9 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn send(&mut self, line: &str) -> io::Result<()> {
-        self.conn.write_all(line.as_bytes())
+        self.conn.write_all(line.as_bytes())?;
+        // TLS: a write only buffers when the socket refuses; the flush reports that.
+        self.conn.flush()
     }
 
     /// Reads one reply, all its lines. Anything that is not "NNN[ -]text" CRLF, or lines that
@@ -156,6 +158,7 @@ impl Session {
         if self.send("QUIT\r\n").is_ok() {
             let _ = self.reply();
         }
+        self.conn.close();
     }
 }
 

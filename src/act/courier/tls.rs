@@ -79,6 +79,16 @@ pub(crate) enum Link {
     Tls(Box<StreamOwned<ClientConnection, Conn>>),
 }
 
+impl Link {
+    /// TLS: the close_notify alert, so the server sees an orderly end (best effort).
+    pub(crate) fn close(&mut self) {
+        if let Link::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+    }
+}
+
 impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
