@@ -211,6 +211,12 @@ fn check_config_catches_what_would_defer_every_message() {
             "no usable CA certificate in it",
         ),
         (
+            // "verify" over a unix socket: no name to check, every delivery would defer.
+            "[reinject]\nmethod = \"lmtp:unix:/run/dovecot/lmtp\"\ntls = \"verify\"\n".into(),
+            "key reinject.tls",
+            "cannot check a certificate over the unix socket /run/dovecot/lmtp",
+        ),
+        (
             // There, but not writable by nobody.
             format!(
                 "[general]\nuser = \"nobody\"\n[quarantine]\ndirectory = \"{}\"\n",

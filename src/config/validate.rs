@@ -139,6 +139,22 @@ fn headers_and_reinject(cfg: &Config, errs: &mut Vec<(String, String)>) {
             ),
         ));
     }
+    // STARTTLS needs a host name or address to check the certificate against: a unix socket
+    // has none, so "verify" there would defer every message.
+    if cfg.reinject.tls == crate::config::delivery::TlsLevel::Verify
+        && let Ok(
+            crate::config::delivery::Method::Smtp(servers)
+            | crate::config::delivery::Method::Lmtp(servers),
+        ) = cfg.reinject.method()
+        && let Some(sock) = servers.iter().find(|s| s.starts_with('/'))
+    {
+        errs.push((
+            "reinject.tls".into(),
+            format!(
+                "\"verify\" cannot check a certificate over the unix socket {sock}: use \"auto\" (none on a socket) or a TCP server"
+            ),
+        ));
+    }
 }
 
 /// The server pools of spamd, clamd and rspamd: addresses and timeouts.

@@ -44,10 +44,13 @@ impl Default for Tls {
 impl Tls {
     /// The level for one server: `auto` resolved by where the server is.
     pub fn level_for(&self, addr: &ServerAddr) -> TlsLevel {
-        match self.level {
-            TlsLevel::Auto if local(addr) => TlsLevel::None,
-            TlsLevel::Auto => TlsLevel::Verify,
-            l => l,
+        match (self.level, addr) {
+            // No name to check a certificate against, and nobody on the wire: "may" is
+            // plaintext; "verify" is refused by check-config (and fails the server).
+            (TlsLevel::May, ServerAddr::Unix(_)) => TlsLevel::None,
+            (TlsLevel::Auto, a) if local(a) => TlsLevel::None,
+            (TlsLevel::Auto, _) => TlsLevel::Verify,
+            (l, _) => l,
         }
     }
 }
@@ -263,6 +266,7 @@ mod tests {
             ..Tls::default()
         };
         assert_eq!(may.level_for(&addr("127.0.0.1:25")), TlsLevel::May);
+        assert_eq!(may.level_for(&addr("/run/dovecot/lmtp")), TlsLevel::None);
         assert_eq!(host_of("[2001:db8::1]:25"), "2001:db8::1");
     }
 
