@@ -15,6 +15,8 @@ pub struct Envelope {
     pub recipients: Vec<String>,
     /// The SMTP client the MTA received the message from, when it told us.
     pub client: Client,
+    /// The MTA's queue id (`--queue-id`), cleaned as for the log; for the next hop's log.
+    pub queue_id: Option<String>,
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
@@ -120,12 +122,21 @@ impl Envelope {
             sender,
             recipients,
             client: Client::default(),
+            queue_id: None,
         })
     }
 
     /// The same envelope, received from `client`.
     pub fn with_client(self, client: Client) -> Envelope {
         Envelope { client, ..self }
+    }
+
+    /// The same envelope, with the MTA's queue id (already cleaned; empty is none).
+    pub fn with_queue_id(self, queue_id: Option<String>) -> Envelope {
+        Envelope {
+            queue_id: queue_id.filter(|q| !q.is_empty()),
+            ..self
+        }
     }
 
     #[cfg(test)]

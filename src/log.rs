@@ -70,7 +70,7 @@ pub fn set_run(queue_id: Option<&str>) {
 
 /// Queue ids are letters and digits (Postfix, Sendmail, Exim's dashes): anything else becomes
 /// `_`, so that a broken argument cannot make a line look like something else; at most 64.
-fn clean_queue_id(q: &str) -> String {
+pub fn clean_queue_id(q: &str) -> String {
     q.trim()
         .chars()
         .take(64)

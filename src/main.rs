@@ -320,7 +320,11 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     for w in &warnings {
         log::warn(w);
     }
-    let env = env.with_client(client);
+    let queue_id = args
+        .queue_id
+        .as_ref()
+        .map(|q| log::clean_queue_id(&q.to_string_lossy()));
+    let env = env.with_client(client).with_queue_id(queue_id);
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));

@@ -7,10 +7,10 @@
 //! failure cannot be retried (that would deliver twice): it is logged loudly and the run ends 0.
 
 use crate::act::courier::registry;
-use crate::act::courier::traits::{Courier, Delivered, Refusal};
+use crate::act::courier::traits::{Courier, Delivered, Origin, Refusal};
 use crate::cli::Mode;
 use crate::config::settings::Config;
-use crate::envelope::{Client, Envelope};
+use crate::envelope::Envelope;
 use crate::message::edit::Rewrite;
 use crate::message::header::Header;
 use crate::outcome::{Exit, Failure};
@@ -144,6 +144,10 @@ fn deliver(
     plan: &Plan,
 ) -> Result<(bool, Vec<Failure>), Failure> {
     let env = m.env;
+    let origin = Origin {
+        client: &env.client,
+        queue_id: env.queue_id.as_deref(),
+    };
     let mut problems = Vec::new();
     let mut delivered = Delivered::default();
     let mut next_hop_refused: Vec<Refusal> = Vec::new();
@@ -153,7 +157,7 @@ fn deliver(
             Mode::Stdout => write_stdout(&rewrite, m.spool).map(|()| Vec::new()),
             _ => match m.spool.parts() {
                 Ok((head, mut rest)) => {
-                    courier.deliver(&env.sender, &group.recipients, &env.client, &mut |w| {
+                    courier.deliver(&env.sender, &group.recipients, origin, &mut |w| {
                         rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
                     })
                 }
@@ -190,7 +194,7 @@ fn deliver(
         let sent = courier.deliver(
             "",
             std::slice::from_ref(&env.sender),
-            &Client::default(),
+            Origin::NONE,
             &mut |w| {
                 w.write_all(&dsn)?;
                 Ok(dsn.len() as u64)
@@ -241,15 +245,10 @@ fn bounce_refused(
         .collect();
     let head_end = m.header.body_start.min(m.spool.head.len());
     let dsn = crate::act::dsn::build(m.hostname, sender, &dsn_for, &m.spool.head[..head_end]);
-    let sent = courier.deliver(
-        "",
-        std::slice::from_ref(sender),
-        &Client::default(),
-        &mut |w| {
-            w.write_all(&dsn)?;
-            Ok(dsn.len() as u64)
-        },
-    );
+    let sent = courier.deliver("", std::slice::from_ref(sender), Origin::NONE, &mut |w| {
+        w.write_all(&dsn)?;
+        Ok(dsn.len() as u64)
+    });
     let who = refused
         .iter()
         .map(|r| r.recipient.as_str())

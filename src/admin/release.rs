@@ -74,8 +74,8 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
         Format::Attach => (String::new(), attach(cfg, id, &held, &recipients)),
     };
     // A release is sent by an admin, not by the original client: nothing to forward.
-    let none = crate::envelope::Client::default();
-    let result = registry::chosen(cfg).deliver(&sender, &recipients, &none, &mut |w| {
+    let none = crate::act::courier::traits::Origin::NONE;
+    let result = registry::chosen(cfg).deliver(&sender, &recipients, none, &mut |w| {
         std::io::Write::write_all(w, &body)?;
         Ok(body.len() as u64)
     });

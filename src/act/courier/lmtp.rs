@@ -289,7 +289,7 @@ mod tests {
         c.deliver(
             "s@x",
             &rcpts,
-            &crate::envelope::Client::default(),
+            crate::act::courier::traits::Origin::NONE,
             &mut |w| {
                 w.write_all(msg)?;
                 Ok(msg.len() as u64)

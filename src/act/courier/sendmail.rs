@@ -9,9 +9,8 @@
 //! A stop request (signal, deadline) while the child runs kills it: an unfinished sendmail
 //! queues nothing, so the MTA's retry cannot deliver twice.
 
-use crate::act::courier::traits::{Courier, Feed, Refusal};
+use crate::act::courier::traits::{Courier, Feed, Origin, Refusal};
 use crate::config::delivery::HardFailure;
-use crate::envelope::Client;
 use crate::outcome::Failure;
 use crate::process;
 use nix::errno::Errno;
@@ -46,7 +45,7 @@ impl Courier for Sendmail {
         &self,
         sender: &str,
         recipients: &[String],
-        _client: &Client,
+        _origin: Origin,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure> {
         // sendmail(1) has no way to hand on the client: the reinjected copy comes from pickup.
@@ -422,7 +421,7 @@ mod tests {
         let msg = &mut |w: &mut dyn Write| w.write_all(b"m\n").map(|()| 2);
         assert!(
             courier
-                .deliver("a@example.org", &rcpts, &Client::default(), msg)
+                .deliver("a@example.org", &rcpts, Origin::NONE, msg)
                 .is_ok()
         );
         assert!(courier.send("", &rcpts, msg).is_ok());

@@ -102,6 +102,7 @@ fn session(addr: &ServerAddr, job: &Job, deadline: Instant) -> Result<Vec<Refusa
 mod tests {
     use super::*;
     use crate::act::courier::tls::Tls;
+    use crate::act::courier::traits::Origin;
     use crate::config::delivery::TlsLevel;
     use crate::envelope::Client;
     use crate::outcome::Exit;
@@ -239,8 +240,22 @@ mod tests {
         rcpts: &[&str],
         msg: &[u8],
     ) -> Result<Vec<Refusal>, Failure> {
+        let origin = Origin {
+            client,
+            queue_id: None,
+        };
+        deliver_origin(c, origin, sender, rcpts, msg)
+    }
+
+    fn deliver_origin(
+        c: &WireCourier,
+        origin: Origin,
+        sender: &str,
+        rcpts: &[&str],
+        msg: &[u8],
+    ) -> Result<Vec<Refusal>, Failure> {
         let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
-        c.deliver(sender, &rcpts, client, &mut |w| {
+        c.deliver(sender, &rcpts, origin, &mut |w| {
             w.write_all(msg)?;
             Ok(msg.len() as u64)
         })
@@ -757,7 +772,7 @@ mod tests {
         }
     }
 
-    const EHLO_XF: &str = "250-fake.example\r\n250-PIPELINING\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n250 8BITMIME\r\n";
+    const EHLO_XF: &str = "250-fake.example\r\n250-PIPELINING\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n250 8BITMIME\r\n";
 
     #[test]
     fn xforward_names_the_original_client_before_mail_from_in_the_same_write() {
@@ -766,13 +781,18 @@ mod tests {
             postfix_like(EHLO_XF, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
         );
         let c = courier(&[&addr], HardFailure::Tempfail);
-        let r = deliver_from(&c, &remote_client(), "s@x", &["a@x"], b"m\n");
+        let client = remote_client();
+        let origin = Origin {
+            client: &client,
+            queue_id: Some("4XyZ1"),
+        };
+        let r = deliver_origin(&c, origin, "s@x", &["a@x"], b"m\n");
         assert_eq!(r, Ok(vec![]));
         assert_eq!(
             text(&server.join().unwrap()),
             "EHLO mx.example\r\n\
              XFORWARD NAME=mail.example.net ADDR=192.0.2.7\r\n\
-             XFORWARD PROTO=ESMTP HELO=helo+2B+3Dx\r\n\
+             XFORWARD PROTO=ESMTP HELO=helo+2B+3Dx IDENT=4XyZ1\r\n\
              MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\nm\r\n.\r\nQUIT\r\n"
         );
     }
@@ -886,8 +906,14 @@ mod tests {
         c.helo = Some("h\u{e9}lo x".into());
         c.protocol = Some("P".repeat(65));
         c.name = Some("1.2.3.4".into());
+        fn o(c: &Client) -> Origin<'_> {
+            Origin {
+                client: c,
+                queue_id: None,
+            }
+        }
         assert_eq!(
-            xforward(all, &c),
+            xforward(all, o(&c)),
             [
                 "XFORWARD ADDR=192.0.2.7\r\n",
                 "XFORWARD HELO=h+C3+A9lo+20x\r\n"
@@ -897,9 +923,11 @@ mod tests {
         c.name = Some("a_b-c.example".into());
         c.helo = Some("x".repeat(250) + "++");
         assert_eq!(
-            xforward(all, &c),
+            xforward(all, o(&c)),
             ["XFORWARD NAME=a_b-c.example ADDR=198.51.100.9\r\n"]
         );
+        // Our own mail: nothing at all.
+        assert!(xforward(all, Origin::NONE).is_empty());
     }
 
     fn with_tls(c: WireCourier, level: TlsLevel) -> WireCourier {

@@ -9,10 +9,9 @@
 //! tried), a reply about the message is [`Trouble::Final`].
 
 use crate::act::courier::tls::{self, Link, Tls};
-use crate::act::courier::traits::{Courier, Feed, Refusal};
+use crate::act::courier::traits::{Courier, Feed, Origin, Refusal};
 use crate::config::delivery::HardFailure;
 use crate::config::delivery::TlsLevel;
-use crate::envelope::Client;
 use crate::outcome::Failure;
 use crate::scan::wire::{self, ServerAddr};
 use std::io::{self, Read, Write};
@@ -32,8 +31,8 @@ pub(crate) struct Job<'a> {
     pub(crate) eight_bit: bool,
     pub(crate) utf8: bool,
     pub(crate) helo: &'a str,
-    /// The SMTP client the MTA received the message from, for XFORWARD.
-    pub(crate) client: &'a Client,
+    /// Where the message came from, for XFORWARD.
+    pub(crate) origin: Origin<'a>,
     /// STARTTLS or not, per server.
     pub(crate) tls: &'a Tls,
     pub(crate) on_hard_failure: HardFailure,
@@ -180,6 +179,7 @@ pub(crate) struct Xforward {
     addr: bool,
     proto: bool,
     helo: bool,
+    ident: bool,
 }
 
 impl Xforward {
@@ -190,6 +190,7 @@ impl Xforward {
             addr: true,
             proto: true,
             helo: true,
+            ident: true,
         }
     }
 
@@ -201,6 +202,7 @@ impl Xforward {
                 "ADDR" => x.addr = true,
                 "PROTO" => x.proto = true,
                 "HELO" => x.helo = true,
+                "IDENT" => x.ident = true,
                 _ => {}
             }
         }
@@ -209,8 +211,8 @@ impl Xforward {
 }
 
 /// The XFORWARD commands that tell the next hop who the client was: like Postfix's own smtp
-/// client, NAME and ADDR in one, PROTO and HELO in another, each with only the attributes the
-/// server listed and we know (the server sets the others to [UNAVAILABLE] and logs them as
+/// client, NAME and ADDR in one, PROTO, HELO and IDENT (the MTA's queue id, which Postfix logs
+/// as `orig_queue_id=`) in another, each with only the attributes the server listed and we know (the server sets the others to [UNAVAILABLE] and logs them as
 /// `unknown`). None when there is nothing to say: for mail we write ourselves and for local
 /// submissions the next hop logs us, which is the truth.
 ///
@@ -218,7 +220,8 @@ impl Xforward {
 /// not a host name, a PROTO over 64 bytes, any value over 255 bytes once xtext-encoded) is left
 /// out rather than lose the others with it. Every value is xtext (RFC 3461): `+`, `=`,
 /// controls, space and 8-bit bytes as `+XX`, so nothing can end the command early.
-pub(crate) fn xforward(offered: Xforward, client: &Client) -> Vec<String> {
+pub(crate) fn xforward(offered: Xforward, origin: Origin) -> Vec<String> {
+    let client = origin.client;
     let name = client.name.as_deref().filter(|n| host_name(n));
     // IPv4-mapped IPv6 is the IPv4 client; Postfix writes IPv6 with its IPV6: prefix.
     let addr = client.address.map(|a| match a.to_canonical() {
@@ -233,6 +236,7 @@ pub(crate) fn xforward(offered: Xforward, client: &Client) -> Vec<String> {
     let second = [
         ("PROTO", offered.proto, proto.map(str::to_string)),
         ("HELO", offered.helo, client.helo.clone()),
+        ("IDENT", offered.ident, origin.queue_id.map(str::to_string)),
     ];
     [&first[..], &second[..]]
         .iter()
@@ -352,7 +356,7 @@ pub(crate) fn envelope(
         .iter()
         .map(|r| format!("RCPT TO:<{r}>\r\n"))
         .collect();
-    let xf = xforward(ext.xforward, job.client);
+    let xf = xforward(ext.xforward, job.origin);
     let replies = if ext.pipelining {
         let all = xf
             .iter()
@@ -621,7 +625,7 @@ pub(crate) fn transfer(
     route: &Route,
     sender: &str,
     recipients: &[String],
-    client: &Client,
+    origin: Origin,
     feed: Feed,
     commits: bool,
     session: fn(&ServerAddr, &Job, Instant) -> Result<Vec<Refusal>, Trouble>,
@@ -640,7 +644,7 @@ pub(crate) fn transfer(
         eight_bit: message.iter().any(|&b| b >= 0x80),
         utf8: !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii()),
         helo: route.helo,
-        client,
+        origin,
         tls: route.tls,
         on_hard_failure: route.on_hard_failure,
         commits,
@@ -729,7 +733,7 @@ impl WireCourier {
         &self,
         sender: &str,
         recipients: &[String],
-        client: &Client,
+        origin: Origin,
         feed: Feed,
         commits: bool,
     ) -> Result<Vec<Refusal>, Failure> {
@@ -745,7 +749,7 @@ impl WireCourier {
             &route,
             sender,
             recipients,
-            client,
+            origin,
             feed,
             commits,
             self.session,
@@ -758,17 +762,17 @@ impl Courier for WireCourier {
         &self,
         sender: &str,
         recipients: &[String],
-        client: &Client,
+        origin: Origin,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure> {
         crate::timings::time("reinject", || {
-            self.transfer(sender, recipients, client, message, true)
+            self.transfer(sender, recipients, origin, message, true)
         })
     }
 
     fn send(&self, sender: &str, recipients: &[String], message: Feed) -> Result<(), Failure> {
         let refused = crate::timings::time("send", || {
-            self.transfer(sender, recipients, &Client::default(), message, false)
+            self.transfer(sender, recipients, Origin::NONE, message, false)
         })?;
         for r in refused {
             crate::log::warn(&format!(

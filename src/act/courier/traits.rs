@@ -26,19 +26,43 @@ pub struct Refusal {
     pub reply: String,
 }
 
+/// Where the message being delivered came from, for the next hop's log (SMTP/LMTP: XFORWARD,
+/// so Postfix logs `orig_client=` and `orig_queue_id=`): the SMTP client the MTA received it
+/// from and the MTA's queue id. Mail we write ourselves (a DSN, a release) comes from nowhere:
+/// [`Origin::NONE`].
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub client: &'a Client,
+    pub queue_id: Option<&'a str>,
+}
+
+static NO_CLIENT: Client = Client {
+    address: None,
+    name: None,
+    helo: None,
+    protocol: None,
+    sasl_username: None,
+};
+
+impl Origin<'static> {
+    /// Nothing to forward.
+    pub const NONE: Origin<'static> = Origin {
+        client: &NO_CLIENT,
+        queue_id: None,
+    };
+}
+
 /// A delivery method (sendmail, SMTP, LMTP).
 pub trait Courier {
     /// Delivers the message from `sender` ("" is the null sender) to `recipients`. Success is
     /// the point of no return: a later failure must not make the MTA retry this copy. `Ok`
     /// lists the recipients refused for good while the others were delivered (sendmail: none,
-    /// it cannot say). `client` is the SMTP client the MTA received the message from, for the
-    /// next hop's log and Received field (SMTP/LMTP: XFORWARD when offered); mail we write
-    /// ourselves (a DSN) has none: `Client::default()`.
+    /// it cannot say). `origin` is where the message came from, for the next hop's log.
     fn deliver(
         &self,
         sender: &str,
         recipients: &[String],
-        client: &Client,
+        origin: Origin,
         message: Feed,
     ) -> Result<Vec<Refusal>, Failure>;
 

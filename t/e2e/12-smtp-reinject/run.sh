@@ -102,8 +102,9 @@ expect_pf_log "postfix/inbound/smtpd\\[[0-9]+\\]: $QUEUE_ID: client=mail\\.examp
 delivered_once "$(mailbox bob)"
 ends_with_original "$m" "$DELIVERED"
 expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent"
-# Postfix logs the forwarded client as orig_client= beside the real one (pipescan on loopback).
-expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: [0-9A-Za-z]+: client=localhost\\[127\\.0\\.0\\.1\\], orig_client=mail\\.example\\.net\\[192\\.0\\.2\\.7\\]"
+# Postfix logs the forwarded client as orig_client= beside the real one (pipescan on loopback),
+# and the inbound queue id (IDENT) as orig_queue_id=: one grep follows the message across.
+expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: [0-9A-Za-z]+: client=localhost\\[127\\.0\\.0\\.1\\], orig_queue_id=$QUEUE_ID, orig_client=mail\\.example\\.net\\[192\\.0\\.2\\.7\\]"
 expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: disconnect from localhost\\[127\\.0\\.0\\.1\\] ehlo=1 xforward=2 mail=1"
 expect_no_pf_log 'warning: .*XFORWARD'
 # XFORWARD changes the log, not the Received field: the return smtpd stamps the hop it saw
