@@ -206,6 +206,8 @@ $sa_spam_subject_tag = '[SPAM] ';
 $X_HEADER_TAG = 'X-Scanned-By';
 $X_HEADER_LINE = "amavis at $mydomain";
 $recipient_delimiter = '+';
+$forward_method = 'smtp:[127.0.0.1]:10025';
+$notify_method = 'smtp:[127.0.0.1]:10025';
 @av_scanners = (
   ['ClamAV-clamd', \&ask_daemon, ["CONTSCAN {}\n", "127.0.0.1:3310"],
     qr/\bOK$/m, qr/\bFOUND$/m, qr/^.*?: (?!Infected Archive)(.*) FOUND$/m ],
@@ -261,6 +263,13 @@ fn synthetic_conf_d() {
     let toml = text(&import(&[d.join("conf.d").to_str().unwrap()], None));
     let cfg = load(&toml, None);
     assert_eq!(cfg.general.hostname, "mx.example.com");
+    // amavisd's return smtpd serves pipescan's SMTP reinjection as it is.
+    assert_eq!(cfg.reinject.method, "smtp:[127.0.0.1]:10025");
+    assert!(
+        toml.lines()
+            .any(|l| l.starts_with('#') && l.contains("$notify_method")),
+        "{toml}"
+    );
     assert_eq!(
         cfg.general.local_domains,
         [".example.com", "example.net", "!guest.example.com"]

@@ -14,6 +14,7 @@ pub fn global(v: &mut Vars) {
     quarantine(v);
     scanners(v);
     banned(v);
+    reinject(v);
     if let Some(s) = v.get("$myhostname").and_then(Value::as_str) {
         v.set("general", "hostname", quoted(s), "$myhostname");
     }
@@ -453,6 +454,45 @@ fn banned_rules(val: &Value, label: &str, out: &mut Vec<String>) {
 }
 
 /// Why a variable nobody translated has no pipescan key.
+/// `$forward_method` as `[reinject] method` (SMTP or LMTP: the return smtpd amavisd used stays
+/// in master.cf and serves pipescan as it is); `$notify_method` is noted: pipescan sends
+/// everything through the one courier.
+fn reinject(v: &mut Vars) {
+    if let Some(m) = v.get("$forward_method").and_then(Value::as_str) {
+        match forward_method(m) {
+            Ok(method) => v.set("reinject", "method", quoted(&method), "$forward_method"),
+            Err(why) => v.note("$forward_method", why),
+        }
+    }
+    if v.get("$notify_method").is_some() {
+        v.note(
+            "$notify_method",
+            "pipescan sends DSNs and notices through [reinject] method, as the message itself",
+        );
+    }
+}
+
+/// amavisd's `smtp:[127.0.0.1]:10025`, `lmtp:[127.0.0.1]:24` or `lmtp:/path/to/socket` as
+/// pipescan's method (`lmtp:unix:/path`), or why it has none (pipe:, bsmtp:, sql:, a list).
+fn forward_method(m: &str) -> Result<String, String> {
+    let m = m.trim();
+    let method = match m.strip_prefix("lmtp:/") {
+        Some(path) => format!("lmtp:unix:/{path}"),
+        None => m.to_string(),
+    };
+    let r = crate::config::delivery::Reinject {
+        method: method.clone(),
+        ..Default::default()
+    };
+    match (m.starts_with("smtp:") || m.starts_with("lmtp:"), r.method()) {
+        (true, Ok(_)) => Ok(method),
+        (true, Err((_, why))) => Err(format!("not translated: {why}")),
+        (false, _) => Err(format!(
+            "{m:?}: pipescan reinjects with [reinject] command (sendmail) or over SMTP/LMTP only"
+        )),
+    }
+}
+
 pub fn why_not(name: &str) -> &'static str {
     let bare = name.trim_start_matches(['$', '@', '%']);
     for (prefixes, why) in WHY {
@@ -514,14 +554,8 @@ const WHY: &[(&[&str], &str)] = &[
         "pipescan picks a policy bank by master.cf transport (--policy NAME), not by port or client address",
     ),
     (
-        &[
-            "forward_method",
-            "notify_method",
-            "inet_socket_*",
-            "smtpd_*",
-            "localhost_name",
-        ],
-        "pipescan reinjects with [reinject] command (sendmail), not over SMTP to port 10025",
+        &["inet_socket_*", "smtpd_*", "localhost_name"],
+        "pipescan is started by the MTA for each message (a pipe transport): it listens on no port",
     ),
     (
         &["sa_*", "spam_*", "score_sender_maps"],
@@ -653,6 +687,30 @@ mod tests {
         let (mut out, mut skipped) = (Vec::new(), Vec::new());
         table_entries(&t, &mut out, &mut skipped);
         (out, skipped)
+    }
+
+    #[test]
+    fn forward_methods_amavisd_writes() {
+        use super::forward_method;
+        assert_eq!(
+            forward_method("smtp:[127.0.0.1]:10025").as_deref(),
+            Ok("smtp:[127.0.0.1]:10025")
+        );
+        assert_eq!(
+            forward_method("lmtp:/var/run/dovecot/lmtp").as_deref(),
+            Ok("lmtp:unix:/var/run/dovecot/lmtp")
+        );
+        assert_eq!(
+            forward_method(" lmtp:[::1]:24 ").as_deref(),
+            Ok("lmtp:[::1]:24")
+        );
+        for other in [
+            "pipe:flags=q argv=/usr/sbin/sendmail -i -f ${sender} -- ${recipient}",
+            "bsmtp:/var/spool/amavis/out-%i-%n",
+            "smtp:[127.0.0.1]",
+        ] {
+            assert!(forward_method(other).is_err(), "{other}");
+        }
     }
 
     #[test]
