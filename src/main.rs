@@ -203,8 +203,13 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
                 Ok(t) => process::say(format_args!("{t}")),
                 Err(e) => process::sayln(format_args!("# (cannot print settings: {e})")),
             }
-            if ping && !scan::registry::ping_all(&loaded.config) {
-                return Exit::Unavailable;
+            if ping {
+                // Both, so every unanswering server is named at once.
+                let scanners = scan::registry::ping_all(&loaded.config);
+                let couriers = pipescan::act::courier::registry::ping(&loaded.config);
+                if !(scanners && couriers) {
+                    return Exit::Unavailable;
+                }
             }
             Exit::Ok
         }

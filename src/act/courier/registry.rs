@@ -6,6 +6,7 @@
 use crate::act::courier::lmtp;
 use crate::act::courier::sendmail::Sendmail;
 use crate::act::courier::smtp;
+use crate::act::courier::smtp_wire;
 use crate::act::courier::tls::Tls;
 use crate::act::courier::traits::Courier;
 use crate::config::delivery::{Method, Reinject};
@@ -42,6 +43,39 @@ pub fn chosen(cfg: &Config) -> Box<dyn Courier> {
             r.on_hard_failure,
         )),
     }
+}
+
+/// `check-config --ping`: each SMTP/LMTP server of `[reinject]` greets us, and under
+/// `tls = "verify"` passes the certificate check (no mail is sent). False when one does not.
+pub fn ping(cfg: &Config) -> bool {
+    let r = &cfg.reinject;
+    let (proto, verb, servers) = match r.method() {
+        Ok(Method::Smtp(s)) => ("smtp", "EHLO", s),
+        Ok(Method::Lmtp(s)) => ("lmtp", "LHLO", s),
+        _ => return true,
+    };
+    let tls = tls(r);
+    let mut ok = true;
+    for s in &servers {
+        let started = std::time::Instant::now();
+        let deadline = started + r.timeout.0.min(std::time::Duration::from_secs(30));
+        let result = s
+            .parse::<crate::scan::wire::ServerAddr>()
+            .and_then(|a| smtp_wire::ping(&a, verb, &cfg.general.hostname(), &tls, deadline));
+        match result {
+            Ok(what) => crate::process::sayln(format_args!(
+                "# ping reinject {proto} {s}: answers, {what} ({} ms)",
+                started.elapsed().as_millis()
+            )),
+            Err(e) => {
+                ok = false;
+                crate::process::sayln(format_args!(
+                    "# ping reinject {proto} {s}: WOULD NOT TAKE MAIL: {e}"
+                ));
+            }
+        }
+    }
+    ok
 }
 
 /// `[reinject] tls` and `tls_ca_file`.

@@ -596,6 +596,59 @@ fn starttls(
     Ok((s, ext))
 }
 
+/// `check-config --ping`: connect, greeting, `verb`, STARTTLS as `tls` says (the certificate
+/// checked under "verify"), QUIT; no transaction. What the server offers, or why it would not
+/// take a message.
+pub(crate) fn ping(
+    addr: &ServerAddr,
+    verb: &str,
+    helo: &str,
+    tls: &Tls,
+    deadline: Instant,
+) -> Result<String, String> {
+    let conn = wire::connect(addr, CONNECT, deadline)
+        .map_err(|e| format!("cannot connect: {}", wire::describe(&e)))?;
+    let mut s = Session {
+        conn: Link::Plain(conn),
+        buf: Vec::new(),
+    };
+    let why = |t: Trouble| match t {
+        Trouble::Next(w) => w,
+        Trouble::Final(f) => f.reason,
+    };
+    let ext = hello(&mut s, verb, helo).map_err(why)?;
+    let origin = Origin::NONE;
+    let job = Job {
+        sender: "",
+        recipients: &[],
+        message: &[],
+        eight_bit: false,
+        utf8: false,
+        helo,
+        origin,
+        tls,
+        on_hard_failure: HardFailure::Tempfail,
+        commits: false,
+    };
+    let (mut s, ext2) = starttls(s, ext, addr, verb, &job).map_err(why)?;
+    s.quit();
+    let level = tls.level_for(addr);
+    let secured = match (&s.conn, level) {
+        (Link::Tls(_), TlsLevel::Verify) => "TLS, certificate verified",
+        (Link::Tls(_), _) => "TLS, certificate not checked",
+        _ => "plaintext",
+    };
+    Ok(format!(
+        "{secured}{}{}",
+        if ext2.pipelining { ", PIPELINING" } else { "" },
+        if ext2.xforward != Xforward::default() {
+            ", XFORWARD"
+        } else {
+            ""
+        }
+    ))
+}
+
 /// An I/O error while the content was sent (after 354): no other server, nothing delivered.
 pub(crate) fn after_data(e: io::Error) -> Trouble {
     Trouble::Final(Failure::tempfail(

@@ -44,6 +44,18 @@ expect_pf_log "$QUEUE_ID: to=<bob@example.com>, relay=pipescan, .*status=sent"
 expect_header_match "$DELIVERED" Received 'by mx\.test \(Postfix\) with ESMTPS id '
 expect_no_pf_log 'postfix/pickup\['
 
+step "check-config --ping checks the relay's certificate before any mail is sent"
+out=$("$PIPESCAN_E2E_BIN" check-config --ping -c "$PIPESCAN_E2E_CONF" 2>&1) \
+    || fail "check-config --ping fails against the right certificate: $out"
+grep -q "# ping reinject smtp localhost:$POSTFIX_TLS_PORT: answers, TLS, certificate verified" <<<"$out" \
+    || fail "no verified TLS in check-config --ping: $out"
+tls_config "$POSTFIX_TLS_WRONG_PORT" verify
+rc=0
+out=$("$PIPESCAN_E2E_BIN" check-config --ping -c "$PIPESCAN_E2E_CONF" 2>&1) || rc=$?
+[[ $rc -eq 69 ]] || fail "check-config --ping against a wrong-name certificate: exit $rc, want 69: $out"
+grep -q "# ping reinject smtp localhost:$POSTFIX_TLS_WRONG_PORT: WOULD NOT TAKE MAIL: TLS handshake failed: invalid peer certificate" <<<"$out" \
+    || fail "check-config --ping does not name the certificate problem: $out"
+
 step "tls = verify, certificate for wrong.example: 75, kept in the queue, nothing delivered"
 fresh_start
 tls_config "$POSTFIX_TLS_WRONG_PORT" verify
