@@ -84,6 +84,11 @@ pub struct FilterArgs {
     )]
     pub client_protocol: Option<String>,
 
+    /// The sender's RFC 3461 envelope id (Postfix 3.9 and later: ${envid}), passed on as
+    /// ENVID when reinjecting over SMTP/LMTP; empty = none
+    #[arg(long = "envid", value_name = "ENVID", allow_hyphen_values = true)]
+    pub envid: Option<String>,
+
     /// The SASL login of an authenticated submitter (Postfix: ${sasl_username};
     /// Sendmail: ${auth_authen}); empty = not authenticated
     #[arg(

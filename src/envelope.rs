@@ -17,6 +17,8 @@ pub struct Envelope {
     pub client: Client,
     /// The MTA's queue id (`--queue-id`), cleaned as for the log; for the next hop's log.
     pub queue_id: Option<String>,
+    /// The sender's RFC 3461 envelope id (`--envid`), for the next hop's DSNs.
+    pub envid: Option<String>,
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
@@ -123,12 +125,33 @@ impl Envelope {
             recipients,
             client: Client::default(),
             queue_id: None,
+            envid: None,
         })
     }
 
     /// The same envelope, received from `client`.
     pub fn with_client(self, client: Client) -> Envelope {
         Envelope { client, ..self }
+    }
+
+    /// The same envelope, with the sender's DSN envelope id. RFC 3461 allows 100 printable
+    /// ASCII characters (Postfix's smtpd refuses anything else with 501): anything else is
+    /// dropped with a warning for the log, never a reason to defer.
+    pub fn with_envid(self, envid: Option<&str>) -> (Envelope, Option<String>) {
+        let (envid, warning) = match envid.filter(|e| !e.is_empty()) {
+            None => (None, None),
+            Some(e) if e.len() <= 100 && e.bytes().all(|b| (b' '..=b'~').contains(&b)) => {
+                (Some(e.to_string()), None)
+            }
+            Some(e) => (
+                None,
+                Some(format!(
+                    "--envid {:?} is not an RFC 3461 envelope id (100 printable ASCII characters at most): not passed on",
+                    e.escape_debug().to_string()
+                )),
+            ),
+        };
+        (Envelope { envid, ..self }, warning)
     }
 
     /// The same envelope, with the MTA's queue id (already cleaned; empty is none).
@@ -218,6 +241,19 @@ mod tests {
         let (c, w) = Client::new(g(Some("not-an-ip"), None, None));
         assert_eq!(c.address, None);
         assert!(w[0].contains("not an IP address"), "{w:?}");
+    }
+
+    #[test]
+    fn an_envid_is_kept_only_as_rfc_3461_allows_it() {
+        let e = || Envelope::new("s@x".into(), vec!["r@x".into()]).unwrap();
+        let (env, w) = e().with_envid(Some("QQ314159 +=x"));
+        assert_eq!((env.envid.as_deref(), w), (Some("QQ314159 +=x"), None));
+        assert_eq!(e().with_envid(Some("")).0.envid, None);
+        for bad in ["caf\u{e9}", "a\nb", &"x".repeat(101)] {
+            let (env, w) = e().with_envid(Some(bad));
+            assert_eq!(env.envid, None, "{bad:?}");
+            assert!(w.is_some_and(|w| w.contains("not passed on")), "{bad:?}");
+        }
     }
 
     #[test]

@@ -329,7 +329,13 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         .queue_id
         .as_ref()
         .map(|q| log::clean_queue_id(&q.to_string_lossy()));
-    let env = env.with_client(client).with_queue_id(queue_id);
+    let (env, warning) = env
+        .with_client(client)
+        .with_queue_id(queue_id)
+        .with_envid(args.envid.as_deref());
+    if let Some(w) = warning {
+        log::warn(&w);
+    }
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));

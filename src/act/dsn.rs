@@ -11,13 +11,25 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 
-/// The DSN for `refused`, to `sender`, with the original `header` bytes attached.
-pub fn build(hostname: &str, sender: &str, refused: &[Refused], header: &[u8]) -> Vec<u8> {
+/// The DSN for `refused`, to `sender`, with the original `header` bytes attached; `envid` is
+/// the sender's envelope id (`--envid`, RFC 3461), echoed as Original-Envelope-Id.
+pub fn build(
+    hostname: &str,
+    sender: &str,
+    envid: Option<&str>,
+    refused: &[Refused],
+    header: &[u8],
+) -> Vec<u8> {
     let mut human = format!(
         "This is the content filter (pipescan) at host {hostname}.\r\n\r\n\
          Your message could not be delivered to the following recipients:\r\n\r\n"
     );
-    let mut status = format!("Reporting-MTA: dns; {hostname}\r\n");
+    let mut status = String::new();
+    if let Some(id) = envid {
+        // Printable ASCII only (envelope::Envelope::with_envid).
+        status.push_str(&format!("Original-Envelope-Id: {id}\r\n"));
+    }
+    status.push_str(&format!("Reporting-MTA: dns; {hostname}\r\n"));
     for r in refused {
         // A temporary failure we cannot retry (an LMTP 4xx after the dot, past the point of no
         // return) keeps its 4.x.x status, with a 4xx code: Postfix reports expired mail so.
@@ -67,6 +79,7 @@ mod tests {
         let dsn = build(
             "mx.test",
             "alice@example.org",
+            None,
             &refused,
             b"Subject: hi\r\nFrom: alice@example.org\r\n\r\n",
         );
@@ -90,7 +103,18 @@ mod tests {
             status: "4.2.2",
             text: "refused by the next hop: 452 4.2.2 Mailbox is full".into(),
         }];
-        let t = String::from_utf8(build("mx.test", "a@x", &full, b"S: x\r\n\r\n")).unwrap();
+        let t = String::from_utf8(build(
+            "mx.test",
+            "a@x",
+            Some("QQ314159"),
+            &full,
+            b"S: x\r\n\r\n",
+        ))
+        .unwrap();
+        assert!(
+            t.contains("Original-Envelope-Id: QQ314159\r\nReporting-MTA: dns; mx.test\r\n"),
+            "{t}"
+        );
         assert!(
             t.contains("Status: 4.2.2\r\nDiagnostic-Code: smtp; 450 4.2.2 refused by the next hop: 452 4.2.2 Mailbox is full"),
             "{t}"

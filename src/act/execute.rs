@@ -147,6 +147,7 @@ fn deliver(
     let origin = Origin {
         client: &env.client,
         queue_id: env.queue_id.as_deref(),
+        envid: env.envid.as_deref(),
     };
     let mut problems = Vec::new();
     let mut delivered = Delivered::default();
@@ -188,6 +189,7 @@ fn deliver(
         let dsn = crate::act::dsn::build(
             m.hostname,
             &env.sender,
+            env.envid.as_deref(),
             &plan.dsn,
             &m.spool.head[..head_end],
         );
@@ -244,7 +246,13 @@ fn bounce_refused(
         })
         .collect();
     let head_end = m.header.body_start.min(m.spool.head.len());
-    let dsn = crate::act::dsn::build(m.hostname, sender, &dsn_for, &m.spool.head[..head_end]);
+    let dsn = crate::act::dsn::build(
+        m.hostname,
+        sender,
+        m.env.envid.as_deref(),
+        &dsn_for,
+        &m.spool.head[..head_end],
+    );
     let sent = courier.deliver("", std::slice::from_ref(sender), Origin::NONE, &mut |w| {
         w.write_all(&dsn)?;
         Ok(dsn.len() as u64)

@@ -243,6 +243,7 @@ mod tests {
         let origin = Origin {
             client,
             queue_id: None,
+            envid: None,
         };
         deliver_origin(c, origin, sender, rcpts, msg)
     }
@@ -785,6 +786,7 @@ mod tests {
         let origin = Origin {
             client: &client,
             queue_id: Some("4XyZ1"),
+            envid: None,
         };
         let r = deliver_origin(&c, origin, "s@x", &["a@x"], b"m\n");
         assert_eq!(r, Ok(vec![]));
@@ -839,6 +841,33 @@ mod tests {
                 got.starts_with("EHLO mx.example\r\nMAIL FROM:<s@x>\r\n"),
                 "{got}"
             );
+        }
+    }
+
+    #[test]
+    fn the_senders_envid_goes_on_mail_from_only_to_a_server_offering_dsn() {
+        let client = Client::default();
+        let origin = Origin {
+            client: &client,
+            queue_id: None,
+            envid: Some("QQ31 4+=x"),
+        };
+        let with_dsn = "250-fake\r\n250-PIPELINING\r\n250 DSN\r\n";
+        for (ehlo, mail) in [
+            (with_dsn, "MAIL FROM:<s@x> ENVID=QQ31+204+2B+3Dx\r\n"),
+            (EHLO, "MAIL FROM:<s@x>\r\n"),
+        ] {
+            let (addr, server) = fake(
+                Say("220 fake\r\n"),
+                postfix_like(ehlo, ok_rcpt, Say("354 go\r\n"), Say("250 ok\r\n")),
+            );
+            let c = courier(&[&addr], HardFailure::Tempfail);
+            assert_eq!(
+                deliver_origin(&c, origin, "s@x", &["a@x"], b"m\n"),
+                Ok(vec![])
+            );
+            let got = text(&server.join().unwrap());
+            assert!(got.contains(&format!("\r\n{mail}RCPT TO:<a@x>")), "{got}");
         }
     }
 
@@ -910,6 +939,7 @@ mod tests {
             Origin {
                 client: c,
                 queue_id: None,
+                envid: None,
             }
         }
         assert_eq!(

@@ -168,6 +168,7 @@ pub(crate) struct Extensions {
     eight_bit_mime: bool,
     smtputf8: bool,
     starttls: bool,
+    dsn: bool,
     xforward: Xforward,
 }
 
@@ -313,6 +314,7 @@ fn ehlo(s: &mut Session, verb: &str, helo: &str) -> Result<Extensions, Trouble> 
                 "8BITMIME" => ext.eight_bit_mime = true,
                 "SMTPUTF8" => ext.smtputf8 = true,
                 "STARTTLS" => ext.starttls = true,
+                "DSN" => ext.dsn = true,
                 "XFORWARD" => ext.xforward = Xforward::listed(params),
                 _ => {}
             }
@@ -349,6 +351,12 @@ pub(crate) fn envelope(
     }
     if job.utf8 {
         mail.push_str(" SMTPUTF8");
+    }
+    // The sender's envelope id, for the next hop's DSNs (only to a server that offers DSN,
+    // as Postfix's smtp client does).
+    if let (true, Some(envid)) = (ext.dsn, job.origin.envid) {
+        mail.push_str(" ENVID=");
+        mail.push_str(&xtext(envid));
     }
     mail.push_str("\r\n");
     let rcpts: Vec<String> = job

@@ -26,14 +26,15 @@ pub struct Refusal {
     pub reply: String,
 }
 
-/// Where the message being delivered came from, for the next hop's log (SMTP/LMTP: XFORWARD,
-/// so Postfix logs `orig_client=` and `orig_queue_id=`): the SMTP client the MTA received it
-/// from and the MTA's queue id. Mail we write ourselves (a DSN, a release) comes from nowhere:
-/// [`Origin::NONE`].
+/// Where the message being delivered came from, for the next hop (SMTP/LMTP: XFORWARD, so
+/// Postfix logs `orig_client=` and `orig_queue_id=`; ENVID for its DSNs): the SMTP client the
+/// MTA received it from, the MTA's queue id, the sender's envelope id. Mail we write ourselves
+/// (a DSN, a release) comes from nowhere: [`Origin::NONE`].
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     pub client: &'a Client,
     pub queue_id: Option<&'a str>,
+    pub envid: Option<&'a str>,
 }
 
 static NO_CLIENT: Client = Client {
@@ -49,6 +50,7 @@ impl Origin<'static> {
     pub const NONE: Origin<'static> = Origin {
         client: &NO_CLIENT,
         queue_id: None,
+        envid: None,
     };
 }
 

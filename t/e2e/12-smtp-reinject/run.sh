@@ -111,6 +111,28 @@ expect_no_pf_log 'warning: .*XFORWARD'
 # (from mx.test (localhost [127.0.0.1])), and the inbound smtpd's field below it names the client.
 expect_header_match "$DELIVERED" Received '^from gw\.example\.net \(mail\.example\.net \[192\.0\.2\.7\]\)'
 
+step "--envid (Postfix 3.9's \${envid}; this Postfix has no such macro, so by hand): the return smtpd records the ENVID"
+fresh_start
+m=$(msg envid <<'MSG'
+From: hold-reinjected@example.net
+To: bob@example.com
+Subject: with an envelope id
+Date: @DATE@
+Message-ID: <@ID@@example.net>
+
+The sender asked for DSNs with this envelope id.
+MSG
+)
+"$PIPESCAN_E2E_BIN" -c "$PIPESCAN_E2E_CONF" --envid "QQ314159 +=x" -f hold-reinjected@example.net \
+    -- bob@example.com <"$m" >"$WORK/envid.out" 2>&1 || fail "pipescan --envid failed: $(cat "$WORK/envid.out")"
+wait_held
+env=$(postcat -e -q "$HELD_ID" 2>&1)
+grep -q '^named_attribute: envelope_id=QQ314159 +=x$' <<<"$env" \
+    || fail "the reinjected copy has no ENVID: $(grep -i envelope <<<"$env")"
+release_held "$HELD_ID"
+delivered_once "$(mailbox bob)"
+ends_with_original "$m" "$DELIVERED"
+
 step "an 8-bit message (BODY=8BITMIME in): the reinjected copy is held by the return smtpd's test hook"
 fresh_start
 m=$(msg body8 <<'MSG'
