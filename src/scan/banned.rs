@@ -362,13 +362,29 @@ pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
 /// Inventory and check in one: the ban reasons of the structure first, then of the parts.
 /// Disabled, it looks at nothing.
 pub fn scan(msg: &[u8], cfg: &BannedConfig) -> Result<Vec<String>, String> {
+    examine(msg, cfg).map(|f| f.banned)
+}
+
+/// What the banned-files walk found: ban reasons, and what nobody could look into.
+#[derive(Debug, Default, PartialEq)]
+pub struct Found {
+    pub banned: Vec<String>,
+    /// Encrypted or corrupt content (amavisd's UNCHECKED): reported when nothing is banned.
+    pub unchecked: Vec<String>,
+}
+
+/// [`scan`] with the UNCHECKED reasons too.
+pub fn examine(msg: &[u8], cfg: &BannedConfig) -> Result<Found, String> {
     if !cfg.enabled {
-        return Ok(Vec::new());
+        return Ok(Found::default());
     }
     let inv = survey(msg, cfg)?;
-    let mut reasons = inv.problems;
-    reasons.extend(check(&inv.parts, cfg));
-    Ok(reasons)
+    let mut banned = inv.problems;
+    banned.extend(check(&inv.parts, cfg));
+    Ok(Found {
+        banned,
+        unchecked: inv.unchecked,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,12 +705,17 @@ impl Scanner for Banned {
     }
     fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
         let started = std::time::Instant::now();
-        let found = crate::timings::time("banned", || scan(&job.msg, &self.settings));
+        let found = crate::timings::time("banned", || examine(&job.msg, &self.settings));
         ScanReport {
             scanner: "banned",
             kind: Kind::Banned,
+            // BANNED outranks UNCHECKED (amavisd's order): a banned part decides, and what
+            // could not be opened only matters when nothing is banned.
             outcome: match found {
-                Ok(reasons) => Outcome::Banned(reasons),
+                Ok(f) if f.banned.is_empty() && !f.unchecked.is_empty() => {
+                    Outcome::Unchecked(f.unchecked.join("; "))
+                }
+                Ok(f) => Outcome::Banned(f.banned),
                 Err(why) => Outcome::Failed(why),
             },
             server: None,

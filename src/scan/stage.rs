@@ -35,10 +35,13 @@ pub fn scan(
     needed: Needed,
     stamp: Option<&Stamp>,
 ) -> Scanned {
-    let (reports, banned, bad_header) = if spool.oversized() {
+    // An oversized message's walk sees only its first max_message_size bytes: an archive cut
+    // there is no sign of anything, so its UNCHECKED reasons are not kept.
+    let (reports, banned, bad_header, unchecked) = if spool.oversized() {
         (
             Vec::new(),
             oversized_walk(cfg, spool, header, env, needed),
+            None,
             None,
         )
     } else {
@@ -52,15 +55,8 @@ pub fn scan(
             virus: blocks_everyone(cfg, rcpts, Category::Virus),
             banned: blocks_everyone(cfg, rcpts, Category::Banned),
         };
-        let r = registry::run_all(
-            cfg,
-            &spool.head,
-            header,
-            env,
-            wanted,
-            blocking,
-        );
-        (r.reports, r.banned, r.bad_header)
+        let r = registry::run_all(cfg, &spool.head, header, env, wanted, blocking);
+        (r.reports, r.banned, r.bad_header, r.unchecked)
     };
     for r in &reports {
         match &r.outcome {
@@ -82,7 +78,14 @@ pub fn scan(
             facts.spam = s.results.spam.clone();
         }
     }
-    let banned_ran = needed.banned && cfg.banned.enabled && banned.is_ok();
+    // Not vouched for when something could not be opened: the next hop looks again.
+    let banned_ran = needed.banned && cfg.banned.enabled && banned.is_ok() && unchecked.is_none();
+    if let Some(why) = unchecked {
+        facts.virus_unchecked = Some(match facts.virus_unchecked.take() {
+            Some(prev) => format!("{prev}; {why}"),
+            None => why,
+        });
+    }
     match banned {
         Ok(reasons) => facts.banned = reasons,
         // A message we cannot take apart cannot be said to be free of banned parts.
@@ -125,14 +128,7 @@ fn oversized_walk(
                 header: false,
             };
             let prefix = Arc::new(prefix);
-            let r = registry::run_all(
-                cfg,
-                &prefix,
-                header,
-                env,
-                only_banned,
-                Blocking::default(),
-            );
+            let r = registry::run_all(cfg, &prefix, header, env, only_banned, Blocking::default());
             r.banned
         }
         Err(e) => Err(format!("reading the spool file: {e}")),
