@@ -460,3 +460,122 @@ fn clean_archives_stay_clean() {
     assert_clean("zip", &mail_with("ok.zip", &w.read("ok.zip")));
     let _ = Path::new("");
 }
+
+/// The shipped config's commented "malware carriers" rules, uncommented, as an admin would.
+fn carrier_rules() -> String {
+    let shipped = std::fs::read_to_string(repo().join("conf/pipescan.toml")).unwrap();
+    let start = shipped
+        .find("# --- malware carriers of the 2020s")
+        .expect("the rule set is in conf/pipescan.toml");
+    let end = shipped[start..]
+        .find("# --- end of malware carriers ---")
+        .unwrap()
+        + start;
+    let mut rules = String::from("[banned]\n");
+    for line in shipped[start..end].lines() {
+        let l = line.strip_prefix("# ").unwrap_or(line);
+        if l.starts_with("[[")
+            || l.starts_with("action")
+            || l.starts_with("name")
+            || l.starts_with("sniffed")
+            || l.starts_with("description")
+        {
+            rules.push_str(l);
+            rules.push('\n');
+        }
+    }
+    assert!(
+        rules.matches("[[banned.local_rules]]").count() >= 5,
+        "{rules}"
+    );
+    rules
+}
+
+#[test]
+fn the_shipped_macro_rules_ban_the_2020s_carriers_when_uncommented() {
+    let rules = carrier_rules();
+    let f = Filter::new(&rules);
+    let r = Command::new(bin())
+        .args(["-c", f.config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
+    let docm = Work::new(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", b"<w:document/>"),
+        (
+            "word/vbaProject.bin",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 not much of a project",
+        ),
+    ]);
+    docm.tool("zip", &["zip", "-q", "-r", "../r.docm", "."]);
+    let html =
+        b"<!DOCTYPE html><html><body><script>location='https://x.example/'</script></body></html>";
+    let iso = Work::new(&[("setup.txt", b"readme")]);
+    iso.tool(
+        "xorriso",
+        &["xorriso", "-as", "mkisofs", "-quiet", "-o", "../d.bin", "."],
+    );
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "a Word document with macros",
+            "report.docm",
+            docm.read("r.docm"),
+            "Office document with macros",
+        ),
+        (
+            "an ISO image",
+            "invoice.img",
+            iso.read("d.bin"),
+            "disk image .img",
+        ),
+        (
+            "ISO content under another name",
+            "invoice.dat",
+            iso.read("d.bin"),
+            "ISO 9660 disk image content",
+        ),
+        (
+            "a OneNote file",
+            "notes.one",
+            b"\xe4\x52\x5c\x7b\x8c\xd8\xa7\x4d".to_vec(),
+            "OneNote file .one",
+        ),
+        (
+            "HTML smuggling",
+            "invoice.html",
+            html.to_vec(),
+            "HTML attachment with a script",
+        ),
+        (
+            "a PDF with JavaScript",
+            "form.pdf",
+            b"%PDF-1.4\n<< /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>".to_vec(),
+            "PDF with JavaScript",
+        ),
+    ];
+    for (story, name, data, why) in cases {
+        let f = Filter::new(&rules);
+        let r = f.run(ARGV, &mail_with(name, &data));
+        assert!(
+            r.stderr.contains("Blocked BANNED (") && r.stderr.contains(why),
+            "{story}: {}",
+            r.stderr
+        );
+    }
+    // Without the rules (the default), all of these pass: they are the admin's choice.
+    let docx_like = mail_with("report.docm", &docm.read("r.docm"));
+    assert_clean("docm without the rules", &docx_like);
+    // With them, ordinary documents still pass.
+    let plain = Work::new(&[("word/document.xml", b"<w:document/>")]);
+    plain.tool("zip", &["zip", "-q", "-r", "../r.docx", "."]);
+    let f = Filter::new(&rules);
+    let r = f.run(ARGV, &mail_with("report.docx", &plain.read("r.docx")));
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+    let r = f.run(
+        ARGV,
+        &mail_with("page.html", b"<html><body><p>hello</p></body></html>"),
+    );
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+}

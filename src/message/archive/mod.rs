@@ -200,3 +200,6 @@ fn name_of(raw: &[u8]) -> String {
         Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
