@@ -579,3 +579,145 @@ fn the_shipped_macro_rules_ban_the_2020s_carriers_when_uncommented() {
     );
     assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
 }
+
+/// A message whose body is `part` (a whole MIME entity: its header fields, a blank line, body).
+fn mail_of(part: &str) -> Vec<u8> {
+    format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: documents\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <enc@example.net>\nMIME-Version: 1.0\n{part}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn encrypted_pdf_smime_and_pgp_are_unchecked_when_the_admin_says_so() {
+    let w = Work::new(&[("readme.txt", b"hello")]);
+    // A real PDF, encrypted by qpdf (it writes the /Encrypt dictionary a reader asks about).
+    w.tool(
+        "qpdf",
+        &[
+            "qpdf",
+            "--empty",
+            "--encrypt",
+            "user",
+            "owner",
+            "256",
+            "--",
+            "../locked.pdf",
+        ],
+    );
+    let pdf = mail_with("statement.pdf", &w.read("locked.pdf"));
+    // S/MIME enveloped data, by openssl with a throwaway certificate.
+    w.tool(
+        "openssl",
+        &[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=bob",
+            "-keyout",
+            "../key.pem",
+            "-out",
+            "../cert.pem",
+            "-days",
+            "1",
+        ],
+    );
+    std::fs::write(
+        w.src().join("note.txt"),
+        b"Content-Type: text/plain\n\nthe secret\n",
+    )
+    .unwrap();
+    w.tool(
+        "openssl",
+        &[
+            "openssl",
+            "smime",
+            "-encrypt",
+            "-aes256",
+            "-in",
+            "note.txt",
+            "-out",
+            "../smime.eml",
+            "../cert.pem",
+        ],
+    );
+    let smime_entity = String::from_utf8(w.read("smime.eml")).unwrap();
+    // openssl writes MIME-Version and the entity; keep the entity.
+    let smime_entity = smime_entity.replace("MIME-Version: 1.0\n", "");
+    let smime = mail_of(&smime_entity);
+    // PGP/MIME (RFC 3156) around a message gpg encrypted.
+    let home = w.out("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    w.tool(
+        "gpg",
+        &[
+            "gpg",
+            "--homedir",
+            home.to_str().unwrap(),
+            "--batch",
+            "--yes",
+            "--passphrase",
+            "x",
+            "--symmetric",
+            "--armor",
+            "-o",
+            "../msg.asc",
+            "note.txt",
+        ],
+    );
+    let armored = String::from_utf8(w.read("msg.asc")).unwrap();
+    let pgp = mail_of(&format!(
+        "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"pgp\"\n\n--pgp\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--pgp\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\n\n{armored}\n--pgp--\n"
+    ));
+    // Default: only encrypted archives count, so all three pass CLEAN.
+    for (story, msg) in [
+        ("encrypted PDF", &pdf),
+        ("S/MIME", &smime),
+        ("PGP/MIME", &pgp),
+    ] {
+        assert_clean(&format!("{story}, default"), msg);
+    }
+    let f =
+        Filter::new("[banned]\nunchecked_encrypted = [\"archive\", \"pdf\", \"smime\", \"pgp\"]\n");
+    for (story, msg, why) in [
+        ("encrypted PDF", &pdf, "encrypted PDF (part 2)"),
+        ("S/MIME", &smime, "S/MIME encrypted part (part 1)"),
+        (
+            "PGP/MIME",
+            &pgp,
+            "encrypted part, multipart/encrypted (part 1)",
+        ),
+    ] {
+        let r = f.run(ARGV, msg);
+        assert_eq!(r.code, 0, "{story}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("Passed UNCHECKED ({why}")),
+            "{story}: {}",
+            r.stderr
+        );
+    }
+    // A PDF without a password stays CLEAN under that setting too.
+    w.tool("qpdf", &["qpdf", "--empty", "../open.pdf"]);
+    let r = f.run(ARGV, &mail_with("statement.pdf", &w.read("open.pdf")));
+    assert!(r.stderr.contains("Passed CLEAN"), "{}", r.stderr);
+    let f = Filter::new("[banned]\nunchecked_encrypted = [\"zip\"]\n");
+    let r = Command::new(bin())
+        .args(["-c", f.config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("unchecked_encrypted"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

@@ -79,9 +79,32 @@ pub struct Part {
 pub struct Inventory {
     pub parts: Vec<Part>,
     pub problems: Vec<String>,
-    /// What could not be looked into: encrypted archives and members, corrupt or truncated
-    /// archives (amavisd's UNCHECKED, not CLEAN).
-    pub unchecked: Vec<String>,
+    /// What could not be looked into: encrypted archives and members, encrypted PDF, S/MIME
+    /// and PGP parts, corrupt or truncated archives (amavisd's UNCHECKED, not CLEAN). The
+    /// banned-files check keeps the encrypted kinds its configuration names.
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// One thing nobody could look into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unchecked {
+    /// What kind of encryption hid it; None: corrupt or truncated, which always counts.
+    pub encrypted: Option<Encrypted>,
+    pub why: String,
+}
+
+/// The kinds of encrypted content, as `[banned] unchecked_encrypted` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encrypted {
+    /// Password-protected zip, 7z and RAR archives (members or names).
+    Archive,
+    /// PDF with an /Encrypt dictionary (a password to open, or only to print or copy).
+    Pdf,
+    /// S/MIME enveloped data (application/pkcs7-mime).
+    Smime,
+    /// PGP/MIME (multipart/encrypted) and inline PGP messages.
+    Pgp,
 }
 
 /// Lists every part of `msg` within `limits`, with the ban reasons the structure itself gives
@@ -222,6 +245,12 @@ impl Walk<'_> {
             let text = format!("ambiguous MIME structure: conflicting {what} fields ({here})");
             self.inv.problems.push(text);
         }
+        if info.declared == "multipart/encrypted" {
+            self.unchecked(
+                Some(Encrypted::Pgp),
+                format!("encrypted part, multipart/encrypted ({here})"),
+            );
+        }
         if info.declared.starts_with("multipart/")
             && let Some(boundary) = info.boundary.as_deref()
             && let Some(parts) = Multipart::new(body, boundary)
@@ -252,6 +281,7 @@ impl Walk<'_> {
         // for macros or scripts); other leaves are judged by their first bytes and their size.
         let (head, size) = decode_prefix(body, info.encoding, SNIFF_BYTES);
         let kind = sniff(&head);
+        self.encrypted_part(&info, &head, &here);
         let rfc822 = matches!(info.declared.as_str(), "message/rfc822" | "message/global");
         let opened =
             rfc822 || kind.is_some_and(is_deep) || info.names.iter().any(|n| has_zip_extension(n));
@@ -309,6 +339,11 @@ impl Walk<'_> {
             (Some(k), Some(w)) => Some(refine(k, w)),
             (k, _) => k,
         };
+        if let (Some("pdf" | "pdf-js"), Some(w)) = (kind, whole)
+            && crate::message::sniff::is_encrypted_pdf(w)
+        {
+            self.unchecked(Some(Encrypted::Pdf), format!("encrypted PDF ({here})"));
+        }
         let first = self.inv.parts.len();
         self.push(names, declared, kind, here, depth, size);
         let own = first..self.inv.parts.len();
@@ -339,10 +374,13 @@ impl Walk<'_> {
                 }
             }
             (None, Got::Broken) if sniffed.is_some() => {
-                self.unchecked(format!(
-                    "corrupt {} archive {at}: its data does not decompress",
-                    format.name()
-                ));
+                self.unchecked(
+                    None,
+                    format!(
+                        "corrupt {} archive {at}: its data does not decompress",
+                        format.name()
+                    ),
+                );
             }
             (None, _) if sniffed.is_some() => {
                 let max = self::size(self.cfg.max_expanded_size);
@@ -357,9 +395,35 @@ impl Walk<'_> {
         }
     }
 
-    fn unchecked(&mut self, why: String) {
-        if !self.inv.unchecked.contains(&why) {
-            self.inv.unchecked.push(why);
+    fn unchecked(&mut self, encrypted: Option<Encrypted>, why: String) {
+        if !self.inv.unchecked.iter().any(|u| u.why == why) {
+            self.inv.unchecked.push(Unchecked { encrypted, why });
+        }
+    }
+
+    /// Encrypted content a MIME part shows without being opened: S/MIME enveloped data, PGP.
+    fn encrypted_part(&mut self, info: &MimeInfo, head: &[u8], here: &str) {
+        const ENVELOPED_OID: &[u8] = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03";
+        let pkcs7 = matches!(
+            info.declared.as_str(),
+            "application/pkcs7-mime" | "application/x-pkcs7-mime"
+        );
+        let enveloped = match info.smime_type.as_deref() {
+            Some(t) => t.contains("enveloped"),
+            None => head
+                .windows(ENVELOPED_OID.len())
+                .take(64)
+                .any(|w| w == ENVELOPED_OID),
+        };
+        if pkcs7 && enveloped {
+            self.unchecked(
+                Some(Encrypted::Smime),
+                format!("S/MIME encrypted part ({here})"),
+            );
+        } else if info.declared == "application/pgp-encrypted"
+            || head.starts_with(b"-----BEGIN PGP MESSAGE-----")
+        {
+            self.unchecked(Some(Encrypted::Pgp), format!("PGP encrypted part ({here})"));
         }
     }
 
@@ -386,12 +450,14 @@ impl Walk<'_> {
         };
         let listing = archive::list(format, data, &mut caps);
         match listing.trouble {
-            Some(Trouble::Encrypted(why)) => {
-                self.unchecked(format!("encrypted archive {prefix} ({why})"))
-            }
-            Some(Trouble::Corrupt(why)) if sniffed => {
-                self.unchecked(format!("corrupt or truncated archive {prefix} ({why})"))
-            }
+            Some(Trouble::Encrypted(why)) => self.unchecked(
+                Some(Encrypted::Archive),
+                format!("encrypted archive {prefix} ({why})"),
+            ),
+            Some(Trouble::Corrupt(why)) if sniffed => self.unchecked(
+                None,
+                format!("corrupt or truncated archive {prefix} ({why})"),
+            ),
             _ => {}
         }
         if listing.too_many {
@@ -439,9 +505,10 @@ impl Walk<'_> {
             } else {
                 String::new()
             };
-            self.unchecked(format!(
-                "encrypted member {shown}{more} in archive {prefix}"
-            ));
+            self.unchecked(
+                Some(Encrypted::Archive),
+                format!("encrypted member {shown}{more} in archive {prefix}"),
+            );
         }
         vba
     }

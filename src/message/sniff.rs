@@ -117,6 +117,12 @@ pub fn refine(kind: &'static str, whole: &[u8]) -> &'static str {
     }
 }
 
+/// A PDF with an encryption dictionary in its trailer: its streams are unreadable without the
+/// password (or, with an empty user password, readable only by a PDF library).
+pub fn is_encrypted_pdf(whole: &[u8]) -> bool {
+    find(whole, b"/Encrypt")
+}
+
 /// A member name that makes an OOXML zip (docm, xlsm, pptm…) carry macros.
 pub fn is_vba_project(name: &str) -> bool {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);

@@ -9,6 +9,7 @@
 //! undecipherable structure as suspicious), then the parts'. It returns `Err` only when a parser
 //! panicked (the message is then UNCHECKED).
 
+pub use crate::message::parts::Encrypted;
 use crate::message::parts::{Inventory, Limits};
 pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part};
 use crate::message::text::printable;
@@ -37,6 +38,10 @@ pub struct BannedConfig {
     /// The site's own rules, checked before `rules`: allow-exceptions ("our ERP sends .cmd
     /// files") and extra bans, without copying the built-in list.
     pub local_rules: Vec<Rule>,
+    /// Which kinds of encrypted content make the message UNCHECKED (amavisd's
+    /// UNCHECKED-ENCRYPTED): "archive" (password zip/7z/RAR), "pdf", "smime", "pgp". Corrupt
+    /// or truncated archives are UNCHECKED whatever this says.
+    pub unchecked_encrypted: Vec<Encrypted>,
     /// Ordered; the first rule that matches a part decides (ban or allow); no match allows.
     /// Defaults to the built-in list ([`default_rules`]); setting it replaces that list.
     pub rules: Vec<Rule>,
@@ -51,6 +56,9 @@ impl Default for BannedConfig {
             max_archive_members: 1000,
             max_expanded_size: crate::config::units::Size(200 * 1024 * 1024),
             local_rules: Vec::new(),
+            // Encrypted archives only, as amavisd's decoders report them: encrypted PDFs (bank
+            // statements) and S/MIME or PGP mail are everyday business at many sites.
+            unchecked_encrypted: vec![Encrypted::Archive],
             rules: default_rules(),
         }
     }
@@ -381,10 +389,16 @@ pub fn examine(msg: &[u8], cfg: &BannedConfig) -> Result<Found, String> {
     let inv = survey(msg, cfg)?;
     let mut banned = inv.problems;
     banned.extend(check(&inv.parts, cfg));
-    Ok(Found {
-        banned,
-        unchecked: inv.unchecked,
-    })
+    let unchecked = inv
+        .unchecked
+        .into_iter()
+        .filter(|u| {
+            u.encrypted
+                .is_none_or(|e| cfg.unchecked_encrypted.contains(&e))
+        })
+        .map(|u| u.why)
+        .collect();
+    Ok(Found { banned, unchecked })
 }
 
 // ---------------------------------------------------------------------------------------------
