@@ -217,6 +217,49 @@ fn an_exe_inside_a_7z_rar_or_iso_is_banned() {
         &mail_with("docs.7z", &w.read("docs.7z")),
         "invoice.exe",
     );
+    // A program under a text's name is found only by decoding it: LZMA2 with 7-Zip's x86
+    // filter (its default for programs), BZip2 and PPMd.
+    let disguised = Work::new(&[("notes.txt", &pe()), ("setup.exe", &pe())]);
+    for (method, name) in [
+        ("-m0=LZMA2", "lzma2.7z"),
+        ("-m0=BZip2", "bzip2.7z"),
+        ("-m0=PPMd", "ppmd.7z"),
+    ] {
+        disguised.tool(
+            "p7zip-full",
+            &[
+                "7z",
+                "a",
+                "-bd",
+                "-bso0",
+                method,
+                &format!("../{name}"),
+                "notes.txt",
+            ],
+        );
+        assert_banned(
+            name,
+            &mail_with(name, &disguised.read(name)),
+            "executable content (exe) named .txt",
+        );
+    }
+    disguised.tool(
+        "p7zip-full",
+        &[
+            "7z",
+            "a",
+            "-bd",
+            "-bso0",
+            "../bcj.7z",
+            "setup.exe",
+            "notes.txt",
+        ],
+    );
+    assert_banned(
+        "7z with BCJ",
+        &mail_with("bcj.7z", &disguised.read("bcj.7z")),
+        "executable content (exe) named .txt",
+    );
 
     for (version, label) in [
         (rars::ArchiveVersion::Rar50, "RAR5"),
@@ -229,6 +272,16 @@ fn an_exe_inside_a_7z_rar_or_iso_is_banned() {
             .unwrap();
         let rar = b.to_bytes().unwrap();
         assert_banned(label, &mail_with("docs.rar", &rar), "invoice.exe");
+        // Decoded, not only listed: a program named notes.txt.
+        let mut b = rars::Builder::new(version);
+        b.add_bytes(b"notes.txt".to_vec(), pe(), None, None)
+            .unwrap();
+        let rar = b.to_bytes().unwrap();
+        assert_banned(
+            label,
+            &mail_with("notes.rar", &rar),
+            "executable content (exe) named .txt",
+        );
     }
 
     let out = w.out("docs.iso");
@@ -279,6 +332,32 @@ fn an_exe_inside_a_7z_rar_or_iso_is_banned() {
         "cab (MSZIP)",
         &mail_with("docs.cab", &w.read("docs.cab")),
         "invoice.exe",
+    );
+    // MSZIP decoded: a program named notes.txt; and an ISO's file content read.
+    let disguised = Work::new(&[("notes.txt", &pe())]);
+    disguised.tool("gcab", &["gcab", "-c", "-z", "../notes.cab", "notes.txt"]);
+    assert_banned(
+        "cab content",
+        &mail_with("notes.cab", &disguised.read("notes.cab")),
+        "executable content (exe) named .txt",
+    );
+    disguised.tool(
+        "xorriso",
+        &[
+            "xorriso",
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-J",
+            "-o",
+            "../notes.iso",
+            ".",
+        ],
+    );
+    assert_banned(
+        "iso content",
+        &mail_with("notes.iso", &disguised.read("notes.iso")),
+        "executable content (exe) named .txt",
     );
 }
 
