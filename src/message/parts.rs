@@ -29,7 +29,9 @@
 use crate::message::archive::{self, Caps, Format, Got, Trouble};
 use crate::message::header::Header;
 use crate::message::mime::{MimeInfo, Multipart, decode, decode_prefix};
-use crate::message::sniff::{SNIFF_BYTES, is_deep, is_vba_project, refine, sniff};
+use crate::message::sniff::{
+    DOCUMENT_SEARCH_LIMIT, SNIFF_BYTES, is_deep, is_document, is_vba_project, refine, sniff,
+};
 use crate::message::text::printable;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -283,8 +285,11 @@ impl Walk<'_> {
         let kind = sniff(&head);
         self.encrypted_part(&info, &head, &here);
         let rfc822 = matches!(info.declared.as_str(), "message/rfc822" | "message/global");
-        let opened =
-            rfc822 || kind.is_some_and(is_deep) || info.names.iter().any(|n| has_zip_extension(n));
+        // Documents are searched whole only up to a size: the memory a message without
+        // archives needs stays its size plus a few MiB (BENCHMARKS.md, part e).
+        let deep =
+            kind.is_some_and(|k| is_deep(k) && (!is_document(k) || size <= DOCUMENT_SEARCH_LIMIT));
+        let opened = rfc822 || deep || info.names.iter().any(|n| has_zip_extension(n));
         if !opened {
             self.push(&info.names, &info.declared, kind, &here, depth, size);
             return;

@@ -80,24 +80,23 @@ pub fn sniff(data: &[u8]) -> Option<&'static str> {
 }
 
 /// Kinds whose whole content must be read to know what they hold: archives are listed, and
-/// OLE, PDF and HTML are searched (see [`refine`]).
+/// documents searched (see [`refine`]).
 pub fn is_deep(kind: &str) -> bool {
-    matches!(
-        kind,
-        "zip"
-            | "tar"
-            | "gzip"
-            | "bzip2"
-            | "xz"
-            | "7z"
-            | "rar"
-            | "cab"
-            | "iso"
-            | "ole"
-            | "pdf"
-            | "html"
-    )
+    is_document(kind)
+        || matches!(
+            kind,
+            "zip" | "tar" | "gzip" | "bzip2" | "xz" | "7z" | "rar" | "cab" | "iso"
+        )
 }
+
+/// OLE, PDF and HTML: searched whole for macros, JavaScript, scripts and encryption.
+pub fn is_document(kind: &str) -> bool {
+    matches!(kind, "ole" | "pdf" | "html")
+}
+
+/// A document attachment larger than this (decoded) is typed by its first bytes only, so that
+/// a message without archives still needs no more than its size plus a little to scan.
+pub const DOCUMENT_SEARCH_LIMIT: u64 = 8 << 20;
 
 /// The kind once the whole content is known: OLE with a VBA project is "office-macro", PDF
 /// with JavaScript "pdf-js", HTML with a script "html-script". (OOXML macros are found when

@@ -284,3 +284,19 @@ fn ooxml_with_a_vba_project_is_an_office_macro() {
     let (inv, _) = walk("report.docx", &docx, &limits(200 * MIB));
     assert_eq!(inv.parts[0].sniffed, Some("zip"), "{inv:?}");
 }
+
+#[test]
+fn documents_are_searched_whole_up_to_the_limit() {
+    let small = b"%PDF-1.4\n<< /S /JavaScript >>".to_vec();
+    let (inv, _) = walk("form.pdf", &small, &limits(200 * MIB));
+    assert_eq!(inv.parts[0].sniffed, Some("pdf-js"));
+    // Over the limit: typed by its first bytes, never decoded whole (the memory bound).
+    let mut big = b"%PDF-1.4\n".to_vec();
+    big.resize(
+        crate::message::sniff::DOCUMENT_SEARCH_LIMIT as usize + 10,
+        b' ',
+    );
+    big.extend_from_slice(b"<< /S /JavaScript >>");
+    let (inv, _) = walk("big.pdf", &big, &limits(200 * MIB));
+    assert_eq!(inv.parts[0].sniffed, Some("pdf"));
+}
