@@ -800,3 +800,38 @@ fn encrypted_pdf_smime_and_pgp_are_unchecked_when_the_admin_says_so() {
         String::from_utf8_lossy(&r.stderr)
     );
 }
+
+/// A 7z whose plain (uncompressed) header claims 2^36 files: sevenz-rust2 0.20 allocated for
+/// them first and aborted the whole process (no panic to catch). Now UNCHECKED, as corrupt.
+#[test]
+fn a_7z_header_claiming_billions_of_files_is_unchecked_not_a_crash() {
+    let w = Work::new(&[("one.txt", b"hello\n")]);
+    w.tool(
+        "p7zip-full",
+        &["7z", "a", "-bd", "-bso0", "-mhc=off", "../h.7z", "one.txt"],
+    );
+    let mut d = w.read("h.7z");
+    let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap()) as usize;
+    let (off, size) = (le64(&d[12..20]), le64(&d[20..28]));
+    let header = d[32 + off..32 + off + size].to_vec();
+    // kFilesInfo (0x05) with one file: the count becomes 0xFF + 8 bytes (2^36).
+    let at = header
+        .windows(2)
+        .position(|x| x == b"\x05\x01")
+        .expect("kFilesInfo");
+    let mut evil = header[..=at].to_vec();
+    evil.push(0xFF);
+    evil.extend_from_slice(&(1u64 << 36).to_le_bytes());
+    evil.extend_from_slice(&header[at + 2..]);
+    d.truncate(32 + off);
+    d.extend_from_slice(&evil);
+    d[20..28].copy_from_slice(&(evil.len() as u64).to_le_bytes());
+    d[28..32].copy_from_slice(&crc32(&evil).to_le_bytes());
+    let start = crc32(&d[12..32]);
+    d[8..12].copy_from_slice(&start.to_le_bytes());
+    assert_unchecked(
+        "7z with 2^36 files",
+        &mail_with("evil.7z", &d),
+        "corrupt or truncated archive",
+    );
+}
