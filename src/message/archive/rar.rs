@@ -7,6 +7,9 @@ use rars::{ArchiveReadOptions, ArchiveReader, ErrorKind, ExtractionDecision};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+/// The largest RAR5/7 dictionary (decoding window) we allocate.
+const RAR5_MAX_WINDOW: u64 = 64 << 20;
+
 pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
     let archive = match ArchiveReader::read_with_options(data, ArchiveReadOptions::new()) {
         Ok(a) => a,
@@ -35,7 +38,12 @@ pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
     let mut trouble = None;
     if !any_encrypted && declared <= caps.budget {
         let budget = Arc::new(Mutex::new(caps.budget));
-        let options = ArchiveReadOptions::new().with_max_total_output_bytes(caps.budget);
+        // A RAR5/7 member declares its window (up to 64 GiB in RAR 7): refused above 64 MiB
+        // (WinRAR's default is 32 MiB), so a tiny archive cannot make us allocate gigabytes;
+        // such an archive is UNCHECKED, as undecodable.
+        let options = ArchiveReadOptions::new()
+            .with_max_total_output_bytes(caps.budget)
+            .with_rar50_dictionary_size_limit(RAR5_MAX_WINDOW);
         let result = archive.extract_with_control(options, |m| {
             if m.meta.is_directory || m.meta.is_redirection || contents.len() >= caps.max_members {
                 contents.push(None);

@@ -6,8 +6,16 @@ use sevenz_rust2::{Archive, ArchiveReader, EncoderMethod, Error, Password};
 use std::borrow::Cow;
 use std::io::Cursor;
 
+/// What a 7z may make the decoders allocate (dictionaries; 7z -mx=9 uses 64 MiB): a header
+/// asking for more is refused and the archive is UNCHECKED, as undecodable.
+const MEMORY_LIMIT_KB: usize = 96 * 1024;
+
 pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
-    let archive = match Archive::read(&mut Cursor::new(data), &Password::empty()) {
+    let archive = match Archive::read_with_memory_limit(
+        &mut Cursor::new(data),
+        &Password::empty(),
+        MEMORY_LIMIT_KB,
+    ) {
         Ok(a) => a,
         Err(Error::PasswordRequired) => {
             return Listing {
@@ -40,8 +48,14 @@ pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
         .fold(0, u64::saturating_add);
     if !any_encrypted && declared <= caps.budget {
         let mut listing = Listing::default();
-        let mut reader =
-            ArchiveReader::from_archive(archive.clone(), Cursor::new(data), Password::empty());
+        let mut reader = match ArchiveReader::new_with_memory_limit(
+            Cursor::new(data),
+            Password::empty(),
+            MEMORY_LIMIT_KB,
+        ) {
+            Ok(r) => r,
+            Err(e) => return Listing::corrupt(format!("7z: {e}")),
+        };
         reader.set_thread_count(1);
         let result = reader.for_each_entries(|f, r| {
             let (content, got) = if f.is_directory() {

@@ -19,7 +19,8 @@ pub fn list<'a>(format: Format, data: &'a [u8], caps: &mut Caps) -> Listing<'a> 
         ),
         Format::Xz => (
             String::new(),
-            Box::new(lzma_rust2::XzReader::new(data, true)),
+            // 96 MiB of dictionary covers xz -9 (64 MiB); a header asking for more is refused.
+            Box::new(lzma_rust2::XzReader::new_mem_limit(data, true, 96 * 1024)),
         ),
         _ => return Listing::corrupt("not a compressed stream"),
     };
