@@ -835,3 +835,21 @@ fn a_7z_header_claiming_billions_of_files_is_unchecked_not_a_crash() {
         "corrupt or truncated archive",
     );
 }
+
+/// A cab that makes its decoder panic (found by fuzzing) must not hide a program attached
+/// beside it: the panic makes that cab corrupt, and the rest of the message is still judged.
+#[test]
+fn a_decoder_panic_hides_nothing_else() {
+    let cab = std::fs::read(repo().join("t/fuzz-crashes/archive-cab-folder-index.bin")).unwrap();
+    let msg = format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: documents\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: application/octet-stream; name=\"a.cab\"\nContent-Transfer-Encoding: base64\n\n{}\n--b1\nContent-Type: application/octet-stream; name=\"setup.exe\"\nContent-Transfer-Encoding: base64\n\n{}\n--b1--\n",
+        base64_lines(&cab[1..]),
+        base64_lines(&pe())
+    );
+    assert_banned("crashing cab beside an exe", msg.as_bytes(), "setup.exe");
+    assert_unchecked(
+        "crashing cab alone",
+        &mail_with("a.cab", &cab[1..]),
+        "corrupt or truncated archive",
+    );
+}

@@ -179,8 +179,20 @@ impl Caps {
     }
 }
 
-/// Lists `data` as `format` within `caps`.
+/// Lists `data` as `format` within `caps`. A decoder's panic (a bug in a crate or in our own
+/// readers) makes this one archive corrupt, UNCHECKED: it must not end the walk, or one crafted
+/// archive would hide a banned file elsewhere in the message.
 pub fn list<'a>(format: Format, data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
+    crate::process::guarded(|| list_unguarded(format, data, caps)).unwrap_or_else(|panic| {
+        Listing::corrupt(format!(
+            "the {} decoder failed: {}",
+            format.name(),
+            crate::message::text::printable(&panic, 200)
+        ))
+    })
+}
+
+fn list_unguarded<'a>(format: Format, data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
     match format {
         Format::Zip => zip::list(data, caps),
         Format::Tar => tar::list(data, caps),
