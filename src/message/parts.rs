@@ -489,6 +489,12 @@ impl Walk<'_> {
             vba |= names.iter().any(|n| is_vba_project(n));
             if member.encrypted {
                 encrypted.push(printable(&names[0], 120));
+            } else if member.got == Got::Broken {
+                // Its data does not decompress: what it holds cannot be said.
+                self.unchecked(
+                    None,
+                    format!("corrupt member {path} (it does not decompress)"),
+                );
             }
             let data = member.content.as_deref().filter(|_| within);
             let got = if within { member.got } else { Got::Nothing };

@@ -300,3 +300,20 @@ fn documents_are_searched_whole_up_to_the_limit() {
     let (inv, _) = walk("big.pdf", &big, &limits(200 * MIB));
     assert_eq!(inv.parts[0].sniffed, Some("pdf"));
 }
+
+#[test]
+fn a_member_that_does_not_decompress_is_unchecked() {
+    let mut z = zip(&[(b"report.pdf", &[b'%'; 50_000], true)]);
+    // Break the deflate stream in the middle (the central directory stays intact).
+    let at = z.windows(10).position(|w| w == b"report.pdf").unwrap() + 10;
+    for b in &mut z[at..at + 40] {
+        *b = 0xFF;
+    }
+    let (inv, _) = walk("r.zip", &z, &limits(200 * MIB));
+    assert!(
+        inv.unchecked
+            .iter()
+            .any(|u| u.why.contains("corrupt member")),
+        "{inv:?}"
+    );
+}
