@@ -48,7 +48,15 @@ pub fn sniff(data: &[u8]) -> Option<&'static str> {
         (b"#!", "script"),
     ];
     if let Some((_, kind)) = MAGIC.iter().find(|(m, _)| data.starts_with(m)) {
-        if *kind == "bzip2" && !data.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        // "BZh" is common text: a level digit and a block (pi) or end-of-stream (sqrt pi)
+        // magic must follow, or a note starting "BZh1" would be a corrupt archive.
+        if *kind == "bzip2"
+            && !(data.get(3).is_some_and(|b| (b'1'..=b'9').contains(b))
+                && matches!(
+                    data.get(4..10),
+                    Some(b"1AY&SY" | b"\x17\x72\x45\x38\x50\x90")
+                ))
+        {
             return None;
         }
         return Some(kind);
@@ -172,6 +180,7 @@ mod tests {
             (b"\xca\xfe\xba\xbe\x00\x00\x00\x34", None),
             (b"#!/bin/sh\n", Some("script")),
             (b"BZh91AY&SY", Some("bzip2")),
+            (b"BZh1 is a note", None),
             (b"BZhx", None),
             (b"\xfd7zXZ\x00\x00", Some("xz")),
             (b"MSCF\0\0\0\0", Some("cab")),
