@@ -6,6 +6,7 @@
   banned OUT            the 10 KB ham text plus a harmless attachment named invoice.pdf.exe
   big OUT BYTES         a message of exactly BYTES bytes: a short text part and a base64
                         attachment of pseudo-random bytes (what a large real mail is)
+  attach OUT FILE NAME  the 10 KB ham text plus FILE as a base64 attachment called NAME
 """
 import base64
 import os
@@ -55,6 +56,9 @@ elif kind == "big":
     m = multipart(b"data.bin", b"application/octet-stream", b64,
                   text + b"x" * (size - len(m) - 1) + b"\n" if len(m) < size else text)
     assert len(m) == size, (len(m), size)
+elif kind == "attach":
+    data = open(sys.argv[3], "rb").read()
+    m = multipart(sys.argv[4].encode(), b"application/octet-stream", wrap(base64.b64encode(data)))
 else:
     sys.exit(__doc__)
 with open(out, "wb") as f:

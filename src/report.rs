@@ -186,10 +186,12 @@ pub fn describe(o: &crate::verdict::Outcome) -> String {
 
 /// "Passed CLEAN {Relayed}", "Blocked INFECTED (Eicar-Signature) {Discarded}".
 pub fn summary(plan: &Plan) -> String {
-    // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`.
+    // amavisd names what was found for these: `Blocked BANNED (x.pdf.exe …)`; UNCHECKED says
+    // what could not be checked (amavisd's UNCHECKED-ENCRYPTED sub-category, in words).
     let reason = match plan.category {
         crate::verdict::Category::Virus
         | crate::verdict::Category::Banned
+        | crate::verdict::Category::Unchecked
         | crate::verdict::Category::BadHeader => {
             format!(" ({})", crate::log::clip(&plan.reason, 300))
         }

@@ -160,3 +160,40 @@ fn many_empty_arguments_parse_quickly() {
         );
     }
 }
+
+/// The archive target's inputs (format byte, then the archive, as fuzz/fuzz_targets/archive.rs
+/// reads them): listed without a panic escaping, and a decoder that panicked is reported as a
+/// corrupt archive (UNCHECKED), not an empty one. The cab crate indexed past its data blocks on
+/// archive-cab-folder-index.bin; unguarded, that panic failed the whole banned-files walk, so
+/// one crafted cab would have hidden a banned file elsewhere in the message.
+#[test]
+fn archive_inputs_are_listed_or_reported_corrupt() {
+    use pipescan::message::archive::{Caps, Format, Trouble, list};
+    const FORMATS: [Format; 9] = [
+        Format::Zip,
+        Format::Iso,
+        Format::Tar,
+        Format::Gzip,
+        Format::Bzip2,
+        Format::Xz,
+        Format::SevenZ,
+        Format::Rar,
+        Format::Cab,
+    ];
+    let inputs = crashes("archive");
+    assert!(!inputs.is_empty());
+    for (path, data) in inputs {
+        let (&pick, archive) = data.split_first().unwrap();
+        let format = FORMATS[usize::from(pick) % FORMATS.len()];
+        let mut caps = Caps {
+            max_members: 50,
+            budget: 1 << 20,
+        };
+        let listing = list(format, archive, &mut caps);
+        assert!(
+            matches!(listing.trouble, Some(Trouble::Corrupt(_))),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -109,8 +109,8 @@ impl Default for Rspamd {
 pub struct BadHeader {
     /// Check the header section at all.
     pub enabled: bool,
-    /// Which kinds of problem count (amavisd's %allowed_header_tests): "8bit", "control",
-    /// "empty", "long", "syntax", "missing", "multiple".
+    /// Which kinds of problem count (amavisd's %allowed_header_tests): "8bit", "utf8" (off
+    /// by default, as in amavisd), "control", "empty", "long", "syntax", "missing", "multiple".
     pub tests: Vec<crate::scan::headers::Test>,
 }
 
@@ -118,7 +118,7 @@ impl Default for BadHeader {
     fn default() -> Self {
         BadHeader {
             enabled: true,
-            tests: crate::scan::headers::Test::ALL.to_vec(),
+            tests: crate::scan::headers::Test::defaults(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct MimeInfo {
     pub names: Vec<String>,
     /// Which fields repeat with different values, so that parsers would disagree.
     pub conflict: Option<&'static str>,
+    /// The Content-Type's `smime-type` parameter, lowercased (RFC 8551: "enveloped-data" is
+    /// encrypted, "signed-data" is not).
+    pub smime_type: Option<String>,
 }
 
 impl MimeInfo {
@@ -90,7 +93,12 @@ impl MimeInfo {
                 names.push(n.to_string());
             }
         }
+        let smime_type = types
+            .first()
+            .and_then(|ct| ct.attribute("smime-type"))
+            .map(|t| t.trim().to_ascii_lowercase());
         MimeInfo {
+            smime_type,
             declared,
             boundary,
             encoding: encodings.first().copied().unwrap_or(Encoding::Identity),

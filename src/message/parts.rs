@@ -20,14 +20,18 @@
 //! mail-parser is used for what it is good at: the Content-Type / Content-Disposition
 //! parameters, with RFC 2231 continuations and charsets and RFC 2047 encoded words in file names.
 //!
-//! Zip archives are listed from their central directory (names, sizes, method) without
-//! decompressing; a stored member's bytes are sniffed, and a stored member that is itself a zip is
-//! listed too. Members stored deflated are judged by name and declared size only.
+//! Archives (`message::archive`: zip, tar, gzip/bzip2/xz, 7z, RAR, cab, ISO 9660) are listed in
+//! memory; each member's first bytes are typed (`message::sniff`), and a member that holds more
+//! (an archive, OLE, PDF, HTML) is read whole within the expansion budget and looked into, to
+//! `max_depth`. What nobody can look into (an encrypted archive or member, a corrupt or
+//! truncated archive) is reported in [`Inventory::unchecked`]: amavisd's UNCHECKED.
 
-use crate::message::archive;
+use crate::message::archive::{self, Caps, Format, Got, Trouble};
 use crate::message::header::Header;
 use crate::message::mime::{MimeInfo, Multipart, decode, decode_prefix};
-use crate::message::sniff::{SNIFF_BYTES, sniff};
+use crate::message::sniff::{
+    DOCUMENT_SEARCH_LIMIT, SNIFF_BYTES, is_deep, is_document, is_vba_project, refine, sniff,
+};
 use crate::message::text::printable;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -59,8 +63,8 @@ pub struct Part {
     pub name: Option<String>,
     /// Lowercased `type/subtype` without parameters (RFC 2045 default when absent; zip members: "").
     pub declared_type: String,
-    /// From the first bytes: "exe" (MZ), "elf", "zip", "pdf", "rar", "7z", "gzip", "ole"
-    /// (doc/xls/msi), "script" (#!), or None.
+    /// From the content: one of the kinds `message::sniff` lists ("exe", "elf", "office-macro",
+    /// "pdf-js", "zip", "iso"…), or None.
     pub sniffed: Option<&'static str>,
     /// Where it is, for reasons: "part 3 > message/rfc822 > part 2 > invoice.zip > a/b.exe".
     /// Names in paths are made printable (control and bidi characters escaped).
@@ -77,6 +81,32 @@ pub struct Part {
 pub struct Inventory {
     pub parts: Vec<Part>,
     pub problems: Vec<String>,
+    /// What could not be looked into: encrypted archives and members, encrypted PDF, S/MIME
+    /// and PGP parts, corrupt or truncated archives (amavisd's UNCHECKED, not CLEAN). The
+    /// banned-files check keeps the encrypted kinds its configuration names.
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// One thing nobody could look into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unchecked {
+    /// What kind of encryption hid it; None: corrupt or truncated, which always counts.
+    pub encrypted: Option<Encrypted>,
+    pub why: String,
+}
+
+/// The kinds of encrypted content, as `[banned] unchecked_encrypted` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encrypted {
+    /// Password-protected zip, 7z and RAR archives (members or names).
+    Archive,
+    /// PDF with an /Encrypt dictionary (a password to open, or only to print or copy).
+    Pdf,
+    /// S/MIME enveloped data (application/pkcs7-mime).
+    Smime,
+    /// PGP/MIME (multipart/encrypted) and inline PGP messages.
+    Pgp,
 }
 
 /// Lists every part of `msg` within `limits`, with the ban reasons the structure itself gives
@@ -119,6 +149,15 @@ fn join(base: &str, element: &str) -> String {
     } else {
         format!("{base} > {element}")
     }
+}
+
+/// Where a leaf or member sits: its path, whether that path already ends in its name (archive
+/// members) or not (MIME parts: "part 2"), and its depth.
+#[derive(Clone, Copy)]
+struct Where<'p> {
+    here: &'p str,
+    named: bool,
+    depth: usize,
 }
 
 struct Walk<'c> {
@@ -208,6 +247,12 @@ impl Walk<'_> {
             let text = format!("ambiguous MIME structure: conflicting {what} fields ({here})");
             self.inv.problems.push(text);
         }
+        if info.declared == "multipart/encrypted" {
+            self.unchecked(
+                Some(Encrypted::Pgp),
+                format!("encrypted part, multipart/encrypted ({here})"),
+            );
+        }
         if info.declared.starts_with("multipart/")
             && let Some(boundary) = info.boundary.as_deref()
             && let Some(parts) = Multipart::new(body, boundary)
@@ -234,65 +279,200 @@ impl Walk<'_> {
             }
             return;
         }
-        // Decoded in full only what is opened (attached messages, zips); other leaves are
-        // judged by their first bytes and their decoded size.
+        // Decoded in full only what is opened (attached messages, archives, documents searched
+        // for macros or scripts); other leaves are judged by their first bytes and their size.
         let (head, size) = decode_prefix(body, info.encoding, SNIFF_BYTES);
-        let sniffed = sniff(&head);
-        self.push(
-            &info.names,
-            &info.declared,
-            sniffed,
-            &here,
-            depth,
-            size as usize,
-        );
-        let opened = matches!(info.declared.as_str(), "message/rfc822" | "message/global")
-            || sniffed == Some("zip")
-            || info.names.iter().any(|n| has_zip_extension(n));
+        let kind = sniff(&head);
+        self.encrypted_part(&info, &head, &here);
+        let rfc822 = matches!(info.declared.as_str(), "message/rfc822" | "message/global");
+        // Documents are searched whole only up to a size: the memory a message without
+        // archives needs stays its size plus a few MiB (BENCHMARKS.md, part e).
+        let deep =
+            kind.is_some_and(|k| is_deep(k) && (!is_document(k) || size <= DOCUMENT_SEARCH_LIMIT));
+        let opened = rfc822 || deep || info.names.iter().any(|n| has_zip_extension(n));
         if !opened {
+            self.push(&info.names, &info.declared, kind, &here, depth, size);
             return;
         }
         let data = match head {
             Cow::Owned(_) if size > head.len() as u64 => decode(body, info.encoding),
             _ => head,
         };
-        if matches!(info.declared.as_str(), "message/rfc822" | "message/global") {
-            if depth + 1 > self.max_depth {
-                self.too_deep(false, &here);
-                return;
-            }
-            if matches!(data, Cow::Owned(_)) && !self.expand_by(data.len() as u64, &here) {
-                return;
-            }
-            let prefix = join(&here, &info.declared);
-            self.entity(&data, Loc::Message(&prefix), depth + 1, "text/plain");
-        } else if sniffed == Some("zip") || info.names.iter().any(|n| has_zip_extension(n)) {
-            let label = match info.names.first() {
-                Some(n) => printable(n, 120),
-                None => "[unnamed zip]".into(),
+        if !rfc822 {
+            let at = Where {
+                here: &here,
+                named: false,
+                depth,
             };
-            self.archive(&data, &join(&here, &label), depth);
+            self.content(
+                &info.names,
+                &info.declared,
+                Some(&data),
+                Got::Whole,
+                at,
+                size,
+            );
+            return;
+        }
+        self.push(&info.names, &info.declared, kind, &here, depth, size);
+        if depth + 1 > self.max_depth {
+            self.too_deep(false, &here);
+            return;
+        }
+        if matches!(data, Cow::Owned(_)) && !self.expand_by(data.len() as u64, &here) {
+            return;
+        }
+        let prefix = join(&here, &info.declared);
+        self.entity(&data, Loc::Message(&prefix), depth + 1, "text/plain");
+    }
+
+    /// A leaf's or member's content (`got` says how much of it `data` is): typed, listed as
+    /// parts, and opened when it holds more (an archive's members are listed one level down).
+    fn content(
+        &mut self,
+        names: &[String],
+        declared: &str,
+        data: Option<&[u8]>,
+        got: Got,
+        at: Where<'_>,
+        size: u64,
+    ) {
+        let (here, depth) = (at.here, at.depth);
+        let head = data.and_then(sniff);
+        let whole = data.filter(|_| got == Got::Whole);
+        let kind = match (head, whole) {
+            (Some(k), Some(w)) => Some(refine(k, w)),
+            (k, _) => k,
+        };
+        if let (Some("pdf" | "pdf-js"), Some(w)) = (kind, whole)
+            && crate::message::sniff::is_encrypted_pdf(w)
+        {
+            self.unchecked(Some(Encrypted::Pdf), format!("encrypted PDF ({here})"));
+        }
+        let first = self.inv.parts.len();
+        self.push(names, declared, kind, here, depth, size);
+        let own = first..self.inv.parts.len();
+        let sniffed = kind.and_then(Format::of);
+        let Some(format) = sniffed.or_else(|| {
+            names
+                .iter()
+                .any(|n| has_zip_extension(n))
+                .then_some(Format::Zip)
+        }) else {
+            return;
+        };
+        let label = match names.first() {
+            Some(n) => printable(n, 120),
+            None => format!("[unnamed {}]", format.name()),
+        };
+        let at = if at.named {
+            here.to_string()
+        } else {
+            join(here, &label)
+        };
+        match (whole, got) {
+            (Some(w), _) => {
+                if self.archive(w, format, &at, depth, sniffed.is_some()) {
+                    for p in &mut self.inv.parts[own] {
+                        p.sniffed = Some("office-macro");
+                    }
+                }
+            }
+            (None, Got::Broken) if sniffed.is_some() => {
+                self.unchecked(
+                    None,
+                    format!(
+                        "corrupt {} archive {at}: its data does not decompress",
+                        format.name()
+                    ),
+                );
+            }
+            (None, _) if sniffed.is_some() => {
+                let max = self::size(self.cfg.max_expanded_size);
+                self.problem(
+                    "expanded",
+                    format!(
+                        "zip bomb guard: {at} is too large to open within max_expanded_size ({max})"
+                    ),
+                );
+            }
+            (None, _) => {}
         }
     }
 
-    /// Lists a zip's members under `prefix` (the path ending in the archive's name); `depth` is
-    /// the archive's own depth.
-    fn archive(&mut self, data: &[u8], prefix: &str, depth: usize) {
-        let Some(dir) = archive::Directory::find(data) else {
-            return;
+    fn unchecked(&mut self, encrypted: Option<Encrypted>, why: String) {
+        if !self.inv.unchecked.iter().any(|u| u.why == why) {
+            self.inv.unchecked.push(Unchecked { encrypted, why });
+        }
+    }
+
+    /// Encrypted content a MIME part shows without being opened: S/MIME enveloped data, PGP.
+    fn encrypted_part(&mut self, info: &MimeInfo, head: &[u8], here: &str) {
+        const ENVELOPED_OID: &[u8] = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03";
+        let pkcs7 = matches!(
+            info.declared.as_str(),
+            "application/pkcs7-mime" | "application/x-pkcs7-mime"
+        );
+        let enveloped = match info.smime_type.as_deref() {
+            Some(t) => t.contains("enveloped"),
+            None => head
+                .windows(ENVELOPED_OID.len())
+                .take(64)
+                .any(|w| w == ENVELOPED_OID),
         };
+        if pkcs7 && enveloped {
+            self.unchecked(
+                Some(Encrypted::Smime),
+                format!("S/MIME encrypted part ({here})"),
+            );
+        } else if info.declared == "application/pgp-encrypted"
+            || head.starts_with(b"-----BEGIN PGP MESSAGE-----")
+        {
+            self.unchecked(Some(Encrypted::Pgp), format!("PGP encrypted part ({here})"));
+        }
+    }
+
+    /// Lists an archive's members under `prefix` (the path ending in the archive's name);
+    /// `depth` is the archive's own depth. `sniffed`: its content says it is one (a corrupt one
+    /// is then UNCHECKED; a file merely named .zip that is not one is just a file). True when
+    /// it is an OOXML document with a VBA project.
+    fn archive(
+        &mut self,
+        data: &[u8],
+        format: Format,
+        prefix: &str,
+        depth: usize,
+        sniffed: bool,
+    ) -> bool {
         if depth + 1 > self.max_depth {
             self.too_deep(true, prefix);
-            return;
+            return false;
         }
         let max = self.cfg.max_archive_members;
-        for (i, member) in dir.members(data).enumerate() {
-            if i == max {
-                self.inv.problems.push(format!(
-                    "too many members in archive {prefix} (over max_archive_members, {max})"
-                ));
-                break;
-            }
+        let mut caps = Caps {
+            max_members: max,
+            budget: self.cfg.max_expanded_size.saturating_sub(self.expanded),
+        };
+        let listing = archive::list(format, data, &mut caps);
+        match listing.trouble {
+            Some(Trouble::Encrypted(why)) => self.unchecked(
+                Some(Encrypted::Archive),
+                format!("encrypted archive {prefix} ({why})"),
+            ),
+            Some(Trouble::Corrupt(why)) if sniffed => self.unchecked(
+                None,
+                format!("corrupt or truncated archive {prefix} ({why})"),
+            ),
+            _ => {}
+        }
+        if listing.too_many {
+            self.inv.problems.push(format!(
+                "too many members in archive {prefix} (over max_archive_members, {max})"
+            ));
+        }
+        let mut vba = false;
+        let mut encrypted = Vec::new();
+        for member in listing.entries {
             if !self.count() {
                 break;
             }
@@ -300,31 +480,48 @@ impl Walk<'_> {
             if member.is_dir {
                 continue;
             }
-            let Some(first) = member.names.first() else {
-                continue;
+            let names = if member.names.is_empty() {
+                vec![unpacked_name(prefix)]
+            } else {
+                member.names
             };
-            let path = join(prefix, &printable(first, 120));
-            let sniffed = member.stored.and_then(sniff);
-            for name in &member.names {
-                self.inv.parts.push(Part {
-                    name: Some(name.clone()),
-                    declared_type: String::new(),
-                    sniffed,
-                    path: path.clone(),
-                    depth: depth + 1,
-                    size: member.size,
-                });
+            let path = join(prefix, &printable(&names[0], 120));
+            vba |= names.iter().any(|n| is_vba_project(n));
+            if member.encrypted {
+                encrypted.push(printable(&names[0], 120));
+            } else if member.got == Got::Broken {
+                // Its data does not decompress: what it holds cannot be said.
+                self.unchecked(
+                    None,
+                    format!("corrupt member {path} (it does not decompress)"),
+                );
             }
-            if within
-                && let Some(stored) = member.stored
-                && sniffed == Some("zip")
-            {
-                self.archive(stored, &path, depth + 1);
-            }
+            let data = member.content.as_deref().filter(|_| within);
+            let got = if within { member.got } else { Got::Nothing };
+            let at = Where {
+                here: &path,
+                named: true,
+                depth: depth + 1,
+            };
+            self.content(&names, "", data, got, at, member.size);
             if self.stopped {
                 break;
             }
         }
+        if !encrypted.is_empty() {
+            let n = encrypted.len();
+            let shown = encrypted.into_iter().take(3).collect::<Vec<_>>().join(", ");
+            let more = if n > 3 {
+                format!(" and {} more", n - 3)
+            } else {
+                String::new()
+            };
+            self.unchecked(
+                Some(Encrypted::Archive),
+                format!("encrypted member {shown}{more} in archive {prefix}"),
+            );
+        }
+        vba
     }
 
     fn push(
@@ -334,7 +531,7 @@ impl Walk<'_> {
         sniffed: Option<&'static str>,
         path: &str,
         depth: usize,
-        size: usize,
+        size: u64,
     ) {
         let part = |name: Option<String>| Part {
             name,
@@ -342,7 +539,7 @@ impl Walk<'_> {
             sniffed,
             path: path.to_string(),
             depth,
-            size: size as u64,
+            size,
         };
         if names.is_empty() {
             self.inv.parts.push(part(None));
@@ -356,6 +553,26 @@ impl Walk<'_> {
 fn has_zip_extension(name: &str) -> bool {
     let n = name.trim_end_matches(['.', ' ', '\t']);
     n.len() >= 4 && n.is_char_boundary(n.len() - 4) && n[n.len() - 4..].eq_ignore_ascii_case(".zip")
+}
+
+/// The name gunzip would give a gzip/bzip2/xz member that stores none: "a.tar.gz" → "a.tar".
+fn unpacked_name(prefix: &str) -> String {
+    let outer = prefix.rsplit(" > ").next().unwrap_or(prefix);
+    let lower = outer.to_ascii_lowercase();
+    for (ext, to) in [
+        (".tgz", ".tar"),
+        (".tbz2", ".tar"),
+        (".tbz", ".tar"),
+        (".txz", ".tar"),
+        (".gz", ""),
+        (".bz2", ""),
+        (".xz", ""),
+    ] {
+        if lower.ends_with(ext) && outer.is_char_boundary(outer.len() - ext.len()) {
+            return format!("{}{to}", &outer[..outer.len() - ext.len()]);
+        }
+    }
+    format!("{outer} (unpacked)")
 }
 
 fn size(n: u64) -> String {

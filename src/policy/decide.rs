@@ -121,7 +121,7 @@ fn present(
 }
 
 /// The alert fields of a copy: what its recipient should know about a message we passed.
-fn alerts(cfg: &Config, facts: &Facts, unchecked: bool, edits: &mut Edits) {
+fn alerts(cfg: &Config, facts: &Facts, unchecked: Option<&str>, edits: &mut Edits) {
     let mut alert = |text: String| edits.add.push((ALERT.into(), text));
     if !facts.viruses.is_empty() {
         alert(format!(
@@ -135,8 +135,12 @@ fn alerts(cfg: &Config, facts: &Facts, unchecked: bool, edits: &mut Edits) {
             facts.banned.join("; ")
         ));
     }
-    if unchecked {
-        alert("UNCHECKED, message could not be virus-checked".into());
+    // The reason too: "encrypted member report.pdf in archive part 2 > secret.zip" tells the
+    // recipient what nobody looked at (amavisd's UNCHECKED-ENCRYPTED), not only that.
+    if let Some(why) = unchecked {
+        alert(format!(
+            "UNCHECKED, message could not be virus-checked: {why}"
+        ));
     } else if facts.virus_failed.is_some() {
         alert("not virus-checked: virus scanner unavailable".into());
     }
@@ -165,7 +169,7 @@ fn edits_for(
     facts: &Facts,
     r: &Recipient,
     report: Option<&SpamReport>,
-    unchecked: bool,
+    unchecked: Option<&str>,
     worst: Category,
 ) -> Edits {
     let mut edits = base_edits(cfg, hostname);
@@ -219,7 +223,7 @@ fn verdict(cfg: &Config, hostname: &str, facts: &Facts, sender: &str, r: &Recipi
         facts,
         r,
         report.as_ref(),
-        unchecked.is_some(),
+        unchecked.as_deref(),
         worst,
     );
     // `bounce` follows amavisd's rules against backscatter: no DSN for bulk mail, for viruses

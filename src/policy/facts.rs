@@ -39,7 +39,13 @@ impl Facts {
         for r in reports {
             match (&r.outcome, r.kind) {
                 (Outcome::Infected(names), _) => f.viruses.extend(names.iter().cloned()),
-                (Outcome::Unchecked(why), _) => f.virus_unchecked = Some(why.clone()),
+                // clamd's size limit and the banned walk's encrypted or corrupt archives.
+                (Outcome::Unchecked(why), _) => {
+                    f.virus_unchecked = Some(match f.virus_unchecked.take() {
+                        Some(prev) => format!("{prev}; {why}"),
+                        None => why.clone(),
+                    })
+                }
                 (Outcome::Failed(why), Kind::Virus) => f.virus_failed = Some(why.clone()),
                 // A message we cannot take apart cannot be said to be free of banned parts.
                 // The header checks cannot fail; a report of one that did says nothing.

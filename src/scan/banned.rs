@@ -9,6 +9,7 @@
 //! undecipherable structure as suspicious), then the parts'. It returns `Err` only when a parser
 //! panicked (the message is then UNCHECKED).
 
+pub use crate::message::parts::Encrypted;
 use crate::message::parts::{Inventory, Limits};
 pub use crate::message::parts::{MAX_DEPTH_LIMIT, Part};
 use crate::message::text::printable;
@@ -37,6 +38,10 @@ pub struct BannedConfig {
     /// The site's own rules, checked before `rules`: allow-exceptions ("our ERP sends .cmd
     /// files") and extra bans, without copying the built-in list.
     pub local_rules: Vec<Rule>,
+    /// Which kinds of encrypted content make the message UNCHECKED (amavisd's
+    /// UNCHECKED-ENCRYPTED): "archive" (password zip/7z/RAR), "pdf", "smime", "pgp". Corrupt
+    /// or truncated archives are UNCHECKED whatever this says.
+    pub unchecked_encrypted: Vec<Encrypted>,
     /// Ordered; the first rule that matches a part decides (ban or allow); no match allows.
     /// Defaults to the built-in list ([`default_rules`]); setting it replaces that list.
     pub rules: Vec<Rule>,
@@ -51,6 +56,9 @@ impl Default for BannedConfig {
             max_archive_members: 1000,
             max_expanded_size: crate::config::units::Size(200 * 1024 * 1024),
             local_rules: Vec::new(),
+            // Encrypted archives only, as amavisd's decoders report them: encrypted PDFs (bank
+            // statements) and S/MIME or PGP mail are everyday business at many sites.
+            unchecked_encrypted: vec![Encrypted::Archive],
             rules: default_rules(),
         }
     }
@@ -362,13 +370,35 @@ pub fn check(parts: &[Part], cfg: &BannedConfig) -> Vec<String> {
 /// Inventory and check in one: the ban reasons of the structure first, then of the parts.
 /// Disabled, it looks at nothing.
 pub fn scan(msg: &[u8], cfg: &BannedConfig) -> Result<Vec<String>, String> {
+    examine(msg, cfg).map(|f| f.banned)
+}
+
+/// What the banned-files walk found: ban reasons, and what nobody could look into.
+#[derive(Debug, Default, PartialEq)]
+pub struct Found {
+    pub banned: Vec<String>,
+    /// Encrypted or corrupt content (amavisd's UNCHECKED): reported when nothing is banned.
+    pub unchecked: Vec<String>,
+}
+
+/// [`scan`] with the UNCHECKED reasons too.
+pub fn examine(msg: &[u8], cfg: &BannedConfig) -> Result<Found, String> {
     if !cfg.enabled {
-        return Ok(Vec::new());
+        return Ok(Found::default());
     }
     let inv = survey(msg, cfg)?;
-    let mut reasons = inv.problems;
-    reasons.extend(check(&inv.parts, cfg));
-    Ok(reasons)
+    let mut banned = inv.problems;
+    banned.extend(check(&inv.parts, cfg));
+    let unchecked = inv
+        .unchecked
+        .into_iter()
+        .filter(|u| {
+            u.encrypted
+                .is_none_or(|e| cfg.unchecked_encrypted.contains(&e))
+        })
+        .map(|u| u.why)
+        .collect();
+    Ok(Found { banned, unchecked })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,12 +719,17 @@ impl Scanner for Banned {
     }
     fn scan(&self, job: &Job, _gate: Option<&Gate>) -> ScanReport {
         let started = std::time::Instant::now();
-        let found = crate::timings::time("banned", || scan(&job.msg, &self.settings));
+        let found = crate::timings::time("banned", || examine(&job.msg, &self.settings));
         ScanReport {
             scanner: "banned",
             kind: Kind::Banned,
+            // BANNED outranks UNCHECKED (amavisd's order): a banned part decides, and what
+            // could not be opened only matters when nothing is banned.
             outcome: match found {
-                Ok(reasons) => Outcome::Banned(reasons),
+                Ok(f) if f.banned.is_empty() && !f.unchecked.is_empty() => {
+                    Outcome::Unchecked(f.unchecked.join("; "))
+                }
+                Ok(f) => Outcome::Banned(f.banned),
                 Err(why) => Outcome::Failed(why),
             },
             server: None,

@@ -9,9 +9,11 @@
 //! MIME structure is the banned-files scanner's business.
 //!
 //! What is checked, and why it is kept narrow:
-//! - `8bit`: bytes above 127 anywhere in a field (amavisd's most common BAD-HEADER). RFC 6532
-//!   (SMTPUTF8) mail legitimately carries UTF-8; that is still reported, as amavisd does, because
-//!   a filter cannot see whether the SMTP session negotiated SMTPUTF8.
+//! - `8bit`: bytes above 127 in a field that are not valid UTF-8 (amavisd's most common
+//!   BAD-HEADER: raw Latin-1 or other legacy charsets, which no reader can decode for sure).
+//! - `utf8`: a field with raw but valid UTF-8 (RFC 6532, SMTPUTF8 mail). amavisd keeps it apart
+//!   from `8bit` and off by default (its `8bit` test skips valid UTF-8), and so do we: a filter
+//!   cannot see whether the SMTP session negotiated SMTPUTF8, and modern clients send it.
 //! - `control`: NUL, and CR not followed by LF ("bare CR"), which programs split lines at
 //!   differently.
 //! - `empty`: a continuation line of white space only; parsers that take it for the empty line
@@ -52,6 +54,8 @@ pub enum Test {
     /// Non-encoded 8-bit data.
     #[serde(rename = "8bit")]
     EightBit,
+    /// Raw, valid UTF-8 (off by default, as in amavisd).
+    Utf8,
     /// NUL or bare CR.
     Control,
     /// A continuation line of white space only.
@@ -67,8 +71,9 @@ pub enum Test {
 }
 
 impl Test {
-    pub const ALL: [Test; 7] = [
+    pub const ALL: [Test; 8] = [
         Test::EightBit,
+        Test::Utf8,
         Test::Control,
         Test::Empty,
         Test::Long,
@@ -77,11 +82,17 @@ impl Test {
         Test::Multiple,
     ];
 
+    /// The tests on by default: all but `utf8` (amavisd's defaults).
+    pub fn defaults() -> Vec<Test> {
+        Test::ALL.into_iter().filter(|t| *t != Test::Utf8).collect()
+    }
+
     /// The configuration name ("8bit", "control", ...).
     #[cfg(test)]
     pub fn name(self) -> &'static str {
         match self {
             Test::EightBit => "8bit",
+            Test::Utf8 => "utf8",
             Test::Control => "control",
             Test::Empty => "empty",
             Test::Long => "long",
@@ -176,10 +187,17 @@ pub fn findings(raw: &[u8], header: &Header) -> Vec<Finding> {
         };
         let name = field_name(f);
         if bytes.iter().any(|&b| b >= 0x80) {
-            add(
-                Test::EightBit,
-                format!("non-encoded 8-bit data in header field {name}"),
-            );
+            if std::str::from_utf8(bytes).is_ok() {
+                add(
+                    Test::Utf8,
+                    format!("non-encoded UTF-8 data in header field {name}"),
+                );
+            } else {
+                add(
+                    Test::EightBit,
+                    format!("non-encoded 8-bit data in header field {name}"),
+                );
+            }
         }
         if bytes.contains(&0) {
             add(
@@ -804,8 +822,13 @@ body
         let not_long = format!("{ok}X-Long: {}\n\n", "x".repeat(990));
         let table: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
             (
-                "a raw 8-bit Subject",
+                "a raw UTF-8 Subject (SMTPUTF8 mail): amavisd's utf8 test, not 8bit",
                 format!("{ok}Subject: Gr\u{fc}\u{df}e\n\n").into_bytes(),
+                vec!["non-encoded UTF-8 data in header field Subject"],
+            ),
+            (
+                "a raw Latin-1 Subject",
+                [ok.as_bytes(), b"Subject: Gr\xfc\xdfe\n\n"].concat(),
                 vec!["non-encoded 8-bit data in header field Subject"],
             ),
             (
@@ -991,9 +1014,12 @@ body
         assert_eq!(
             names,
             [
-                "8bit", "control", "empty", "long", "syntax", "missing", "multiple"
+                "8bit", "utf8", "control", "empty", "long", "syntax", "missing", "multiple"
             ]
         );
+        // utf8 is off by default, as in amavisd.
+        assert_eq!(Test::defaults().len(), Test::ALL.len() - 1);
+        assert!(!Test::defaults().contains(&Test::Utf8));
         for t in Test::ALL {
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.name()));

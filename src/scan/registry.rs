@@ -59,6 +59,9 @@ pub struct Results {
     pub banned: Result<Vec<String>, String>,
     /// The bad-header reasons, when the checks ran.
     pub bad_header: Option<Vec<String>>,
+    /// What the banned-files walk could not look into (encrypted or corrupt archives), when
+    /// nothing was banned: the message is UNCHECKED.
+    pub unchecked: Option<String>,
 }
 
 /// Runs the configured and wanted scanners of `cfg` on `msg`.
@@ -81,6 +84,7 @@ pub fn run_all(
     let all = runner::run(&configured(cfg), &job, wanted, blocking);
     let mut banned = Ok(Vec::new());
     let mut bad_header = None;
+    let mut unchecked = None;
     let mut reports = Vec::with_capacity(all.len());
     for r in all {
         match (r.kind, r.outcome) {
@@ -88,6 +92,7 @@ pub fn run_all(
             (Kind::BadHeader, _) => {}
             (Kind::Banned, Outcome::Banned(reasons)) => banned = Ok(reasons),
             (Kind::Banned, Outcome::Failed(why)) => banned = Err(why),
+            (Kind::Banned, Outcome::Unchecked(why)) => unchecked = Some(why),
             (Kind::Banned, other) => banned = Err(format!("unexpected answer: {other:?}")),
             (kind, outcome) => reports.push(ScanReport { kind, outcome, ..r }),
         }
@@ -96,6 +101,7 @@ pub fn run_all(
         reports,
         banned,
         bad_header,
+        unchecked,
     }
 }
 

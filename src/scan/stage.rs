@@ -35,10 +35,13 @@ pub fn scan(
     needed: Needed,
     stamp: Option<&Stamp>,
 ) -> Scanned {
-    let (reports, banned, bad_header) = if spool.oversized() {
+    // An oversized message's walk sees only its first max_message_size bytes: an archive cut
+    // there is no sign of anything, so its UNCHECKED reasons are not kept.
+    let (reports, banned, bad_header, unchecked) = if spool.oversized() {
         (
             Vec::new(),
             oversized_walk(cfg, spool, header, env, needed),
+            None,
             None,
         )
     } else {
@@ -53,7 +56,7 @@ pub fn scan(
             banned: blocks_everyone(cfg, rcpts, Category::Banned),
         };
         let r = registry::run_all(cfg, &spool.head, header, env, wanted, blocking);
-        (r.reports, r.banned, r.bad_header)
+        (r.reports, r.banned, r.bad_header, r.unchecked)
     };
     for r in &reports {
         match &r.outcome {
@@ -75,7 +78,14 @@ pub fn scan(
             facts.spam = s.results.spam.clone();
         }
     }
-    let banned_ran = needed.banned && cfg.banned.enabled && banned.is_ok();
+    // Not vouched for when something could not be opened: the next hop looks again.
+    let banned_ran = needed.banned && cfg.banned.enabled && banned.is_ok() && unchecked.is_none();
+    if let Some(why) = unchecked {
+        facts.virus_unchecked = Some(match facts.virus_unchecked.take() {
+            Some(prev) => format!("{prev}; {why}"),
+            None => why,
+        });
+    }
     match banned {
         Ok(reasons) => facts.banned = reasons,
         // A message we cannot take apart cannot be said to be free of banned parts.

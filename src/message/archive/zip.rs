@@ -1,4 +1,4 @@
-//! Zip archives. Just enough of APPNOTE.TXT to list members: the end of central directory record (and its
+//! Zip archives (our own parser: fuzzed by fuzz/fuzz_targets/archive.rs). Just enough of APPNOTE.TXT to list members: the end of central directory record (and its
 //! ZIP64 form), central directory entries, and local headers for stored data. Every offset
 //! is checked; an archive with data in front (self-extracting) is handled by measuring from
 //! the end record back.
@@ -18,7 +18,11 @@ pub struct Member<'a> {
     pub size: u64,
     /// The member's bytes, when stored uncompressed and unencrypted.
     pub stored: Option<&'a [u8]>,
+    /// The member's compressed bytes, when deflated (method 8) and unencrypted.
+    pub deflated: Option<&'a [u8]>,
     pub is_dir: bool,
+    /// Traditional PKWARE or AES encryption (general purpose flag bit 0).
+    pub encrypted: bool,
 }
 
 fn le16(d: &[u8], at: usize) -> Option<u64> {
@@ -145,6 +149,7 @@ fn member(data: &[u8], at: usize, shift: i64) -> Option<(Member<'_>, usize)> {
     }
     // The local header repeats the name; extractors that read it see that one.
     let mut stored = None;
+    let mut deflated = None;
     let local_header = i64::try_from(local)
         .ok()
         .and_then(|l| l.checked_add(shift))
@@ -157,10 +162,13 @@ fn member(data: &[u8], at: usize, shift: i64) -> Option<(Member<'_>, usize)> {
             names.push(decode_name(lname, utf8));
         }
         let start = lh + 30 + ln + lx;
-        if method == 0 && flags & 1 == 0 {
-            stored = usize::try_from(csize)
-                .ok()
-                .and_then(|n| data.get(start..start.checked_add(n)?));
+        let bytes = usize::try_from(csize)
+            .ok()
+            .and_then(|n| data.get(start..start.checked_add(n)?));
+        match (method, flags & 1) {
+            (0, 0) => stored = bytes,
+            (8, 0) => deflated = bytes,
+            _ => {}
         }
     }
     let mut distinct: Vec<String> = Vec::new();
@@ -175,7 +183,9 @@ fn member(data: &[u8], at: usize, shift: i64) -> Option<(Member<'_>, usize)> {
             names: distinct,
             size: usize_,
             stored,
+            deflated,
             is_dir,
+            encrypted: flags & 1 != 0,
         },
         next,
     ))
@@ -203,4 +213,36 @@ fn decode_name(raw: &[u8], utf8: bool) -> String {
             }
         })
         .collect()
+}
+
+/// Lists a zip: names from the central directory; stored members' bytes as they are, deflated
+/// ones decompressed through `caps` (so "scan.pdf" that is a program is seen as one).
+pub fn list<'a>(data: &'a [u8], caps: &mut super::Caps) -> super::Listing<'a> {
+    let Some(dir) = Directory::find(data) else {
+        return super::Listing::corrupt("zip without a central directory (truncated?)");
+    };
+    let mut listing = super::Listing::default();
+    for m in dir.members(data) {
+        let (content, got) = match (m.stored, m.deflated) {
+            (Some(s), _) => (Some(std::borrow::Cow::Borrowed(s)), super::Got::Whole),
+            (None, Some(d)) if !m.is_dir => {
+                let mut inflate = flate2::read::DeflateDecoder::new(d);
+                let (bytes, got) = caps.read(&mut inflate, Some(m.size));
+                (Some(std::borrow::Cow::Owned(bytes)), got)
+            }
+            _ => (None, super::Got::Nothing),
+        };
+        let entry = super::Entry {
+            names: m.names,
+            size: m.size,
+            is_dir: m.is_dir,
+            encrypted: m.encrypted,
+            content,
+            got,
+        };
+        if !listing.push(caps, entry) {
+            break;
+        }
+    }
+    listing
 }
