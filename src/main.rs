@@ -46,6 +46,12 @@ fn main() -> std::process::ExitCode {
                 admin::list::list(cfg, since, category.as_deref())
             }),
             Some(cli::Command::ImportAmavisd { paths }) => admin::import::import(&paths),
+            Some(cli::Command::Sql {
+                command: cli::SqlCommand::Schema,
+            }) => {
+                process::say(format_args!("{}", pipescan::sql::schema::SCHEMA));
+                Exit::Ok
+            }
             Some(cli::Command::Quarantine {
                 command:
                     cli::QuarantineCommand::Expire {
@@ -204,6 +210,9 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
                 Err(e) => process::sayln(format_args!("# (cannot print settings: {e})")),
             }
             if ping && !scan::registry::ping_all(&loaded.config) {
+                return Exit::Unavailable;
+            }
+            if ping && !admin::sql::ping(&loaded.config) {
                 return Exit::Unavailable;
             }
             Exit::Ok

@@ -43,7 +43,9 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     if let Some(f) = policy::needed::forwarding_loop(cfg, header.count("Received")) {
         return early(&f, &spool);
     }
-    let lists = match Lists::compile(cfg) {
+    // The run's database connection, opened by its first query (none when nothing asks).
+    let db = crate::sql::conn::Db::for_run(cfg);
+    let lists = match Lists::compile(cfg, db.as_ref()) {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));

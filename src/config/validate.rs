@@ -23,6 +23,7 @@ pub fn problems(cfg: &Config) -> Vec<(String, String)> {
     }
     sections(cfg, &mut errs);
     addresses(cfg, &mut errs);
+    sql(cfg, &mut errs);
     errs
 }
 
@@ -312,5 +313,35 @@ fn addresses(cfg: &Config, errs: &mut Vec<(String, String)>) {
             "spamd.default_user".into(),
             "must not contain control characters".into(),
         ));
+    }
+}
+
+/// `[sql]`: a DSN that parses when anything uses it, timeouts inside the run's deadline.
+fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let q = &cfg.sql;
+    if q.lookups && q.dsn.is_empty() {
+        errs.push((
+            "sql.lookups".into(),
+            "needs sql.dsn (e.g. \"host=/run/postgresql dbname=mail user=pipescan\")".into(),
+        ));
+    }
+    if !q.dsn.is_empty()
+        && let Err(e) = crate::sql::conn::parse_dsn(&q.dsn)
+    {
+        errs.push(("sql.dsn".into(), e));
+    }
+    let deadline = cfg.general.deadline.0;
+    for (key, d) in [
+        ("sql.connect_timeout", q.connect_timeout.0),
+        ("sql.query_timeout", q.query_timeout.0),
+    ] {
+        if d.is_zero() {
+            errs.push((key.into(), "must be above 0".into()));
+        } else if d >= deadline {
+            errs.push((
+                key.into(),
+                format!("must be below general.deadline ({})", cfg.general.deadline),
+            ));
+        }
     }
 }

@@ -1,0 +1,257 @@
+//! amavisd-new's SQL lookups (`[sql] lookups = true`): the `users` row (and its `policy`) of a
+//! recipient, and the recipient's `wblist` verdict on a sender, read with amavisd's own queries
+//! (Amavis/Conf.pm sel_policy and sel_wblist) and keys ([`crate::sql::keys`]).
+//!
+//! Contract: one query per recipient for its policy (cached for the run), one per recipient and
+//! sender for wblist; every address is a bound bytea parameter. A Y/N flag of the policy row is
+//! also a lookup [`Source`] ([`Flag`]), placed before the TOML entries of the matching table, as
+//! amavisd asks SQL before its static maps: `Y` is listed, `N` is not listed, NULL (or no row)
+//! lets the TOML entries decide. What a database failure means is `[sql] on_failure`'s: an
+//! error (the run is held, exit 75) or, with "ignore", a logged "no answer from SQL".
+
+use crate::config::sql::SqlFailure;
+use crate::lookup::source::{LookupError, Source};
+use crate::lookup::table::Table;
+use crate::sql::conn::Db;
+use crate::sql::keys::query_keys;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_postgres::Row;
+
+/// amavisd's sel_policy with the keys as `$1` (a bytea array, one parameter whatever the count).
+const SEL_POLICY: &str = "SELECT users.id AS user_id, users.email, policy.* \
+     FROM users LEFT JOIN policy ON users.policy_id = policy.id \
+     WHERE users.email = ANY($1) ORDER BY users.priority DESC LIMIT 1";
+
+/// amavisd's sel_wblist: the recipient's users.id and the sender's keys.
+const SEL_WBLIST: &str = "SELECT wb FROM wblist JOIN mailaddr ON wblist.sid = mailaddr.id \
+     WHERE wblist.rid = $1 AND mailaddr.email = ANY($2) ORDER BY mailaddr.priority DESC";
+
+/// A policy row's Y/N flags, by the policy column that holds each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlagColumn {
+    VirusLover,
+    SpamLover,
+    BannedFilesLover,
+    BadHeaderLover,
+    BypassVirusChecks,
+    BypassSpamChecks,
+    BypassBannedChecks,
+    BypassHeaderChecks,
+}
+
+impl FlagColumn {
+    fn column(self) -> &'static str {
+        match self {
+            FlagColumn::VirusLover => "virus_lover",
+            FlagColumn::SpamLover => "spam_lover",
+            FlagColumn::BannedFilesLover => "banned_files_lover",
+            FlagColumn::BadHeaderLover => "bad_header_lover",
+            FlagColumn::BypassVirusChecks => "bypass_virus_checks",
+            FlagColumn::BypassSpamChecks => "bypass_spam_checks",
+            FlagColumn::BypassBannedChecks => "bypass_banned_checks",
+            FlagColumn::BypassHeaderChecks => "bypass_header_checks",
+        }
+    }
+}
+
+/// What the `users`/`policy` row of one recipient says (NULL columns are `None`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    /// users.id: the recipient side of wblist.
+    pub user_id: i32,
+    /// The users.email key that matched (`@.` is the catch-all).
+    pub matched: String,
+    flags: HashMap<&'static str, bool>,
+    pub tag_level: Option<f64>,
+    pub tag2_level: Option<f64>,
+    pub kill_level: Option<f64>,
+    pub dsn_cutoff_level: Option<f64>,
+    pub quarantine_cutoff_level: Option<f64>,
+    /// spam_subject_tag2: amavisd's tag for spammy mail (at tag2_level), our spam_subject_tag.
+    pub spam_subject_tag: Option<String>,
+}
+
+impl Policy {
+    pub fn flag(&self, f: FlagColumn) -> Option<bool> {
+        self.flags.get(f.column()).copied()
+    }
+
+    /// A users row other than the `@.` catch-all makes its recipient local (amavisd: a users
+    /// match is a local_domains match, the catch-all leaves it to the static tables).
+    pub fn makes_local(&self) -> bool {
+        self.matched != "@."
+    }
+
+    fn from_row(row: &Row) -> Policy {
+        let text = |c: &str| row.try_get::<_, Option<String>>(c).ok().flatten();
+        let level = |c: &str| {
+            row.try_get::<_, Option<f32>>(c)
+                .ok()
+                .flatten()
+                .map(f64::from)
+        };
+        let mut flags = HashMap::new();
+        for f in [
+            FlagColumn::VirusLover,
+            FlagColumn::SpamLover,
+            FlagColumn::BannedFilesLover,
+            FlagColumn::BadHeaderLover,
+            FlagColumn::BypassVirusChecks,
+            FlagColumn::BypassSpamChecks,
+            FlagColumn::BypassBannedChecks,
+            FlagColumn::BypassHeaderChecks,
+        ] {
+            if let Some(v) = text(f.column()).and_then(|v| yes_no(&v)) {
+                flags.insert(f.column(), v);
+            }
+        }
+        let matched = row
+            .try_get::<_, Vec<u8>>("email")
+            .map(|e| String::from_utf8_lossy(&e).into_owned())
+            .unwrap_or_default();
+        Policy {
+            user_id: row.try_get("user_id").unwrap_or(0),
+            matched,
+            flags,
+            tag_level: level("spam_tag_level"),
+            tag2_level: level("spam_tag2_level"),
+            kill_level: level("spam_kill_level"),
+            dsn_cutoff_level: level("spam_dsn_cutoff_level"),
+            quarantine_cutoff_level: level("spam_quarantine_cutoff_level"),
+            spam_subject_tag: text("spam_subject_tag2"),
+        }
+    }
+}
+
+/// amavisd's reading of a Y/N column: Y/y/1 true, N/n/0 false, anything else (a space) no
+/// answer.
+fn yes_no(v: &str) -> Option<bool> {
+    match v.trim() {
+        "Y" | "y" | "1" => Some(true),
+        "N" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A wblist verdict on one sender.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wb {
+    White,
+    Black,
+}
+
+/// amavisd's reading of wblist.wb: W/Y white, B/N black, a space neutral (no verdict). A
+/// number is a soft score (amavisd adds it to the spam score); we do not apply those yet and
+/// treat them as neutral.
+fn wb_value(v: &str) -> Option<Wb> {
+    match v.trim() {
+        "W" | "w" | "Y" | "y" => Some(Wb::White),
+        "B" | "b" | "N" | "n" => Some(Wb::Black),
+        _ => None,
+    }
+}
+
+/// The run's SQL lookups: the connection, the static local_domains (for the keys), the
+/// policy rows read so far.
+#[derive(Debug)]
+pub struct Lookups {
+    db: Arc<Db>,
+    local_domains: Table,
+    on_failure: SqlFailure,
+    policies: Mutex<HashMap<String, Option<Policy>>>,
+}
+
+impl Lookups {
+    pub fn new(db: Arc<Db>, local_domains: Table, on_failure: SqlFailure) -> Lookups {
+        Lookups {
+            db,
+            local_domains,
+            on_failure,
+            policies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn is_local(&self, addr: &str) -> Result<bool, LookupError> {
+        Ok(self.local_domains.is_empty() || self.local_domains.lookup(addr)?)
+    }
+
+    /// The recipient's users/policy row, if any (read once per address and run).
+    pub fn policy(&self, rcpt: &str) -> Result<Option<Policy>, LookupError> {
+        // Tables ask in lower case; one cache entry (one query) per recipient either way.
+        let rcpt = &rcpt.to_lowercase();
+        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(rcpt) {
+            return Ok(p.clone());
+        }
+        let keys = bytes(query_keys(rcpt, self.is_local(rcpt)?));
+        let found = match self.db.query(SEL_POLICY, &[&keys]) {
+            Ok(rows) => rows.first().map(Policy::from_row),
+            Err(e) => self.failed("policy", rcpt, &e.0)?,
+        };
+        cache.insert(rcpt.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// The recipient's wblist verdict on `sender` (the first non-neutral row by priority).
+    pub fn wblist(&self, policy: &Policy, sender: &str) -> Result<Option<Wb>, LookupError> {
+        let keys = bytes(query_keys(sender, self.is_local(sender)?));
+        match self.db.query(SEL_WBLIST, &[&policy.user_id, &keys]) {
+            Ok(rows) => Ok(rows
+                .iter()
+                .filter_map(|r| r.try_get::<_, String>("wb").ok())
+                .find_map(|v| wb_value(&v))),
+            Err(e) => self.failed("wblist", sender, &e.0),
+        }
+    }
+
+    /// A query failed: an error under on_failure = "tempfail", a logged miss under "ignore".
+    fn failed<T>(&self, what: &str, addr: &str, err: &str) -> Result<Option<T>, LookupError> {
+        let msg = format!("sql {what} lookup for <{}>: {err}", crate::log::clip(addr, 200));
+        match self.on_failure {
+            SqlFailure::Tempfail => Err(LookupError::new(msg)),
+            SqlFailure::Ignore => {
+                crate::log::warn(&format!("{msg} (sql.on_failure = \"ignore\": not asked)"));
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn bytes(keys: Vec<String>) -> Vec<Vec<u8>> {
+    keys.into_iter().map(String::into_bytes).collect()
+}
+
+/// One Y/N column of the recipient's policy row as an entry of a lookup table.
+#[derive(Debug)]
+pub struct Flag {
+    pub lookups: Arc<Lookups>,
+    pub column: FlagColumn,
+}
+
+impl Source for Flag {
+    fn find(&self, address: &str) -> Result<Option<bool>, LookupError> {
+        Ok(self
+            .lookups
+            .policy(address)?
+            .and_then(|p| p.flag(self.column)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amavisd_values() {
+        assert_eq!(yes_no("Y"), Some(true));
+        assert_eq!(yes_no("N"), Some(false));
+        assert_eq!(yes_no(" "), None);
+        assert_eq!(wb_value("W"), Some(Wb::White));
+        assert_eq!(wb_value("Y"), Some(Wb::White));
+        assert_eq!(wb_value("B"), Some(Wb::Black));
+        assert_eq!(wb_value("N"), Some(Wb::Black));
+        assert_eq!(wb_value(" "), None);
+        assert_eq!(wb_value("-3.5"), None, "soft scores are not applied (yet)");
+    }
+}
