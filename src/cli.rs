@@ -73,7 +73,11 @@ pub struct FilterArgs {
 
     /// The SASL login of an authenticated submitter (Postfix: ${sasl_username};
     /// Sendmail: ${auth_authen}); empty = not authenticated
-    #[arg(long = "sasl-username", value_name = "LOGIN", allow_hyphen_values = true)]
+    #[arg(
+        long = "sasl-username",
+        value_name = "LOGIN",
+        allow_hyphen_values = true
+    )]
     pub sasl_username: Option<String>,
 
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing
@@ -213,7 +217,13 @@ fn since(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// The command words, and the options of every command that may be written before one.
-const COMMANDS: &[&str] = &["check-config", "release", "quarantine", "import-amavisd", "sql"];
+const COMMANDS: &[&str] = &[
+    "check-config",
+    "release",
+    "quarantine",
+    "import-amavisd",
+    "sql",
+];
 
 /// Where the command word is in `args` (args[0] is the program): the first argument that is
 /// not `-c FILE`, `--config FILE`, `--policy NAME` or `-v` (in any of clap's spellings), if it

@@ -123,13 +123,28 @@ mod tests {
     #[test]
     fn passwords_never_survive() {
         for (dsn, want) in [
-            ("host=/run/postgresql dbname=mail", "host=/run/postgresql dbname=mail"),
-            ("host=db password=s3cret user=x", "host=db password=*** user=x"),
+            (
+                "host=/run/postgresql dbname=mail",
+                "host=/run/postgresql dbname=mail",
+            ),
+            (
+                "host=db password=s3cret user=x",
+                "host=db password=*** user=x",
+            ),
             ("password = s3cret", "password=***"),
-            ("host=db password='a b\\' c' user=x", "host=db password=*** user=x"),
-            ("postgresql://u:s3cret@db/mail", "postgresql://u:***@db/mail"),
+            (
+                "host=db password='a b\\' c' user=x",
+                "host=db password=*** user=x",
+            ),
+            (
+                "postgresql://u:s3cret@db/mail",
+                "postgresql://u:***@db/mail",
+            ),
             ("postgresql://u@db/mail", "postgresql://u@db/mail"),
-            ("postgresql://db/mail?password=s3cret", "postgresql://db/mail?password=***"),
+            (
+                "postgresql://db/mail?password=s3cret",
+                "postgresql://db/mail?password=***",
+            ),
         ] {
             assert_eq!(redact(dsn), want, "{dsn}");
             assert!(!redact(dsn).contains("s3cret"));

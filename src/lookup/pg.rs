@@ -207,7 +207,10 @@ impl Lookups {
 
     /// A query failed: an error under on_failure = "tempfail", a logged miss under "ignore".
     fn failed<T>(&self, what: &str, addr: &str, err: &str) -> Result<Option<T>, LookupError> {
-        let msg = format!("sql {what} lookup for <{}>: {err}", crate::log::clip(addr, 200));
+        let msg = format!(
+            "sql {what} lookup for <{}>: {err}",
+            crate::log::clip(addr, 200)
+        );
         match self.on_failure {
             SqlFailure::Tempfail => Err(LookupError::new(msg)),
             SqlFailure::Ignore => {

@@ -36,7 +36,8 @@ impl Lists {
         Ok(match db {
             Some(db) if cfg.sql.lookups => lists.with_sql(Arc::new(Lookups::new(
                 db.clone(),
-                Table::new(&cfg.general.local_domains).map_err(|e| ("general.local_domains".into(), e.0))?,
+                Table::new(&cfg.general.local_domains)
+                    .map_err(|e| ("general.local_domains".into(), e.0))?,
                 cfg.sql.on_failure,
             ))),
             _ => lists,

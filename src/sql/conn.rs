@@ -46,7 +46,11 @@ pub fn describe(cfg: &Config) -> String {
     let port = cfg.get_ports().first().copied().unwrap_or(5432);
     format!(
         "{} port {port} db {} user {}",
-        if hosts.is_empty() { "localhost".into() } else { hosts.join(",") },
+        if hosts.is_empty() {
+            "localhost".into()
+        } else {
+            hosts.join(",")
+        },
         cfg.get_dbname().unwrap_or("-"),
         cfg.get_user().unwrap_or("-"),
     )
@@ -74,7 +78,9 @@ impl fmt::Debug for Db {
 impl Db {
     /// The run's connection when `[sql]` is in use (opened by its first query).
     pub fn for_run(cfg: &crate::config::settings::Config) -> Option<std::sync::Arc<Db>> {
-        cfg.sql.enabled().then(|| std::sync::Arc::new(Db::new(&cfg.sql)))
+        cfg.sql
+            .enabled()
+            .then(|| std::sync::Arc::new(Db::new(&cfg.sql)))
     }
 
     pub fn new(sql: &Sql) -> Db {
@@ -98,7 +104,9 @@ impl Db {
     pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
         let mut guard = self.connected()?;
         let answer = match guard.as_ref() {
-            Some(o) => o.rt.block_on(async { timeout(self.query_timeout, o.client.query(sql, params)).await }),
+            Some(o) => o
+                .rt
+                .block_on(async { timeout(self.query_timeout, o.client.query(sql, params)).await }),
             None => return Err(DbError("no connection".into())),
         };
         self.settle(&mut guard, answer)
@@ -108,7 +116,9 @@ impl Db {
     pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, DbError> {
         let mut guard = self.connected()?;
         let answer = match guard.as_ref() {
-            Some(o) => o.rt.block_on(async { timeout(self.query_timeout, o.client.execute(sql, params)).await }),
+            Some(o) => o.rt.block_on(async {
+                timeout(self.query_timeout, o.client.execute(sql, params)).await
+            }),
             None => return Err(DbError("no connection".into())),
         };
         self.settle(&mut guard, answer)
@@ -118,7 +128,9 @@ impl Db {
     pub fn batch(&self, sql: &str) -> Result<(), DbError> {
         let mut guard = self.connected()?;
         let answer = match guard.as_ref() {
-            Some(o) => o.rt.block_on(async { timeout(self.query_timeout, o.client.batch_execute(sql)).await }),
+            Some(o) => o
+                .rt
+                .block_on(async { timeout(self.query_timeout, o.client.batch_execute(sql)).await }),
             None => return Err(DbError("no connection".into())),
         };
         self.settle(&mut guard, answer)
@@ -167,9 +179,8 @@ impl Db {
         let mut config = config;
         config.connect_timeout(self.connect_timeout);
         let server = describe(&config);
-        let connected = rt.block_on(async {
-            timeout(self.connect_timeout, config.connect(NoTls)).await
-        });
+        let connected =
+            rt.block_on(async { timeout(self.connect_timeout, config.connect(NoTls)).await });
         let (client, connection) = match connected {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
@@ -194,6 +205,9 @@ impl Db {
 fn error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }

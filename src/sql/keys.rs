@@ -23,7 +23,10 @@
 pub fn query_keys(addr: &str, local: bool) -> Vec<String> {
     let (localpart, domain) = split_address(addr);
     let localpart = localpart.to_lowercase();
-    let domain = domain.trim_start_matches('@').trim_end_matches('.').to_lowercase();
+    let domain = domain
+        .trim_start_matches('@')
+        .trim_end_matches('.')
+        .to_lowercase();
     let (user, ext) = split_localpart(&localpart);
     let mut keys = vec![addr.to_string()];
     if !ext.is_empty() {
@@ -120,7 +123,13 @@ mod tests {
     fn foreign_addresses_have_no_bare_user_keys() {
         assert_eq!(
             query_keys("bob@example.org", false),
-            ["bob@example.org", "@example.org", "@.example.org", "@.org", "@."]
+            [
+                "bob@example.org",
+                "@example.org",
+                "@.example.org",
+                "@.org",
+                "@."
+            ]
         );
     }
 
@@ -157,7 +166,10 @@ mod tests {
 
     #[test]
     fn at_most_twenty_domain_keys() {
-        let domain = (0..40).map(|i| format!("d{i}")).collect::<Vec<_>>().join(".");
+        let domain = (0..40)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>()
+            .join(".");
         let k = query_keys(&format!("a@{domain}"), false);
         assert_eq!(k.iter().filter(|k| k.starts_with("@.")).count(), 20);
         assert_eq!(k.last().map(String::as_str), Some("@."));

@@ -24,6 +24,7 @@ pub const LOOKUP_TABLES: &[(&str, &str)] = &[
 /// Does the database have every table and column we read? One query per table, each
 /// selecting no row; the first failure names the table.
 pub fn check(db: &Db, tables: &[(&str, &str)]) -> Result<(), DbError> {
+    db.query("SELECT 1", &[])?;
     for (table, columns) in tables {
         // Table and column names are our constants, never input.
         let sql = format!("SELECT {columns} FROM {table} WHERE false");

@@ -1,0 +1,554 @@
+//! `[sql]`: amavisd-new's tables in a real PostgreSQL (and through a real PgBouncer), started
+//! once per test run by scripts/pg-stack (scripts/test does it), which loads the schema that
+//! `pipescan sql schema` prints. Each test works in a database of its own, cloned from that
+//! schema (`CREATE DATABASE … TEMPLATE pipescan_template`), and drops it at the end.
+//!
+//! The stories: per-recipient policy rows decide lovers and levels, by amavisd's key
+//! priorities, before the TOML tables; wblist white- and blacklists senders per recipient; a
+//! database that is down, stalled, locked or missing a table holds the mail (exit 75) unless
+//! on_failure = "ignore"; hostile addresses reach the database only as bound parameters.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HOW: &str = "run scripts/test, or: scripts/pg-stack up DIR && set -a && eval \"$(scripts/pg-stack env DIR)\" && set +a (after cargo build: the stack loads `target/debug/pipescan sql schema`)";
+
+fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {HOW}"))
+}
+
+/// One test's own database.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    fn new(tag: &str) -> TestDb {
+        let name = format!("t_{tag}_{}", std::process::id());
+        let template = env_var("PIPESCAN_PG_TEMPLATE");
+        // Two commands: psql runs one -c's statements in one transaction, where DROP DATABASE
+        // may not run.
+        psql(
+            &admin_dsn(),
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        psql(
+            &admin_dsn(),
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        );
+        TestDb { name }
+    }
+
+    /// The DSN of this database, straight to PostgreSQL or through PgBouncer.
+    fn dsn(&self, bouncer: bool) -> String {
+        let base = env_var(if bouncer {
+            "PIPESCAN_PGBOUNCER_DSN"
+        } else {
+            "PIPESCAN_PG_DSN"
+        });
+        with_dbname(&base, &self.name)
+    }
+
+    fn sql(&self, q: &str) -> String {
+        psql(&self.dsn(false), q)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-X", "-q", "-d", &admin_dsn(), "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+fn with_dbname(dsn: &str, db: &str) -> String {
+    let mut parts: Vec<String> = dsn
+        .split_whitespace()
+        .filter(|p| !p.starts_with("dbname="))
+        .map(str::to_string)
+        .collect();
+    parts.push(format!("dbname={db}"));
+    parts.join(" ")
+}
+
+fn admin_dsn() -> String {
+    with_dbname(&env_var("PIPESCAN_PG_DSN"), "postgres")
+}
+
+/// Runs SQL with psql (PostgreSQL's own client); panics with its error.
+fn psql(dsn: &str, q: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            dsn,
+            "-c",
+            q,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql ({e}): {HOW}"));
+    assert!(
+        out.status.success(),
+        "psql failed on {q}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn spamd() -> String {
+    real_spamd()
+}
+
+fn gtube(from: &str) -> Vec<u8> {
+    let g = concat!(
+        "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+        "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+    );
+    format!(
+        "From: {from}\nTo: team@example.com\nSubject: you won\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <gtube@example.net>\n\n{g}\n"
+    )
+    .into_bytes()
+}
+
+/// A filter asking spamd, discarding spam (so "delivered or not" shows each recipient's
+/// verdict), with `[sql]` on `dsn`.
+fn sql_filter(dsn: &str, extra: &str) -> Filter {
+    Filter::new(&format!(
+        "[destiny]\nspam = \"discard\"\n[spamd]\nservers = [\"{}\"]\n[sql]\ndsn = \"{dsn}\"\nlookups = true\nconnect_timeout = \"2s\"\nquery_timeout = \"2s\"\n{extra}",
+        spamd()
+    ))
+}
+
+/// Every recipient handed to sendmail, over all its calls, sorted.
+fn delivered(f: &Filter) -> Vec<String> {
+    let mut all = Vec::new();
+    for n in 0..f.calls() {
+        let argv = f.call_argv(n);
+        if let Some(at) = argv.iter().position(|a| a == "--") {
+            all.extend(argv[at + 1..].iter().cloned());
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The policies and users of the lookup stories (amavisd's README priorities: 8 for a full
+/// address, 5 for a domain).
+fn load_policies(db: &TestDb) {
+    db.sql(
+        "INSERT INTO policy (id, policy_name, spam_lover) VALUES (1, 'defaults', NULL), (2, 'lovers', 'Y'), (4, 'strict', 'N');
+         INSERT INTO policy (id, policy_name, spam_tag2_level, spam_kill_level) VALUES (3, 'relaxed', 1500, 2000);
+         INSERT INTO users (priority, policy_id, email) VALUES
+           (8, 2, 'bob@example.com'), (5, 3, '@example.com'), (8, 1, 'dave@example.com'),
+           (8, 4, 'frank@example.com'), (8, 2, 'o''hara@example.com');",
+    );
+}
+
+fn lookup_story(bouncer: bool) {
+    let db = TestDb::new(if bouncer {
+        "lookups_bouncer"
+    } else {
+        "lookups"
+    });
+    load_policies(&db);
+    // TOML says dave and frank love spam: dave's SQL policy leaves spam_lover NULL (the TOML
+    // decides), frank's says N (SQL comes first).
+    let f = sql_filter(
+        &db.dsn(bouncer),
+        "[lists]\nspam_lovers = [\"dave@example.com\", \"frank@example.com\"]\n",
+    );
+    let rcpts = [
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+        "erin@other.test",
+        "frank@example.com",
+    ];
+    let mut args = vec!["-v", "-f", "promo@example.net", "--"];
+    args.extend(rcpts);
+    let r = f.run(&args, &gtube("promo@example.net"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        delivered(&f),
+        [
+            "bob@example.com",   // users row bob@: policy lovers (spam_lover Y)
+            "carol@example.com", // @example.com: kill level 2000 > GTUBE's 1000
+            "dave@example.com",  // policy defaults: NULL, the TOML spam_lovers decides
+        ],
+        "erin has no row (TOML levels: discarded); frank's N beats the TOML; log: {}",
+        r.stderr
+    );
+    // carol is below her tag2 level 1500: no spam flag on her copy; bob's copy is flagged.
+    for n in 0..f.calls() {
+        let argv = f.call_argv(n);
+        let msg = String::from_utf8_lossy(&f.call_msg(n)).into_owned();
+        if argv.iter().any(|a| a == "carol@example.com") {
+            assert!(!msg.contains("X-Spam-Flag: YES"), "{msg}");
+            assert!(
+                msg.contains("X-Spam-Level"),
+                "carol is above tag_level: {msg}"
+            );
+        }
+        if argv.iter().any(|a| a == "bob@example.com") {
+            assert!(msg.contains("X-Spam-Flag: YES"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn sql_policy_rows_decide_lovers_and_levels_by_priority_before_toml() {
+    lookup_story(false);
+}
+
+#[test]
+fn the_same_story_through_pgbouncer_in_transaction_pooling() {
+    lookup_story(true);
+}
+
+#[test]
+fn wblist_white_and_blacklists_senders_per_recipient() {
+    let db = TestDb::new("wblist");
+    load_policies(&db);
+    db.sql(
+        "INSERT INTO policy (id, policy_name, spam_tag_level) VALUES (5, 'tag everything', -999);
+         INSERT INTO users (priority, policy_id, email) VALUES (8, 5, 'alice@example.com');
+         INSERT INTO mailaddr (priority, email) VALUES (8, 'spammer@bad.test'), (5, '@friend.test'), (0, '@.');
+         INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, 'B' FROM users u, mailaddr m
+           WHERE u.email = 'alice@example.com' AND m.email = 'spammer@bad.test';
+         INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, 'W' FROM users u, mailaddr m
+           WHERE u.email = 'alice@example.com' AND m.email = '@friend.test';
+         INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, ' ' FROM users u, mailaddr m
+           WHERE u.email = 'alice@example.com' AND m.email = '@.';",
+    );
+    let dsn = db.dsn(false);
+    // A clean message from a blacklisted sender: spam for alice, not for bob (no wblist row).
+    let f = sql_filter(&dsn, "");
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "spammer@bad.test",
+            "--",
+            "alice@example.com",
+            "carol@example.com",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&f), ["carol@example.com"], "{}", r.stderr);
+    // From a whitelisted domain (the From: author; the envelope sender is neutral): alice's
+    // copy (her policy tags everything, spam_tag_level -999) shows the whitelisting. (carol
+    // is there so that spamd is asked at all: nobody asks it for whitelisted-only mail.)
+    let pal = String::from_utf8_lossy(PLAIN)
+        .replace("Alice <alice@example.org>", "Pal <pal@friend.test>");
+    let f = sql_filter(&dsn, "");
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "bulk@mailer.test",
+            "--",
+            "alice@example.com",
+            "carol@example.com",
+        ],
+        pal.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        delivered(&f),
+        ["alice@example.com", "carol@example.com"],
+        "{}",
+        r.stderr
+    );
+    let alices = (0..f.calls())
+        .find(|&n| f.call_argv(n).iter().any(|a| a == "alice@example.com"))
+        .unwrap();
+    let msg = String::from_utf8_lossy(&f.call_msg(alices)).into_owned();
+    assert!(msg.contains("WHITELISTED"), "{msg}");
+    // A neutral sender (only the `@.` row, wb = space): no verdict either way.
+    let f = sql_filter(&dsn, "");
+    let r = f.run(
+        &["-v", "-f", "x@neutral.test", "--", "alice@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&f), ["alice@example.com"], "{}", r.stderr);
+    let msg = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(
+        msg.contains("X-Spam-Status: No") && !msg.contains("WHITELISTED"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_database_that_is_down_holds_the_mail_and_never_logs_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = format!(
+        "host={} port=25532 user=postgres password=s3cret-pw dbname=nothing",
+        dir.path().display()
+    );
+    let f = sql_filter(&dsn, "");
+    let started = Instant::now();
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stdout.starts_with("4.3.0"), "{}", r.stdout);
+    assert!(r.stderr.contains("cannot connect to"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("s3cret") && !r.stdout.contains("s3cret"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // on_failure = "ignore": logged, and the TOML tables decide.
+    let f = sql_filter(&dsn, "on_failure = \"ignore\"\n");
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&f), ["bob@example.com"]);
+    assert!(
+        r.stderr.contains("sql.on_failure = \"ignore\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
+    // check-config --ping says so, and shows the DSN without its password.
+    let mut c = f.command(&["check-config", "--ping"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(69), "{text}");
+    assert!(
+        text.contains("# ping sql: NOT USABLE: cannot connect"),
+        "{text}"
+    );
+    assert!(
+        text.contains("password=***") && !text.contains("s3cret"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_stalled_server_is_a_tempfail_within_the_connect_timeout() {
+    let db = TestDb::new("stalled");
+    let dsn = env_var("PIPESCAN_PG_DSN");
+    let field = |k: &str| {
+        dsn.split_whitespace()
+            .find_map(|p| p.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in PIPESCAN_PG_DSN {dsn}"))
+            .to_string()
+    };
+    let sock_dir = format!("{}/.s.PGSQL.{}", field("host="), field("port="));
+    // A TCP proxy in front of the real server's socket that holds every answer for 60 s.
+    let proxy = slow_proxy(&sock_dir, Duration::from_secs(60));
+    let (host, port) = proxy.rsplit_once(':').unwrap();
+    let dsn = format!("host={host} port={port} user=postgres dbname={}", db.name);
+    let f = sql_filter(&dsn, "");
+    let started = Instant::now();
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("sql.connect_timeout"), "{}", r.stderr);
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn a_locked_table_is_a_tempfail_within_the_query_timeout() {
+    let db = TestDb::new("locked");
+    load_policies(&db);
+    // Another session holds users locked (a long migration, a stuck transaction).
+    let mut locker = Command::new("psql")
+        .args(["-X", "-q", "-d", &db.dsn(false)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    stdin
+        .write_all(b"BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let t = Instant::now();
+    while db.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON l.relation = c.oid WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock'") != "1" {
+        assert!(t.elapsed() < Duration::from_secs(10), "the lock was not taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let f = sql_filter(&db.dsn(false), "");
+    let started = Instant::now();
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    let took = started.elapsed();
+    drop(stdin);
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("sql.query_timeout"), "{}", r.stderr);
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn a_missing_table_holds_the_mail_and_ping_names_it() {
+    let db = TestDb::new("missing");
+    db.sql("DROP TABLE wblist");
+    let f = sql_filter(&db.dsn(false), "");
+    // The recipient has a users row, so wblist is asked.
+    db.sql(
+        "INSERT INTO policy (id) VALUES (1); INSERT INTO users (email) VALUES ('bob@example.com')",
+    );
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\"wblist\" does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0);
+    let mut c = f.command(&["check-config", "--ping"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(69), "{text}");
+    assert!(text.contains("NOT USABLE: table wblist"), "{text}");
+    // With every table there, --ping answers.
+    let good = TestDb::new("ping_ok");
+    let f = sql_filter(&good.dsn(true), "");
+    let mut c = f.command(&["check-config", "--ping"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("# ping sql ") && text.contains("lookup tables present"),
+        "{text}"
+    );
+}
+
+#[test]
+fn hostile_addresses_are_only_ever_bound_parameters() {
+    let db = TestDb::new("hostile");
+    load_policies(&db);
+    // The longest address the envelope accepts (998 bytes), and a 1 KB local part in From:.
+    let long = format!("{}@example.com", "a".repeat(998 - "@example.com".len()));
+    let injection = "x');DROP TABLE users;--@example.com";
+    let quoted = "\"john doe\"@example.com";
+    let f = sql_filter(&db.dsn(true), "");
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "o'hara@example.net",
+            "--",
+            "o'hara@example.com",
+            injection,
+            &long,
+            quoted,
+            "' OR '1'='1@example.com",
+        ],
+        &gtube(&format!(
+            "Evil <e\u{0}vil'\";--{}@bad.test>",
+            "b".repeat(1024)
+        )),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // o'hara has a users row of her own (policy lovers) and gets the spam; every other one
+    // matches only @example.com (kill level 2000): delivered too, but not via a row that
+    // an injected OR would have matched.
+    let got = delivered(&f);
+    assert!(got.contains(&"o'hara@example.com".to_string()), "{got:?}");
+    assert_eq!(got.len(), 5, "{got:?} {}", r.stderr);
+    assert_eq!(
+        db.sql("SELECT count(*) FROM users"),
+        "5",
+        "the users table is intact"
+    );
+    // Without the @example.com row, the injected OR finds nothing: discarded.
+    db.sql("DELETE FROM users WHERE email = '@example.com'");
+    let f = sql_filter(&db.dsn(false), "");
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "a@example.net",
+            "--",
+            "' OR '1'='1@x.test",
+            injection,
+        ],
+        &gtube("a@example.net"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(delivered(&f).is_empty(), "{:?}", delivered(&f));
+}
+
+#[test]
+fn the_printed_schema_is_amavisds_eight_tables() {
+    // scripts/pg-stack loaded `pipescan sql schema` into the template: every table with
+    // amavisd-new 2.13's column count (README.sql-pg).
+    let db = TestDb::new("schema");
+    let got = db.sql(
+        "SELECT table_name || ':' || count(*) FROM information_schema.columns
+         WHERE table_schema = 'public' GROUP BY table_name ORDER BY table_name",
+    );
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        [
+            "maddr:4",
+            "mailaddr:3",
+            "msgrcpt:12",
+            "msgs:20",
+            "policy:45",
+            "quarantine:4",
+            "users:5",
+            "wblist:3",
+        ]
+    );
+    let o = run_bin(&["sql", "schema"], b"", &[]);
+    assert_eq!(o.code, 0);
+    assert_eq!(o.stdout.matches("CREATE TABLE ").count(), 8);
+}
+
+#[test]
+fn sql_settings_are_checked_against_the_deadline() {
+    let f = Filter::new(
+        "[general]\ndeadline = \"30s\"\n[sql]\nlookups = true\nquery_timeout = \"30s\"\n",
+    );
+    let mut c = f.command(&["check-config"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("sql.lookups") && err.contains("needs sql.dsn"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sql.query_timeout") && err.contains("below general.deadline"),
+        "{err}"
+    );
+}
