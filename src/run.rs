@@ -24,6 +24,7 @@ use std::time::Instant;
 /// `cfg` is shared (not copied) with scanner threads that may outlive the decision.
 pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
     let started = Instant::now();
+    let received = std::time::SystemTime::now();
     let hostname = cfg.hostname();
     // Read: the whole message, before anything is decided.
     let read = crate::timings::time("read", || {
@@ -134,7 +135,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         return report::dry_run(cfg, env, &mut spool, &header, &plan, &scans, started);
     }
     // Execute, then report what happened.
-    let mut quarantine_id = None;
+    let mut kept = None;
     let executed = {
         let mut m = Message {
             env,
@@ -144,16 +145,29 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             bulk: scanned.facts.bulk,
         };
         execute::execute(
-            cfg,
-            &mut m,
-            mode,
-            &mut plan,
-            &verdicts,
-            quarantine,
-            &mut quarantine_id,
+            cfg, &mut m, mode, &mut plan, &verdicts, quarantine, &mut kept,
         )
     };
-    scans.quarantine = quarantine_id.as_deref();
+    scans.quarantine = kept.as_ref().map(|k| k.id.as_str());
+    // The SQL message log: after the fact, and never a reason to change the outcome.
+    let subject = header.first_text(&spool.head, "Subject");
+    let from = header.first_text(&spool.head, "From");
+    let entry = crate::act::sqllog::Entry {
+        env,
+        hostname: &hostname,
+        received,
+        size: spool.size,
+        message_id: message_id.as_deref(),
+        from: from.as_deref(),
+        subject: subject.as_deref(),
+        category: plan.category,
+        rcpts: &rcpts,
+        verdicts: &verdicts,
+        kept: kept.as_ref(),
+        executed: &executed,
+        dsn_sent: !plan.dsn.is_empty(),
+    };
+    crate::act::sqllog::record(cfg.sql.log, db.as_deref(), &entry);
     let note = note.as_deref();
     report::executed(executed, env, &spool, &plan, &scans, started, note)
 }

@@ -126,8 +126,13 @@ fn gtube(from: &str) -> Vec<u8> {
 /// A filter asking spamd, discarding spam (so "delivered or not" shows each recipient's
 /// verdict), with `[sql]` on `dsn`.
 fn sql_filter(dsn: &str, extra: &str) -> Filter {
+    let lookups = if extra.contains("lookups =") {
+        ""
+    } else {
+        "lookups = true\n"
+    };
     Filter::new(&format!(
-        "[destiny]\nspam = \"discard\"\n[spamd]\nservers = [\"{}\"]\n[sql]\ndsn = \"{dsn}\"\nlookups = true\nconnect_timeout = \"2s\"\nquery_timeout = \"2s\"\n{extra}",
+        "[destiny]\nspam = \"discard\"\n[spamd]\nservers = [\"{}\"]\n[sql]\ndsn = \"{dsn}\"\n{lookups}connect_timeout = \"2s\"\nquery_timeout = \"2s\"\n{extra}",
         spamd()
     ))
 }
@@ -550,5 +555,113 @@ fn sql_settings_are_checked_against_the_deadline() {
     assert!(
         err.contains("sql.query_timeout") && err.contains("below general.deadline"),
         "{err}"
+    );
+}
+
+fn mail_id_of(stderr: &str) -> String {
+    let at = stderr
+        .find("mail_id: ")
+        .unwrap_or_else(|| panic!("no mail_id in the log: {stderr}"));
+    stderr[at + 9..at + 21].to_string()
+}
+
+#[test]
+fn the_message_log_has_amavisds_rows_and_columns() {
+    let db = TestDb::new("msglog");
+    load_policies(&db);
+    let f = sql_filter(&db.dsn(true), "log = true\n");
+    let msg = gtube("Promo <promo@example.net>");
+    let r = f.run(
+        &[
+            "-v",
+            "--client-address",
+            "192.0.2.7",
+            "-f",
+            "Promo@Example.NET",
+            "--",
+            "bob@example.com",
+            "erin@other.test",
+        ],
+        &msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = mail_id_of(&r.stderr);
+    let row = db.sql(
+        "SELECT convert_from(mail_id, 'UTF8'), am_id ~ '^[0-9]{5,}-01$', time_num > 0, \
+         abs(extract(epoch FROM time_iso) - time_num) < 1, client_addr, size, originating, \
+         content, quar_type, dsn_sent, spam_level >= 900, message_id, from_addr, subject, host, \
+         convert_from(s.email, 'UTF8'), s.domain \
+         FROM msgs JOIN maddr s ON s.id = msgs.sid",
+    );
+    assert_eq!(
+        row,
+        format!(
+            "{id}|t|t|t|192.0.2.7|{}|N|S| |N|t|<gtube@example.net>|Promo <promo@example.net>|you won|mx.test|promo@example.net|net.example",
+            msg.len()
+        )
+    );
+    let rcpts = db.sql(
+        "SELECT rseqnum, convert_from(r.email, 'UTF8'), is_local, content, ds, rs, bl, wl, \
+         bspam_level >= 900, smtp_resp FROM msgrcpt JOIN maddr r ON r.id = msgrcpt.rid \
+         ORDER BY rseqnum",
+    );
+    assert_eq!(
+        rcpts.lines().collect::<Vec<_>>(),
+        [
+            "1|bob@example.com|Y|S|P| |N|N|t|250 2.0.0 Ok",
+            "2|erin@other.test|Y|S|D| |N|N|t|250 2.7.0 Ok, discarded",
+        ]
+    );
+    // A second message from the same sender, on another connection: one maddr row each.
+    let f = sql_filter(&db.dsn(false), "log = true\n");
+    let r = f.run(
+        &["-v", "-f", "promo@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(db.sql("SELECT count(*) FROM msgs"), "2");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM maddr WHERE email = 'promo@example.net'"),
+        "1"
+    );
+}
+
+#[test]
+fn a_log_write_that_fails_logs_and_delivers() {
+    // A database that is down (log only, no lookups): delivered, and the log says why.
+    let dir = tempfile::tempdir().unwrap();
+    let down = format!(
+        "host={} port=25532 user=postgres dbname=x",
+        dir.path().display()
+    );
+    let f = sql_filter(&down, "lookups = false\nlog = true\n");
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&f), ["bob@example.com"]);
+    assert!(
+        r.stderr.contains("sql message log not written"),
+        "{}",
+        r.stderr
+    );
+    // A read-only replica as the log database: the INSERTs are refused; delivered all the same.
+    let db = TestDb::new("readonly");
+    db.sql(&format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name
+    ));
+    let f = sql_filter(&db.dsn(false), "log = true\n");
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&f), ["bob@example.com"]);
+    assert!(
+        r.stderr.contains("sql message log not written") && r.stderr.contains("read-only"),
+        "{}",
+        r.stderr
     );
 }

@@ -16,6 +16,9 @@ pub struct Sql {
     pub dsn: String,
     /// Read amavisd's users/policy/mailaddr/wblist tables for every recipient.
     pub lookups: bool,
+    /// Write amavisd's message log (maddr, msgs, msgrcpt) for every message. A failed write is
+    /// logged and never holds the message.
+    pub log: bool,
     /// What a lookup the database cannot answer (down, slow, a missing table) means:
     /// "tempfail" (exit 75, the MTA retries) or "ignore" (logged; the TOML tables decide).
     pub on_failure: SqlFailure,
@@ -37,6 +40,7 @@ impl Default for Sql {
         Sql {
             dsn: String::new(),
             lookups: false,
+            log: false,
             on_failure: SqlFailure::Tempfail,
             connect_timeout: Dur(Duration::from_secs(5)),
             query_timeout: Dur(Duration::from_secs(10)),
@@ -47,7 +51,7 @@ impl Default for Sql {
 impl Sql {
     /// Is anything of `[sql]` in use?
     pub fn enabled(&self) -> bool {
-        !self.dsn.is_empty() && self.lookups
+        !self.dsn.is_empty() && (self.lookups || self.log)
     }
 }
 

@@ -319,11 +319,13 @@ fn addresses(cfg: &Config, errs: &mut Vec<(String, String)>) {
 /// `[sql]`: a DSN that parses when anything uses it, timeouts inside the run's deadline.
 fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
     let q = &cfg.sql;
-    if q.lookups && q.dsn.is_empty() {
-        errs.push((
-            "sql.lookups".into(),
-            "needs sql.dsn (e.g. \"host=/run/postgresql dbname=mail user=pipescan\")".into(),
-        ));
+    for (key, on) in [("sql.lookups", q.lookups), ("sql.log", q.log)] {
+        if on && q.dsn.is_empty() {
+            errs.push((
+                key.into(),
+                "needs sql.dsn (e.g. \"host=/run/postgresql dbname=mail user=pipescan\")".into(),
+            ));
+        }
     }
     if !q.dsn.is_empty()
         && let Err(e) = crate::sql::conn::parse_dsn(&q.dsn)

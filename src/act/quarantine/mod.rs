@@ -8,3 +8,14 @@
 pub mod id;
 pub mod record;
 pub mod store;
+
+/// Where a run's copy was kept: its id (the X-Quarantine-ID, the run's mail_id) and amavisd's
+/// quarantine type and location, as the SQL message log records them (msgs.quar_type, quar_loc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub id: String,
+    /// `F` a file in [quarantine] directory, `M` a mailbox (by mail) only.
+    pub kind: char,
+    /// The file's path below the quarantine directory; the address for a mailbox.
+    pub location: String,
+}

@@ -1,0 +1,299 @@
+//! The SQL message log (`[sql] log = true`): amavisd-new's `maddr`, `msgs` and `msgrcpt` rows
+//! for every message and recipient, with the columns amavisd fills (Amavis/Out/SQL/Log.pm), so
+//! that reporting queries and quarantine UIs built on its schema work unchanged, and pen pals
+//! work across hosts.
+//!
+//! Contract: written after the message was handled, never before: a log write that fails is
+//! logged and changes nothing (the message was delivered, discarded or held already). Addresses
+//! are normalised as amavisd's find_or_save_addr (lower case, 7-bit printable, at most 255
+//! bytes); every value is a bound parameter.
+
+use crate::act::execute::Executed;
+use crate::act::quarantine::Kept;
+use crate::envelope::Envelope;
+use crate::outcome::Exit;
+use crate::policy::recipient::{Listed, Recipients};
+use crate::sql::conn::{Db, DbError};
+use crate::verdict::{Category, Destiny, Verdict};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Everything one message's rows say.
+pub struct Entry<'a> {
+    pub env: &'a Envelope,
+    pub hostname: &'a str,
+    pub received: SystemTime,
+    pub size: u64,
+    pub message_id: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    /// The run's main category (the most severe one among the recipients).
+    pub category: Category,
+    pub rcpts: &'a Recipients,
+    pub verdicts: &'a [Verdict],
+    pub kept: Option<&'a Kept>,
+    pub executed: &'a Executed,
+    /// Our DSN went out for refused recipients.
+    pub dsn_sent: bool,
+}
+
+const UPSERT_MADDR: &str = "WITH ins AS (INSERT INTO maddr (partition_tag, email, domain) \
+     VALUES (0, $1, $2) ON CONFLICT (partition_tag, email) DO NOTHING RETURNING id) \
+     SELECT id FROM ins UNION ALL SELECT id FROM maddr WHERE partition_tag = 0 AND email = $1";
+
+const INS_MSG: &str = "INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, \
+     time_iso, sid, policy, client_addr, size, originating, content, quar_type, quar_loc, \
+     dsn_sent, spam_level, message_id, from_addr, subject, host) \
+     VALUES (0, $1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
+const INS_RCP: &str = "INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, \
+     content, ds, rs, bl, wl, bspam_level, smtp_resp) \
+     VALUES (0, $1, $2, $3, $4, $5, $6, ' ', $7, $8, $9, $10)";
+
+/// Writes the rows when `[sql] log` is on; a failure is logged, never returned.
+pub fn record(log: bool, db: Option<&Db>, e: &Entry) {
+    let Some(db) = db.filter(|_| log) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    match write(db, e) {
+        Ok(()) => crate::timings::add("sql log", started.elapsed()),
+        Err(err) => crate::log::warn(&format!(
+            "sql message log not written (the message is handled all the same): {err}"
+        )),
+    }
+}
+
+/// The maddr ids first (each its own statement, as amavisd), then msgs and msgrcpt in one
+/// transaction: a reader never sees a message without its recipients.
+pub fn write(db: &Db, e: &Entry) -> Result<(), DbError> {
+    let sid = maddr_id(db, &e.env.sender)?;
+    let mut rids = Vec::new();
+    for v in e.verdicts {
+        rids.push(maddr_id(db, &v.recipient)?);
+    }
+    db.batch("BEGIN")?;
+    let written = insert_rows(db, e, sid, &rids);
+    match written {
+        Ok(()) => db.batch("COMMIT"),
+        Err(err) => {
+            let _ = db.batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError> {
+    let mail_id = crate::log::mail_id().as_bytes().to_vec();
+    let secs = e
+        .received
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let time_num = i32::try_from(secs).unwrap_or(i32::MAX);
+    let size = i32::try_from(e.size).unwrap_or(i32::MAX);
+    let spam_level = e
+        .verdicts
+        .iter()
+        .filter_map(|v| v.score)
+        .reduce(f64::min)
+        .map(|s| s as f32);
+    let (quar_type, quar_loc) = match e.kept {
+        Some(k) => (k.kind.to_string(), clip(&k.location)),
+        None => (" ".to_string(), String::new()),
+    };
+    let am_id = format!("{:05}-01", std::process::id());
+    let client = e
+        .env
+        .client
+        .address
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let originating = yn(e.env.client.sasl_username.is_some());
+    db.execute(
+        INS_MSG,
+        &[
+            &mail_id,
+            &Vec::<u8>::new(),
+            &am_id,
+            &time_num,
+            &e.received,
+            &sid,
+            &client,
+            &size,
+            &originating,
+            &content(e.category),
+            &quar_type,
+            &quar_loc,
+            &yn(e.dsn_sent),
+            &spam_level,
+            &clip(e.message_id.unwrap_or("")),
+            &clip(e.from.unwrap_or("")),
+            &clip(e.subject.unwrap_or("")),
+            &clip(e.hostname),
+        ],
+    )?;
+    for (n, (v, rid)) in e.verdicts.iter().zip(rids).enumerate() {
+        let r = e.rcpts.list.get(n);
+        let ds = delivery_status(e.executed, v.destiny);
+        let rseqnum = i32::try_from(n + 1).unwrap_or(i32::MAX);
+        db.execute(
+            INS_RCP,
+            &[
+                &mail_id,
+                &rseqnum,
+                rid,
+                &yn(r.is_some_and(|r| r.local)),
+                &content(v.category),
+                &ds.to_string(),
+                &yn(r.is_some_and(|r| r.listed == Some(Listed::Black))),
+                &yn(r.is_some_and(|r| r.listed == Some(Listed::White))),
+                &v.score.map(|s| s as f32),
+                &smtp_response(ds, e.executed),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The address's maddr.id, inserted when new (a concurrent insert by another host is found by
+/// the second SELECT).
+fn maddr_id(db: &Db, addr: &str) -> Result<i32, DbError> {
+    let (email, domain) = normalise(addr);
+    for _ in 0..2 {
+        let rows = db.query(UPSERT_MADDR, &[&email, &domain])?;
+        if let Some(row) = rows.first() {
+            return row
+                .try_get::<_, i32>(0)
+                .map_err(|e| DbError(format!("maddr.id: {e}")));
+        }
+    }
+    Err(DbError(format!(
+        "maddr: no id for <{}>",
+        crate::log::clip(addr, 200)
+    )))
+}
+
+/// amavisd's find_or_save_addr: (email, domain with its labels reversed). The local part and
+/// domain lower-cased, trailing dots cut, at most 255 bytes, bytes outside printable ASCII `?`;
+/// the null sender stays empty.
+pub fn normalise(addr: &str) -> (Vec<u8>, String) {
+    if addr.is_empty() {
+        return (Vec::new(), String::new());
+    }
+    let (local, domain) = match addr.rfind('@') {
+        Some(i) => (&addr[..i], &addr[i + 1..]),
+        None => (addr, ""),
+    };
+    let domain = domain.trim_end_matches('.').to_lowercase();
+    let email = seven_bit(&format!("{}@{domain}", local.to_lowercase()));
+    let reversed: Vec<&str> = domain.split('.').rev().collect();
+    let mut domain = seven_bit(&reversed.join("."));
+    truncate(&mut domain, 255);
+    let mut email = email;
+    truncate(&mut email, 255);
+    (email.into_bytes(), domain)
+}
+
+fn seven_bit(s: &str) -> String {
+    s.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect()
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+/// A varchar(255) value: control characters (NUL, which PostgreSQL refuses, included) as `?`,
+/// at most 255 characters.
+fn clip(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(255)
+        .collect()
+}
+
+fn yn(b: bool) -> String {
+    if b { "Y" } else { "N" }.to_string()
+}
+
+/// amavisd's content type letters (msgs.content, msgrcpt.content).
+fn content(c: Category) -> String {
+    match c {
+        Category::Virus => "V",
+        Category::Banned => "B",
+        Category::Unchecked => "U",
+        Category::Spam => "S",
+        Category::Spammy => "Y",
+        Category::BadHeader => "H",
+        Category::Oversized => "O",
+        Category::Clean => "C",
+    }
+    .to_string()
+}
+
+/// msgrcpt.ds: P(ass), R(eject), B(ounce), D(iscard), T(empfail), as it came out.
+fn delivery_status(executed: &Executed, destiny: Destiny) -> char {
+    match executed {
+        Executed::Failed(f) | Executed::Refused(f) if f.exit == Exit::TempFail => 'T',
+        Executed::Failed(_) | Executed::Refused(_) => match destiny {
+            Destiny::Reject => 'R',
+            _ => 'B',
+        },
+        // Nothing delivered and a copy failed: the whole message is retried.
+        Executed::Done {
+            delivered: false,
+            problems,
+            ..
+        } if !problems.is_empty() => 'T',
+        Executed::Done { .. } => match destiny {
+            Destiny::Pass => 'P',
+            Destiny::Discard => 'D',
+            Destiny::Bounce => 'B',
+            Destiny::Reject => 'R',
+            Destiny::Tempfail => 'T',
+        },
+    }
+}
+
+fn smtp_response(ds: char, executed: &Executed) -> String {
+    if let Executed::Failed(f) | Executed::Refused(f) = executed {
+        let code = if f.exit == Exit::TempFail {
+            "451"
+        } else {
+            "554"
+        };
+        return clip(&format!("{code} {}", f.line()));
+    }
+    match ds {
+        'P' => "250 2.0.0 Ok",
+        'D' => "250 2.7.0 Ok, discarded",
+        'B' => "554 5.7.0 Bounced",
+        'R' => "554 5.7.0 Rejected",
+        _ => "451 4.5.0 Try again later",
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise;
+
+    #[test]
+    fn addresses_as_amavisd_stores_them() {
+        assert_eq!(
+            normalise("Bob@Sub.Example.COM."),
+            (b"bob@sub.example.com".to_vec(), "com.example.sub".into())
+        );
+        assert_eq!(normalise(""), (Vec::new(), String::new()));
+        let (e, _) = normalise("a\0b@exämple.org");
+        assert_eq!(e, b"a?b@ex?mple.org");
+        let (e, _) = normalise(&format!("{}@example.org", "x".repeat(1000)));
+        assert_eq!(e.len(), 255);
+    }
+}
