@@ -143,6 +143,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             header: &header,
             hostname: &hostname,
             bulk: scanned.facts.bulk,
+            db: db.as_deref(),
         };
         execute::execute(
             cfg, &mut m, mode, &mut plan, &verdicts, quarantine, &mut kept,

@@ -665,3 +665,127 @@ fn a_log_write_that_fails_logs_and_delivers() {
         r.stderr
     );
 }
+
+/// A message with a Windows program attached (banned, discarded and quarantined by default),
+/// over three 16 KiB chunks.
+fn banned_mail() -> Vec<u8> {
+    format!(
+        "From: mallory@example.net\nTo: bob@example.com\nSubject: invoice\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <att@example.net>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nsee attachment\n{}\n--b1\nContent-Type: application/octet-stream; name=\"invoice.exe\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"invoice.exe\"\n\n{}\n--b1--\n",
+        "padding line of the text part, to spread the copy over several chunks\n".repeat(600),
+        base64_lines(b"MZ\x90\0\x03\0\0\0")
+    )
+    .into_bytes()
+}
+
+#[test]
+fn quarantined_on_mx1_listed_and_released_on_mx2_arrives_once() {
+    let db = TestDb::new("twohosts");
+    let both = "log = true\n[quarantine]\nmethod = \"sql\"\n";
+    // mx1 straight to PostgreSQL, mx2 through PgBouncer: two hosts, one database.
+    let mx1 = sql_filter(&db.dsn(false), both);
+    let mx2 = sql_filter(&db.dsn(true), both);
+    let msg = banned_mail();
+    let r = mx1.run(
+        &[
+            "-v",
+            "-f",
+            "mallory@example.net",
+            "--",
+            "bob@example.com",
+            "carol@example.com",
+        ],
+        &msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Blocked BANNED"), "{}", r.stderr);
+    assert_eq!(mx1.calls(), 0, "discarded on mx1");
+    assert!(mx1.quarantined().is_empty(), "no file: the copy is in SQL");
+    let id = mail_id_of(&r.stderr);
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT count(*), max(chunk_ind), bool_and(length(mail_text) <= 16384) FROM quarantine WHERE mail_id = '{id}'::bytea"
+        )),
+        "3|3|t",
+        "chunked"
+    );
+    assert_eq!(
+        db.sql("SELECT content, quar_type, convert_from(mail_id, 'UTF8') = quar_loc FROM msgs"),
+        "B|Q|t"
+    );
+    // mx2 lists it ...
+    let mut c = mx2.command(&["quarantine", "list"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{list}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        line.contains("BANNED")
+            && line.contains("<mallory@example.net>")
+            && line.contains("invoice"),
+        "{line}"
+    );
+    let o = mx2.run(&["quarantine", "list", "--category", "spam"], b"");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        o.stdout.lines().count(),
+        1,
+        "only the title line: {}",
+        o.stdout
+    );
+    // ... and releases it: it arrives once, byte for byte, to both recipients.
+    let o = mx2.run(&["release", &id], b"");
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(mx2.calls(), 1);
+    assert_eq!(mx1.calls(), 0);
+    let argv = mx2.call_argv(0);
+    assert!(
+        argv.ends_with(&[
+            "--".into(),
+            "bob@example.com".into(),
+            "carol@example.com".into()
+        ]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.contains(&"mallory@example.net".to_string()),
+        "{argv:?}"
+    );
+    assert_eq!(mx2.call_msg(0), msg, "the original bytes");
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT string_agg(rs, '' ORDER BY rseqnum) FROM msgrcpt WHERE mail_id = '{id}'::bytea"
+        )),
+        "RR",
+        "marked released for every host and UI"
+    );
+    // An id that is not there, and one that is not an id.
+    assert_eq!(mx2.run(&["release", "AAAAAAAAAAAA"], b"").code, 66);
+    assert_eq!(mx2.run(&["release", "x' OR '1'='1"], b"").code, 66);
+}
+
+#[test]
+fn a_sql_quarantine_that_cannot_be_written_keeps_the_message() {
+    let db = TestDb::new("quarfail");
+    db.sql("DROP TABLE quarantine");
+    let f = sql_filter(&db.dsn(false), "[quarantine]\nmethod = \"sql\"\n");
+    let r = f.run(
+        &["-v", "-f", "mallory@example.net", "--", "bob@example.com"],
+        &banned_mail(),
+    );
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot quarantine the message: sql"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.calls(), 0);
+}

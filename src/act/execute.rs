@@ -28,6 +28,8 @@ pub struct Message<'a> {
     pub hostname: &'a str,
     /// Bulk or list mail (no notice to its sender).
     pub bulk: bool,
+    /// The run's database connection ([quarantine] method = "sql").
+    pub db: Option<&'a crate::sql::conn::Db>,
 }
 
 /// What carrying out the plan came to.
@@ -69,7 +71,7 @@ pub fn execute(
         let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
         let stored = crate::timings::time("quarantine", || {
             quarantine_message(
-                cfg, courier, m.env, m.spool, m.header, cat, plan, best_score,
+                cfg, courier, m.env, m.spool, m.header, m.db, cat, plan, best_score,
             )
         });
         match stored {
@@ -317,6 +319,7 @@ fn quarantine_message(
     env: &Envelope,
     spool: &mut Spool,
     header: &Header,
+    db: Option<&crate::sql::conn::Db>,
     category: &'static str,
     plan: &Plan,
     score: Option<f64>,
@@ -349,7 +352,23 @@ fn quarantine_message(
         kind: 'M',
         location: q.address.clone(),
     };
-    if !q.directory.as_os_str().is_empty() {
+    if q.method == crate::config::delivery::QuarantineMethod::Sql {
+        let Some(db) = db else {
+            return Err(failed(
+                "[quarantine] method = \"sql\" needs [sql] dsn".into(),
+            ));
+        };
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let n = crate::act::quarantine::sql::store(db, &id, fields.as_bytes(), &mut reader)
+            .map_err(|e| failed(format!("sql: {e}")))?;
+        crate::log::info(&format!("quarantined {id} in sql ({n} bytes)"));
+        kept.kind = 'Q';
+        kept.location = id.clone();
+    } else if !q.directory.as_os_str().is_empty() {
         let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
         let mut reader: Box<dyn Read> = match rest {
             None => Box::new(head),

@@ -16,6 +16,7 @@ use crate::policy::recipient::{Listed, Recipients};
 use crate::sql::conn::{Db, DbError};
 use crate::verdict::{Category, Destiny, Verdict};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio_postgres::types::Type;
 
 /// Everything one message's rows say.
 pub struct Entry<'a> {
@@ -111,24 +112,24 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
     db.execute(
         INS_MSG,
         &[
-            &mail_id,
-            &Vec::<u8>::new(),
-            &am_id,
-            &time_num,
-            &e.received,
-            &sid,
-            &client,
-            &size,
-            &originating,
-            &content(e.category),
-            &quar_type,
-            &quar_loc,
-            &yn(e.dsn_sent),
-            &spam_level,
-            &clip(e.message_id.unwrap_or("")),
-            &clip(e.from.unwrap_or("")),
-            &clip(e.subject.unwrap_or("")),
-            &clip(e.hostname),
+            (&mail_id, Type::BYTEA),
+            (&Vec::<u8>::new(), Type::BYTEA),
+            (&am_id, Type::VARCHAR),
+            (&time_num, Type::INT4),
+            (&e.received, Type::TIMESTAMPTZ),
+            (&sid, Type::INT4),
+            (&client, Type::VARCHAR),
+            (&size, Type::INT4),
+            (&originating, Type::BPCHAR),
+            (&content(e.category), Type::BPCHAR),
+            (&quar_type, Type::BPCHAR),
+            (&quar_loc, Type::VARCHAR),
+            (&yn(e.dsn_sent), Type::BPCHAR),
+            (&spam_level, Type::FLOAT4),
+            (&clip(e.message_id.unwrap_or("")), Type::VARCHAR),
+            (&clip(e.from.unwrap_or("")), Type::VARCHAR),
+            (&clip(e.subject.unwrap_or("")), Type::VARCHAR),
+            (&clip(e.hostname), Type::VARCHAR),
         ],
     )?;
     for (n, (v, rid)) in e.verdicts.iter().zip(rids).enumerate() {
@@ -138,16 +139,22 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
         db.execute(
             INS_RCP,
             &[
-                &mail_id,
-                &rseqnum,
-                rid,
-                &yn(r.is_some_and(|r| r.local)),
-                &content(v.category),
-                &ds.to_string(),
-                &yn(r.is_some_and(|r| r.listed == Some(Listed::Black))),
-                &yn(r.is_some_and(|r| r.listed == Some(Listed::White))),
-                &v.score.map(|s| s as f32),
-                &smtp_response(ds, e.executed),
+                (&mail_id, Type::BYTEA),
+                (&rseqnum, Type::INT4),
+                (rid, Type::INT4),
+                (&yn(r.is_some_and(|r| r.local)), Type::BPCHAR),
+                (&content(v.category), Type::BPCHAR),
+                (&ds.to_string(), Type::BPCHAR),
+                (
+                    &yn(r.is_some_and(|r| r.listed == Some(Listed::Black))),
+                    Type::BPCHAR,
+                ),
+                (
+                    &yn(r.is_some_and(|r| r.listed == Some(Listed::White))),
+                    Type::BPCHAR,
+                ),
+                (&v.score.map(|s| s as f32), Type::FLOAT4),
+                (&smtp_response(ds, e.executed), Type::VARCHAR),
             ],
         )?;
     }
@@ -159,7 +166,10 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
 fn maddr_id(db: &Db, addr: &str) -> Result<i32, DbError> {
     let (email, domain) = normalise(addr);
     for _ in 0..2 {
-        let rows = db.query(UPSERT_MADDR, &[&email, &domain])?;
+        let rows = db.query(
+            UPSERT_MADDR,
+            &[(&email, Type::BYTEA), (&domain, Type::VARCHAR)],
+        )?;
         if let Some(row) = rows.first() {
             return row
                 .try_get::<_, i32>(0)

@@ -319,7 +319,12 @@ fn addresses(cfg: &Config, errs: &mut Vec<(String, String)>) {
 /// `[sql]`: a DSN that parses when anything uses it, timeouts inside the run's deadline.
 fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
     let q = &cfg.sql;
-    for (key, on) in [("sql.lookups", q.lookups), ("sql.log", q.log)] {
+    let sql_quarantine = cfg.quarantine.method == crate::config::delivery::QuarantineMethod::Sql;
+    for (key, on) in [
+        ("sql.lookups", q.lookups),
+        ("sql.log", q.log),
+        ("quarantine.method", sql_quarantine),
+    ] {
         if on && q.dsn.is_empty() {
             errs.push((
                 key.into(),

@@ -17,6 +17,7 @@ use crate::sql::keys::query_keys;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::Row;
+use tokio_postgres::types::Type;
 
 /// amavisd's sel_policy with the keys as `$1` (a bytea array, one parameter whatever the count).
 const SEL_POLICY: &str = "SELECT users.id AS user_id, users.email, policy.* \
@@ -185,7 +186,7 @@ impl Lookups {
             return Ok(p.clone());
         }
         let keys = bytes(query_keys(rcpt, self.is_local(rcpt)?));
-        let found = match self.db.query(SEL_POLICY, &[&keys]) {
+        let found = match self.db.query(SEL_POLICY, &[(&keys, Type::BYTEA_ARRAY)]) {
             Ok(rows) => rows.first().map(Policy::from_row),
             Err(e) => self.failed("policy", rcpt, &e.0)?,
         };
@@ -196,7 +197,10 @@ impl Lookups {
     /// The recipient's wblist verdict on `sender` (the first non-neutral row by priority).
     pub fn wblist(&self, policy: &Policy, sender: &str) -> Result<Option<Wb>, LookupError> {
         let keys = bytes(query_keys(sender, self.is_local(sender)?));
-        match self.db.query(SEL_WBLIST, &[&policy.user_id, &keys]) {
+        match self.db.query(
+            SEL_WBLIST,
+            &[(&policy.user_id, Type::INT4), (&keys, Type::BYTEA_ARRAY)],
+        ) {
             Ok(rows) => Ok(rows
                 .iter()
                 .filter_map(|r| r.try_get::<_, String>("wb").ok())

@@ -12,8 +12,11 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::timeout;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row};
+
+/// A bound value and its PostgreSQL type.
+pub type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 /// The database could not answer: down, slow, refused, or a query failed (a missing table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +81,10 @@ impl fmt::Debug for Db {
 impl Db {
     /// The run's connection when `[sql]` is in use (opened by its first query).
     pub fn for_run(cfg: &crate::config::settings::Config) -> Option<std::sync::Arc<Db>> {
-        cfg.sql
-            .enabled()
-            .then(|| std::sync::Arc::new(Db::new(&cfg.sql)))
+        use crate::config::delivery::QuarantineMethod;
+        let used = cfg.sql.enabled()
+            || (!cfg.sql.dsn.is_empty() && cfg.quarantine.method == QuarantineMethod::Sql);
+        used.then(|| std::sync::Arc::new(Db::new(&cfg.sql)))
     }
 
     pub fn new(sql: &Sql) -> Db {
@@ -100,28 +104,24 @@ impl Db {
         }
     }
 
-    /// Rows of a SELECT. The statement is fixed text; every value is in `params`.
-    pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
+    /// Rows of a statement. The statement is fixed text; every value is in `params`, with its
+    /// type: sent as an unnamed statement in one round trip, so that nothing prepared outlives
+    /// the call (PgBouncer's transaction pooling hands the server connection to other clients
+    /// between transactions, and a named prepared statement would meet the next client there).
+    pub fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, DbError> {
         let mut guard = self.connected()?;
         let answer = match guard.as_ref() {
-            Some(o) => o
-                .rt
-                .block_on(async { timeout(self.query_timeout, o.client.query(sql, params)).await }),
+            Some(o) => o.rt.block_on(async {
+                timeout(self.query_timeout, o.client.query_typed(sql, params)).await
+            }),
             None => return Err(DbError("no connection".into())),
         };
         self.settle(&mut guard, answer)
     }
 
-    /// Rows changed by an INSERT/UPDATE/DELETE.
-    pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, DbError> {
-        let mut guard = self.connected()?;
-        let answer = match guard.as_ref() {
-            Some(o) => o.rt.block_on(async {
-                timeout(self.query_timeout, o.client.execute(sql, params)).await
-            }),
-            None => return Err(DbError("no connection".into())),
-        };
-        self.settle(&mut guard, answer)
+    /// An INSERT/UPDATE/DELETE; returns the rows it returned (its RETURNING clause's).
+    pub fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError> {
+        self.query(sql, params).map(|rows| rows.len() as u64)
     }
 
     /// Statements without parameters, e.g. BEGIN / COMMIT (one round trip, simple protocol).
