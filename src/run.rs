@@ -84,7 +84,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     );
     crate::timings::add("parse", parse_started.elapsed());
     // Scan.
-    let scanned = scan::stage::scan(
+    let mut scanned = scan::stage::scan(
         cfg,
         &mut spool,
         &header,
@@ -93,6 +93,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         needed,
         stamp.as_ref(),
     );
+    let (db, facts) = (db.as_deref(), &mut scanned.facts);
+    scan::penpals::apply(cfg, db, &lists, env, (&header, &spool.head), &rcpts, facts);
     // Decide, per recipient.
     let policy_started = Instant::now();
     let verdicts = match policy::decide::decide(cfg, &hostname, &scanned.facts, &env.sender, &rcpts)
@@ -143,7 +145,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             header: &header,
             hostname: &hostname,
             bulk: scanned.facts.bulk,
-            db: db.as_deref(),
+            db,
         };
         execute::execute(
             cfg, &mut m, mode, &mut plan, &verdicts, quarantine, &mut kept,
@@ -151,16 +153,12 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     };
     scans.quarantine = kept.as_ref().map(|k| k.id.as_str());
     // The SQL message log: after the fact, and never a reason to change the outcome.
-    let subject = header.first_text(&spool.head, "Subject");
-    let from = header.first_text(&spool.head, "From");
     let entry = crate::act::sqllog::Entry {
         env,
         hostname: &hostname,
         received,
         size: spool.size,
-        message_id: message_id.as_deref(),
-        from: from.as_deref(),
-        subject: subject.as_deref(),
+        header: (&header, &spool.head),
         category: plan.category,
         rcpts: &rcpts,
         verdicts: &verdicts,
@@ -168,7 +166,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         executed: &executed,
         dsn_sent: !plan.dsn.is_empty(),
     };
-    crate::act::sqllog::record(cfg.sql.log, db.as_deref(), &entry);
+    crate::act::sqllog::record(cfg.sql.log, db, &entry);
     let note = note.as_deref();
     report::executed(executed, env, &spool, &plan, &scans, started, note)
 }

@@ -541,7 +541,7 @@ fn the_printed_schema_is_amavisds_eight_tables() {
 #[test]
 fn sql_settings_are_checked_against_the_deadline() {
     let f = Filter::new(
-        "[general]\ndeadline = \"30s\"\n[sql]\nlookups = true\nquery_timeout = \"30s\"\n",
+        "[general]\ndeadline = \"30s\"\n[sql]\nlookups = true\nquery_timeout = \"30s\"\n[policy.X.sql]\ndsn = \"host=/x\"\n",
     );
     let mut c = f.command(&["check-config"]);
     c.stdin(Stdio::null());
@@ -788,4 +788,76 @@ fn a_sql_quarantine_that_cannot_be_written_keeps_the_message() {
         r.stderr
     );
     assert_eq!(f.calls(), 0);
+}
+
+#[test]
+fn a_reply_to_a_local_users_mail_gets_the_pen_pal_bonus_on_the_other_host() {
+    let db = TestDb::new("penpals");
+    // bob's own levels: GTUBE (1000) is spam for him, unless something takes 10 points off.
+    db.sql(
+        "INSERT INTO policy (id, policy_name, spam_tag2_level, spam_kill_level) VALUES (1, 'bob', 990, 990);
+         INSERT INTO users (priority, policy_id, email) VALUES (8, 1, 'bob@example.com');",
+    );
+    let pals = "log = true\npenpals_bonus_score = 50\npenpals_halflife = \"7d\"\n";
+    let mx1 = sql_filter(&db.dsn(false), pals);
+    let mx2 = sql_filter(&db.dsn(true), pals);
+    // bob writes to a friend outside, through mx1.
+    let hello = b"From: Bob <bob@example.com>\nTo: friend@far.test\nSubject: lunch?\nMessage-ID: <hello-1@example.com>\n\nNoon?\n";
+    let r = mx1.run(
+        &["-v", "-f", "bob@example.com", "--", "friend@far.test"],
+        hello,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(delivered(&mx1), ["friend@far.test"]);
+    // The friend's reply reaches mx2: spammy, but a reply to bob's mail.
+    let reply = String::from_utf8_lossy(&gtube("friend@far.test")).replace(
+        "Subject: you won",
+        "Subject: Re: lunch?\nIn-Reply-To: <hello-1@example.com>",
+    );
+    let r = mx2.run(
+        &[
+            "-v",
+            "-f",
+            "friend@far.test",
+            "--",
+            "bob@example.com",
+            "carol@example.com",
+        ],
+        reply.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        delivered(&mx2),
+        ["bob@example.com"],
+        "carol never wrote to the friend: {}",
+        r.stderr
+    );
+    let msg = String::from_utf8_lossy(&mx2.call_msg(0)).into_owned();
+    assert!(msg.contains("AM.PENPAL=-"), "{msg}");
+    assert!(
+        r.stderr.contains("penpals: bonus 50.0") || r.stderr.contains("penpals: bonus 49.9"),
+        "{}",
+        r.stderr
+    );
+    // A stranger's GTUBE to bob: no bonus, discarded.
+    let f = sql_filter(&db.dsn(true), pals);
+    let r = f.run(
+        &["-v", "-f", "stranger@else.test", "--", "bob@example.com"],
+        &gtube("stranger@else.test"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(delivered(&f).is_empty(), "{}", r.stderr);
+    // The database gone while pen pals are asked: held (on_failure = "tempfail").
+    let dir = tempfile::tempdir().unwrap();
+    let down = format!(
+        "host={} port=25532 user=postgres dbname=x",
+        dir.path().display()
+    );
+    let f = sql_filter(&down, "lookups = false\npenpals_bonus_score = 50\n");
+    let r = f.run(
+        &["-v", "-f", "friend@far.test", "--", "bob@example.com"],
+        reply.as_bytes(),
+    );
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("pen pals"), "{}", r.stderr);
 }

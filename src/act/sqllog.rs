@@ -24,9 +24,8 @@ pub struct Entry<'a> {
     pub hostname: &'a str,
     pub received: SystemTime,
     pub size: u64,
-    pub message_id: Option<&'a str>,
-    pub from: Option<&'a str>,
-    pub subject: Option<&'a str>,
+    /// The header section and its raw bytes (Message-ID, From, Subject).
+    pub header: (&'a crate::message::header::Header, &'a [u8]),
     /// The run's main category (the most severe one among the recipients).
     pub category: Category,
     pub rcpts: &'a Recipients,
@@ -109,6 +108,7 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
         .map(|a| a.to_string())
         .unwrap_or_default();
     let originating = yn(e.env.client.sasl_username.is_some());
+    let field = |name: &str| clip(&e.header.0.first_text(e.header.1, name).unwrap_or_default());
     db.execute(
         INS_MSG,
         &[
@@ -126,9 +126,9 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
             (&quar_loc, Type::VARCHAR),
             (&yn(e.dsn_sent), Type::BPCHAR),
             (&spam_level, Type::FLOAT4),
-            (&clip(e.message_id.unwrap_or("")), Type::VARCHAR),
-            (&clip(e.from.unwrap_or("")), Type::VARCHAR),
-            (&clip(e.subject.unwrap_or("")), Type::VARCHAR),
+            (&field("Message-ID"), Type::VARCHAR),
+            (&field("From"), Type::VARCHAR),
+            (&field("Subject"), Type::VARCHAR),
             (&clip(e.hostname), Type::VARCHAR),
         ],
     )?;

@@ -26,6 +26,16 @@ pub struct Sql {
     pub connect_timeout: Dur,
     /// Time for each query's answer.
     pub query_timeout: Dur,
+    /// amavisd's pen pals: at most this much is taken off the spam score of a reply to mail a
+    /// local recipient sent to its sender (found in the message log, so across hosts);
+    /// 0 = off. Needs `log = true` on the hosts whose outgoing mail counts.
+    pub penpals_bonus_score: f64,
+    /// The bonus halves with every halflife since that earlier mail.
+    pub penpals_halflife: Dur,
+    /// No pen pals query below this spam score (nothing to help); none = always ask.
+    pub penpals_threshold_low: Option<f64>,
+    /// No pen pals query when even the whole bonus leaves the score above this; none = ask.
+    pub penpals_threshold_high: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +54,10 @@ impl Default for Sql {
             on_failure: SqlFailure::Tempfail,
             connect_timeout: Dur(Duration::from_secs(5)),
             query_timeout: Dur(Duration::from_secs(10)),
+            penpals_bonus_score: 0.0,
+            penpals_halflife: Dur(Duration::from_secs(7 * 86_400)),
+            penpals_threshold_low: Some(1.0),
+            penpals_threshold_high: None,
         }
     }
 }
@@ -51,7 +65,12 @@ impl Default for Sql {
 impl Sql {
     /// Is anything of `[sql]` in use?
     pub fn enabled(&self) -> bool {
-        !self.dsn.is_empty() && (self.lookups || self.log)
+        !self.dsn.is_empty() && (self.lookups || self.log || self.penpals())
+    }
+
+    /// Are pen pals asked?
+    pub fn penpals(&self) -> bool {
+        self.penpals_bonus_score > 0.0 && !self.penpals_halflife.0.is_zero()
     }
 }
 

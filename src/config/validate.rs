@@ -324,6 +324,7 @@ fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
         ("sql.lookups", q.lookups),
         ("sql.log", q.log),
         ("quarantine.method", sql_quarantine),
+        ("sql.penpals_bonus_score", q.penpals()),
     ] {
         if on && q.dsn.is_empty() {
             errs.push((
@@ -336,6 +337,17 @@ fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
         && let Err(e) = crate::sql::conn::parse_dsn(&q.dsn)
     {
         errs.push(("sql.dsn".into(), e));
+    }
+    if !q.penpals_bonus_score.is_finite() || q.penpals_bonus_score < 0.0 {
+        errs.push((
+            "sql.penpals_bonus_score".into(),
+            "must be a number, 0 (off) or more".into(),
+        ));
+    }
+    // Checked against the deadline only when a database is in use (a short test deadline
+    // must not trip over the defaults of an unused section).
+    if q.dsn.is_empty() {
+        return;
     }
     let deadline = cfg.general.deadline.0;
     for (key, d) in [
