@@ -463,7 +463,7 @@ fn hostile_addresses_are_only_ever_bound_parameters() {
     let long = format!("{}@example.com", "a".repeat(998 - "@example.com".len()));
     let injection = "x');DROP TABLE users;--@example.com";
     let quoted = "\"john doe\"@example.com";
-    let f = sql_filter(&db.dsn(true), "");
+    let f = sql_filter(&db.dsn(true), "log = true\n");
     let r = f.run(
         &[
             "-v",
@@ -492,6 +492,18 @@ fn hostile_addresses_are_only_ever_bound_parameters() {
         db.sql("SELECT count(*) FROM users"),
         "5",
         "the users table is intact"
+    );
+    // The message log holds them as data: the NUL of From: as ?, the addresses as given.
+    assert_eq!(db.sql("SELECT count(*) FROM msgrcpt"), "5");
+    assert!(
+        db.sql("SELECT from_addr FROM msgs")
+            .starts_with("Evil <e?vil'\";--bbb"),
+        "{}",
+        db.sql("SELECT from_addr FROM msgs")
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM maddr WHERE email IN ('x'');drop table users;--@example.com', '\"john doe\"@example.com', 'o''hara@example.net')"),
+        "3"
     );
     // Without the @example.com row, the injected OR finds nothing: discarded.
     db.sql("DELETE FROM users WHERE email = '@example.com'");
