@@ -873,3 +873,41 @@ fn a_reply_to_a_local_users_mail_gets_the_pen_pal_bonus_on_the_other_host() {
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(r.stderr.contains("pen pals"), "{}", r.stderr);
 }
+
+#[test]
+fn a_dsn_without_a_user_connects_as_the_process_user_from_etc_passwd() {
+    let db = TestDb::new("nouser");
+    let dsn: String = db
+        .dsn(false)
+        .split_whitespace()
+        .filter(|p| !p.starts_with("user="))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let f = sql_filter(&dsn, "");
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    // The cluster has no role for the test's user (root in CI): PostgreSQL names it.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let me = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        })
+        .unwrap();
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("role \"{me}\" does not exist")),
+        "{}",
+        r.stderr
+    );
+}

@@ -178,6 +178,22 @@ impl Db {
             .map_err(|e| DbError(format!("cannot start the database client: {e}")))?;
         let mut config = config;
         config.connect_timeout(self.connect_timeout);
+        // libpq's default user is the process's; tokio-postgres would ask libc (getpwuid, NSS),
+        // which the static build must not: /etc/passwd, as everywhere else in pipescan.
+        if config.get_user().is_none() {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let uid = nix::unistd::geteuid().as_raw();
+            match crate::nss::user_name(&passwd, uid) {
+                Some(name) => {
+                    config.user(name);
+                }
+                None => {
+                    return Err(DbError(format!(
+                        "sql.dsn names no user, and uid {uid} has no name in /etc/passwd: add user=NAME"
+                    )));
+                }
+            }
+        }
         let server = describe(&config);
         let connected =
             rt.block_on(async { timeout(self.connect_timeout, config.connect(NoTls)).await });
