@@ -178,6 +178,18 @@ impl Db {
             .map_err(|e| DbError(format!("cannot start the database client: {e}")))?;
         let mut config = config;
         config.connect_timeout(self.connect_timeout);
+        // The static build would crash in an NSS module loaded to resolve a host name
+        // (crate::nss): say so instead (unix sockets and IP addresses need no lookup).
+        let named = config.get_hosts().iter().any(|h| {
+            matches!(h, tokio_postgres::config::Host::Tcp(name)
+                if name.parse::<std::net::IpAddr>().is_err())
+        });
+        if named && let Some(why) = crate::nss::hosts_unsupported(crate::process::static_build()) {
+            return Err(DbError(format!(
+                "cannot connect to {}: {why}",
+                describe(&config)
+            )));
+        }
         // libpq's default user is the process's; tokio-postgres would ask libc (getpwuid, NSS),
         // which the static build must not: /etc/passwd, as everywhere else in pipescan.
         if config.get_user().is_none() {
