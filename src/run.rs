@@ -46,14 +46,14 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     }
     // The run's database connection, opened by its first query (none when nothing asks).
     let db = crate::sql::conn::Db::for_run(cfg);
-    let lists = match Lists::compile(cfg, db.as_ref()) {
+    let authors = crate::message::header::authors(&header, &spool.head);
+    let lists = match Lists::compile(cfg, db.as_ref(), (&env.sender, &authors)) {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
             return early(&f, &spool);
         }
     };
-    let authors = crate::message::header::authors(&header, &spool.head);
     // The lookup tables, read once for every recipient: the policy after this is pure.
     let rcpts =
         match policy::recipient::resolve(cfg, &lists, &env.sender, &authors, &env.recipients) {

@@ -36,18 +36,32 @@ pub struct Entry<'a> {
     pub dsn_sent: bool,
 }
 
-const UPSERT_MADDR: &str = "WITH ins AS (INSERT INTO maddr (partition_tag, email, domain) \
-     VALUES (0, $1, $2) ON CONFLICT (partition_tag, email) DO NOTHING RETURNING id) \
-     SELECT id FROM ins UNION ALL SELECT id FROM maddr WHERE partition_tag = 0 AND email = $1";
-
-const INS_MSG: &str = "INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, \
-     time_iso, sid, policy, client_addr, size, originating, content, quar_type, quar_loc, \
-     dsn_sent, spam_level, message_id, from_addr, subject, host) \
-     VALUES (0, $1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
-
-const INS_RCP: &str = "INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, \
-     content, ds, rs, bl, wl, bspam_level, smtp_resp) \
-     VALUES (0, $1, $2, $3, $4, $5, $6, ' ', $7, $8, $9, $10)";
+/// The whole log of one message in one statement (one round trip, atomic: a reader never
+/// sees a message without its recipients): the addresses' maddr rows, inserted when new (the
+/// UNION finds those that exist), the msgs row, one msgrcpt row per recipient ($19.. arrays,
+/// in recipient order).
+const LOG_MESSAGE: &str = "WITH new AS ( \
+       INSERT INTO maddr (partition_tag, email, domain) \
+       SELECT 0, e, d FROM unnest($1::bytea[], $2::varchar[]) AS a(e, d) \
+       ON CONFLICT (partition_tag, email) DO NOTHING RETURNING id, email), \
+     addr AS ( \
+       SELECT id, email FROM new UNION ALL \
+       SELECT id, email FROM maddr WHERE partition_tag = 0 AND email = ANY($1)), \
+     msg AS ( \
+       INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, \
+         policy, client_addr, size, originating, content, quar_type, quar_loc, dsn_sent, \
+         spam_level, message_id, from_addr, subject, host) \
+       SELECT 0, $3, $4, $5, $6, $7, (SELECT id FROM addr WHERE email = $8 LIMIT 1), '', \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
+       RETURNING mail_id) \
+     INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, \
+       bl, wl, bspam_level, smtp_resp) \
+     SELECT 0, (SELECT mail_id FROM msg), r.n, \
+       (SELECT id FROM addr WHERE email = r.email LIMIT 1), r.is_local, r.content, r.ds, ' ', \
+       r.bl, r.wl, r.lvl, r.resp \
+     FROM unnest($21::bytea[], $22::bpchar[], $23::bpchar[], $24::bpchar[], $25::bpchar[], \
+       $26::bpchar[], $27::float4[], $28::varchar[]) \
+       WITH ORDINALITY AS r(email, is_local, content, ds, bl, wl, lvl, resp, n)";
 
 /// Writes the rows when `[sql] log` is on; a failure is logged, never returned.
 pub fn record(log: bool, db: Option<&Db>, e: &Entry) {
@@ -63,26 +77,17 @@ pub fn record(log: bool, db: Option<&Db>, e: &Entry) {
     }
 }
 
-/// The maddr ids first (each its own statement, as amavisd), then msgs and msgrcpt in one
-/// transaction: a reader never sees a message without its recipients.
+/// One statement; tried twice, as two hosts inserting the same new address at the same
+/// moment can make it miss that address's id once (then the NOT NULL of sid/rid refuses it
+/// and the second try, with a fresh snapshot, sees the other host's row).
 pub fn write(db: &Db, e: &Entry) -> Result<(), DbError> {
-    let sid = maddr_id(db, &e.env.sender)?;
-    let mut rids = Vec::new();
-    for v in e.verdicts {
-        rids.push(maddr_id(db, &v.recipient)?);
-    }
-    db.batch("BEGIN")?;
-    let written = insert_rows(db, e, sid, &rids);
-    match written {
-        Ok(()) => db.batch("COMMIT"),
-        Err(err) => {
-            let _ = db.batch("ROLLBACK");
-            Err(err)
-        }
+    match log_message(db, e) {
+        Err(err) if err.0.contains("(23502)") => log_message(db, e),
+        other => other,
     }
 }
 
-fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError> {
+fn log_message(db: &Db, e: &Entry) -> Result<(), DbError> {
     let mail_id = crate::log::mail_id().as_bytes().to_vec();
     let secs = e
         .received
@@ -109,15 +114,30 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
         .unwrap_or_default();
     let originating = yn(e.env.client.sasl_username.is_some());
     let field = |name: &str| clip(&e.header.0.first_text(e.header.1, name).unwrap_or_default());
+    // Every address once (an address may be sender and recipient, or given twice).
+    let (sender, _) = normalise(&e.env.sender);
+    let (mut emails, mut domains): (Vec<Vec<u8>>, Vec<String>) = (Vec::new(), Vec::new());
+    for a in std::iter::once(e.env.sender.as_str())
+        .chain(e.verdicts.iter().map(|v| v.recipient.as_str()))
+    {
+        let (email, domain) = normalise(a);
+        if !emails.contains(&email) {
+            emails.push(email);
+            domains.push(domain);
+        }
+    }
+    let r = Rows::of(e);
     db.execute(
-        INS_MSG,
+        LOG_MESSAGE,
         &[
+            (&emails, Type::BYTEA_ARRAY),
+            (&domains, Type::VARCHAR_ARRAY),
             (&mail_id, Type::BYTEA),
             (&Vec::<u8>::new(), Type::BYTEA),
             (&am_id, Type::VARCHAR),
             (&time_num, Type::INT4),
             (&e.received, Type::TIMESTAMPTZ),
-            (&sid, Type::INT4),
+            (&sender, Type::BYTEA),
             (&client, Type::VARCHAR),
             (&size, Type::INT4),
             (&originating, Type::BPCHAR),
@@ -130,56 +150,51 @@ fn insert_rows(db: &Db, e: &Entry, sid: i32, rids: &[i32]) -> Result<(), DbError
             (&field("From"), Type::VARCHAR),
             (&field("Subject"), Type::VARCHAR),
             (&clip(e.hostname), Type::VARCHAR),
+            (&r.email, Type::BYTEA_ARRAY),
+            (&r.is_local, Type::BPCHAR_ARRAY),
+            (&r.content, Type::BPCHAR_ARRAY),
+            (&r.ds, Type::BPCHAR_ARRAY),
+            (&r.bl, Type::BPCHAR_ARRAY),
+            (&r.wl, Type::BPCHAR_ARRAY),
+            (&r.level, Type::FLOAT4_ARRAY),
+            (&r.resp, Type::VARCHAR_ARRAY),
         ],
     )?;
-    for (n, (v, rid)) in e.verdicts.iter().zip(rids).enumerate() {
-        let r = e.rcpts.list.get(n);
-        let ds = delivery_status(e.executed, v.destiny);
-        let rseqnum = i32::try_from(n + 1).unwrap_or(i32::MAX);
-        db.execute(
-            INS_RCP,
-            &[
-                (&mail_id, Type::BYTEA),
-                (&rseqnum, Type::INT4),
-                (rid, Type::INT4),
-                (&yn(r.is_some_and(|r| r.local)), Type::BPCHAR),
-                (&content(v.category), Type::BPCHAR),
-                (&ds.to_string(), Type::BPCHAR),
-                (
-                    &yn(r.is_some_and(|r| r.listed == Some(Listed::Black))),
-                    Type::BPCHAR,
-                ),
-                (
-                    &yn(r.is_some_and(|r| r.listed == Some(Listed::White))),
-                    Type::BPCHAR,
-                ),
-                (&v.score.map(|s| s as f32), Type::FLOAT4),
-                (&smtp_response(ds, e.executed), Type::VARCHAR),
-            ],
-        )?;
-    }
     Ok(())
 }
 
-/// The address's maddr.id, inserted when new (a concurrent insert by another host is found by
-/// the second SELECT).
-fn maddr_id(db: &Db, addr: &str) -> Result<i32, DbError> {
-    let (email, domain) = normalise(addr);
-    for _ in 0..2 {
-        let rows = db.query(
-            UPSERT_MADDR,
-            &[(&email, Type::BYTEA), (&domain, Type::VARCHAR)],
-        )?;
-        if let Some(row) = rows.first() {
-            return row
-                .try_get::<_, i32>(0)
-                .map_err(|e| DbError(format!("maddr.id: {e}")));
+/// The msgrcpt columns, one array each, in recipient order.
+#[derive(Default)]
+struct Rows {
+    email: Vec<Vec<u8>>,
+    is_local: Vec<String>,
+    content: Vec<String>,
+    ds: Vec<String>,
+    bl: Vec<String>,
+    wl: Vec<String>,
+    level: Vec<Option<f32>>,
+    resp: Vec<String>,
+}
+
+impl Rows {
+    fn of(e: &Entry) -> Rows {
+        let mut rows = Rows::default();
+        for (n, v) in e.verdicts.iter().enumerate() {
+            let r = e.rcpts.list.get(n);
+            let ds = delivery_status(e.executed, v.destiny);
+            rows.email.push(normalise(&v.recipient).0);
+            rows.is_local.push(yn(r.is_some_and(|r| r.local)));
+            rows.content.push(content(v.category));
+            rows.ds.push(ds.to_string());
+            rows.bl
+                .push(yn(r.is_some_and(|r| r.listed == Some(Listed::Black))));
+            rows.wl
+                .push(yn(r.is_some_and(|r| r.listed == Some(Listed::White))));
+            rows.level.push(v.score.map(|s| s as f32));
+            rows.resp.push(smtp_response(ds, e.executed));
         }
+        rows
     }
-    Err(DbError(format!(
-        "maddr: no id for <{}>",
-        crate::log::clip(addr, 200)
-    )))
 }
 
 /// amavisd's find_or_save_addr: (email, domain with its labels reversed). The local part and

@@ -19,10 +19,19 @@ use std::sync::{Arc, Mutex};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
-/// amavisd's sel_policy with the keys as `$1` (a bytea array, one parameter whatever the count).
-const SEL_POLICY: &str = "SELECT users.id AS user_id, users.email, policy.* \
-     FROM users LEFT JOIN policy ON users.policy_id = policy.id \
-     WHERE users.email = ANY($1) ORDER BY users.priority DESC LIMIT 1";
+/// amavisd's sel_policy with the keys as `$1` (a bytea array, one parameter whatever the
+/// count), and in the same round trip its sel_wblist for every key of the run's senders (`$2`:
+/// the envelope sender's and the authors'), highest mailaddr.priority first; `wblist` picks
+/// each sender's rows from those.
+const SEL_POLICY: &str = "SELECT u.id AS user_id, u.email, policy.*, \
+       w.wb_emails, w.wb_values \
+     FROM (SELECT id, email, policy_id FROM users WHERE email = ANY($1) \
+           ORDER BY priority DESC LIMIT 1) u \
+     LEFT JOIN policy ON u.policy_id = policy.id \
+     LEFT JOIN LATERAL (SELECT array_agg(m.email ORDER BY m.priority DESC) AS wb_emails, \
+                               array_agg(w.wb::text ORDER BY m.priority DESC) AS wb_values \
+                        FROM wblist w JOIN mailaddr m ON w.sid = m.id \
+                        WHERE w.rid = u.id AND m.email = ANY($2)) w ON true";
 
 /// amavisd's sel_wblist: the recipient's users.id and the sender's keys.
 const SEL_WBLIST: &str = "SELECT wb FROM wblist JOIN mailaddr ON wblist.sid = mailaddr.id \
@@ -71,6 +80,9 @@ pub struct Policy {
     pub quarantine_cutoff_level: Option<f64>,
     /// spam_subject_tag2: amavisd's tag for spammy mail (at tag2_level), our spam_subject_tag.
     pub spam_subject_tag: Option<String>,
+    /// The recipient's wblist rows for the run's senders: (mailaddr.email, wb), highest
+    /// priority first.
+    wb: Vec<(Vec<u8>, String)>,
 }
 
 impl Policy {
@@ -111,7 +123,18 @@ impl Policy {
             .try_get::<_, Vec<u8>>("email")
             .map(|e| String::from_utf8_lossy(&e).into_owned())
             .unwrap_or_default();
+        let emails: Vec<Vec<u8>> = row
+            .try_get::<_, Option<Vec<Vec<u8>>>>("wb_emails")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let values: Vec<String> = row
+            .try_get::<_, Option<Vec<String>>>("wb_values")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Policy {
+            wb: emails.into_iter().zip(values).collect(),
             user_id: row.try_get("user_id").unwrap_or(0),
             matched,
             flags,
@@ -161,16 +184,28 @@ pub struct Lookups {
     local_domains: Table,
     on_failure: SqlFailure,
     policies: Mutex<HashMap<String, Option<Policy>>>,
+    /// The run's senders (envelope sender, authors): their wblist rows come with each policy.
+    senders: Vec<String>,
 }
 
 impl Lookups {
-    pub fn new(db: Arc<Db>, local_domains: Table, on_failure: SqlFailure) -> Lookups {
+    pub fn new(
+        db: Arc<Db>,
+        local_domains: Table,
+        on_failure: SqlFailure,
+        senders: Vec<String>,
+    ) -> Lookups {
         Lookups {
             db,
             local_domains,
             on_failure,
             policies: Mutex::new(HashMap::new()),
+            senders,
         }
+    }
+
+    fn sender_keys(&self, sender: &str) -> Result<Vec<Vec<u8>>, LookupError> {
+        Ok(bytes(query_keys(sender, self.is_local(sender)?)))
     }
 
     fn is_local(&self, addr: &str) -> Result<bool, LookupError> {
@@ -186,7 +221,14 @@ impl Lookups {
             return Ok(p.clone());
         }
         let keys = bytes(query_keys(rcpt, self.is_local(rcpt)?));
-        let found = match self.db.query(SEL_POLICY, &[(&keys, Type::BYTEA_ARRAY)]) {
+        let mut senders = Vec::new();
+        for s in &self.senders {
+            senders.extend(self.sender_keys(s)?);
+        }
+        let found = match self.db.query(
+            SEL_POLICY,
+            &[(&keys, Type::BYTEA_ARRAY), (&senders, Type::BYTEA_ARRAY)],
+        ) {
             Ok(rows) => rows.first().map(Policy::from_row),
             Err(e) => self.failed("policy", rcpt, &e.0)?,
         };
@@ -194,9 +236,17 @@ impl Lookups {
         Ok(found)
     }
 
-    /// The recipient's wblist verdict on `sender` (the first non-neutral row by priority).
+    /// The recipient's wblist verdict on `sender` (the first non-neutral row by priority):
+    /// from the rows read with its policy for the run's senders, else with amavisd's own query.
     pub fn wblist(&self, policy: &Policy, sender: &str) -> Result<Option<Wb>, LookupError> {
-        let keys = bytes(query_keys(sender, self.is_local(sender)?));
+        let keys = self.sender_keys(sender)?;
+        if self.senders.iter().any(|s| s == sender) {
+            return Ok(policy
+                .wb
+                .iter()
+                .filter(|(email, _)| keys.contains(email))
+                .find_map(|(_, v)| wb_value(v)));
+        }
         match self.db.query(
             SEL_WBLIST,
             &[(&policy.user_id, Type::INT4), (&keys, Type::BYTEA_ARRAY)],

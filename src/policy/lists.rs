@@ -30,16 +30,22 @@ pub struct Lists {
 
 impl Lists {
     /// Compiles every table; Err names the config key. `db`: the run's database connection
-    /// (not opened yet), used for the SQL lookups when `[sql] lookups` is on.
-    pub fn compile(cfg: &Config, db: Option<&Arc<Db>>) -> Result<Lists, (String, String)> {
+    /// (not opened yet), used for the SQL lookups when `[sql] lookups` is on; `senders`: the
+    /// envelope sender and the authors, whose wblist rows come with each recipient's policy.
+    pub fn compile(
+        cfg: &Config,
+        db: Option<&Arc<Db>>,
+        (sender, authors): (&str, &[String]),
+    ) -> Result<Lists, (String, String)> {
         let lists = Lists::compile_toml(cfg)?;
         Ok(match db {
-            Some(db) if cfg.sql.lookups => lists.with_sql(Arc::new(Lookups::new(
-                db.clone(),
-                Table::new(&cfg.general.local_domains)
-                    .map_err(|e| ("general.local_domains".into(), e.0))?,
-                cfg.sql.on_failure,
-            ))),
+            Some(db) if cfg.sql.lookups => {
+                let local = lists.local_domains.clone();
+                let senders = std::iter::once(sender.to_string()).chain(authors.to_vec());
+                let lookups =
+                    Lookups::new(db.clone(), local, cfg.sql.on_failure, senders.collect());
+                lists.with_sql(Arc::new(lookups))
+            }
             _ => lists,
         })
     }

@@ -23,17 +23,22 @@ use crate::sql::conn::{Db, DbError};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_postgres::types::Type;
 
-const SEL_ADDR: &str = "SELECT id FROM maddr WHERE partition_tag = 0 AND email = $1";
-
-/// amavisd's sel_penpals_msgid: the earlier mail is one this message refers to.
-const SEL_PENPALS_MSGID: &str = "SELECT msgs.time_num FROM msgs JOIN msgrcpt \
-     USING (partition_tag, mail_id) WHERE sid = $1 AND msgs.content != 'V' AND ds = 'P' \
-     AND message_id = ANY($3) AND rid != sid ORDER BY rid = $2 DESC, msgs.time_num DESC LIMIT 1";
-
-/// amavisd's sel_penpals: any earlier mail from the recipient to the sender.
-const SEL_PENPALS: &str = "SELECT msgs.time_num FROM msgs JOIN msgrcpt \
-     USING (partition_tag, mail_id) WHERE sid = $1 AND rid = $2 AND msgs.content != 'V' \
-     AND ds = 'P' ORDER BY msgs.time_num DESC LIMIT 1";
+/// amavisd's sel_penpals_msgid, then its sel_penpals, in one round trip: the most recent
+/// passed, non-virus mail from `$1` (the recipient, as an earlier sender) that this message
+/// refers to (`$3`: its References/In-Reply-To), preferring mail to `$2` (the sender); else
+/// the most recent such mail from `$1` to `$2`. The addresses are looked up in maddr here.
+const SEL_PENPALS: &str = "WITH s AS (SELECT id FROM maddr WHERE partition_tag = 0 AND email = $1), \
+     r AS (SELECT id FROM maddr WHERE partition_tag = 0 AND email = $2) \
+     (SELECT 1 AS pref, msgs.time_num FROM msgs JOIN msgrcpt USING (partition_tag, mail_id) \
+       WHERE msgs.sid = (SELECT id FROM s) AND msgs.content != 'V' AND msgrcpt.ds = 'P' \
+         AND msgs.message_id = ANY($3) AND msgrcpt.rid != msgs.sid \
+       ORDER BY msgrcpt.rid = (SELECT id FROM r) DESC, msgs.time_num DESC LIMIT 1) \
+     UNION ALL \
+     (SELECT 2, msgs.time_num FROM msgs JOIN msgrcpt USING (partition_tag, mail_id) \
+       WHERE msgs.sid = (SELECT id FROM s) AND msgrcpt.rid = (SELECT id FROM r) \
+         AND msgs.content != 'V' AND msgrcpt.ds = 'P' \
+       ORDER BY msgs.time_num DESC LIMIT 1) \
+     ORDER BY pref LIMIT 1";
 
 /// Adds the pen pals bonuses to `facts` (or its failure), when pen pals are on.
 pub fn apply(
@@ -126,37 +131,23 @@ fn find(
     now: u64,
 ) -> Result<std::collections::HashMap<String, f64>, DbError> {
     let mut bonuses = std::collections::HashMap::new();
-    let Some(sender_id) = maddr(db, &env.sender)? else {
-        return Ok(bonuses);
-    };
+    let (sender, _) = crate::act::sqllog::normalise(&env.sender);
     let halflife = cfg.sql.penpals_halflife.0.as_secs_f64();
     for r in &rcpts.list {
         if !r.local || r.address.eq_ignore_ascii_case(&env.sender) || r.address.is_empty() {
             continue;
         }
-        let Some(rcpt_id) = maddr(db, &r.address)? else {
-            continue;
-        };
         // Swapped, as in amavisd: did this recipient send mail to this sender?
-        let mut sent = None;
-        if !refs.is_empty() {
-            let rows = db.query(
-                SEL_PENPALS_MSGID,
-                &[
-                    (&rcpt_id, Type::INT4),
-                    (&sender_id, Type::INT4),
-                    (&refs, Type::VARCHAR_ARRAY),
-                ],
-            )?;
-            sent = rows.first().map(|row| row.get::<_, i32>(0));
-        }
-        if sent.is_none() {
-            let rows = db.query(
-                SEL_PENPALS,
-                &[(&rcpt_id, Type::INT4), (&sender_id, Type::INT4)],
-            )?;
-            sent = rows.first().map(|row| row.get::<_, i32>(0));
-        }
+        let (rcpt, _) = crate::act::sqllog::normalise(&r.address);
+        let rows = db.query(
+            SEL_PENPALS,
+            &[
+                (&rcpt, Type::BYTEA),
+                (&sender, Type::BYTEA),
+                (&refs, Type::VARCHAR_ARRAY),
+            ],
+        )?;
+        let sent = rows.first().map(|row| row.get::<_, i32>(1));
         if let Some(t) = sent {
             let age = now.saturating_sub(t.max(0) as u64) as f64;
             let weight = (-(age / halflife) * std::f64::consts::LN_2).exp();
@@ -171,13 +162,6 @@ fn find(
         }
     }
     Ok(bonuses)
-}
-
-/// The address's maddr.id, if the message log knows it (pen pals never insert).
-fn maddr(db: &Db, addr: &str) -> Result<Option<i32>, DbError> {
-    let (email, _) = crate::act::sqllog::normalise(addr);
-    let rows = db.query(SEL_ADDR, &[(&email, Type::BYTEA)])?;
-    Ok(rows.first().map(|row| row.get::<_, i32>(0)))
 }
 
 #[cfg(test)]
