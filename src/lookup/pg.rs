@@ -2,8 +2,9 @@
 //! recipient, and the recipient's `wblist` verdict on a sender, read with amavisd's own queries
 //! (Amavis/Conf.pm sel_policy and sel_wblist) and keys ([`crate::sql::keys`]).
 //!
-//! Contract: one query per recipient for its policy (cached for the run), one per recipient and
-//! sender for wblist; every address is a bound bytea parameter. A Y/N flag of the policy row is
+//! Contract: one query per recipient (cached for the run) brings its policy row and its wblist
+//! rows for the run's senders (envelope sender and authors); every address is a bound bytea
+//! parameter. A Y/N flag of the policy row is
 //! also a lookup [`Source`] ([`Flag`]), placed before the TOML entries of the matching table, as
 //! amavisd asks SQL before its static maps: `Y` is listed, `N` is not listed, NULL (or no row)
 //! lets the TOML entries decide. What a database failure means is `[sql] on_failure`'s: an
