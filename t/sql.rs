@@ -450,9 +450,22 @@ fn a_missing_table_holds_the_mail_and_ping_names_it() {
     let o = c.output().unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("# ping sql ") && text.contains("lookup tables present"),
+        text.contains("# ping sql ")
+            && text.contains("tables present: users, policy, mailaddr, wblist ("),
         "{text}"
     );
+    // With the log and the SQL quarantine, their tables are checked too.
+    let f = sql_filter(
+        &good.dsn(false),
+        "log = true\n[quarantine]\nmethod = \"sql\"\n",
+    );
+    good.sql("DROP TABLE quarantine");
+    let mut c = f.command(&["check-config", "--ping"]);
+    c.stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(69), "{text}");
+    assert!(text.contains("NOT USABLE: table quarantine"), "{text}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `check-config --ping` for `[sql]`: the connection opens and every table and column we read
-//! is there (a missing table would defer every message under on_failure = "tempfail").
+//! `check-config --ping` for `[sql]`: the connection opens and every table and column the
+//! configuration uses is there (a missing lookup table would defer every message under
+//! on_failure = "tempfail", a missing quarantine table every quarantined one).
 
 use crate::config::settings::Config;
 use crate::sql::conn::Db;
@@ -13,11 +14,14 @@ pub fn ping(cfg: &Config) -> bool {
         return true;
     };
     let started = Instant::now();
-    match schema::check(&db, schema::LOOKUP_TABLES) {
+    let tables = schema::used_tables(cfg);
+    match schema::check(&db, &tables) {
         Ok(()) => {
+            let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
             crate::process::sayln(format_args!(
-                "# ping sql {}: answers, lookup tables present ({} ms)",
+                "# ping sql {}: answers, tables present: {} ({} ms)",
                 db.server(),
+                names.join(", "),
                 started.elapsed().as_millis()
             ));
             true

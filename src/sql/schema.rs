@@ -21,6 +21,43 @@ pub const LOOKUP_TABLES: &[(&str, &str)] = &[
     ("wblist", "rid, sid, wb"),
 ];
 
+/// The message log's tables and the columns pipescan writes and reads (pen pals).
+pub const LOG_TABLES: &[(&str, &str)] = &[
+    ("maddr", "id, partition_tag, email, domain"),
+    (
+        "msgs",
+        "partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, policy, \
+         client_addr, size, originating, content, quar_type, quar_loc, dsn_sent, spam_level, \
+         message_id, from_addr, subject, host",
+    ),
+    (
+        "msgrcpt",
+        "partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, bl, wl, \
+         bspam_level, smtp_resp",
+    ),
+];
+
+/// The SQL quarantine's table (its list and release also read msgs and msgrcpt).
+pub const QUARANTINE_TABLES: &[(&str, &str)] =
+    &[("quarantine", "partition_tag, mail_id, chunk_ind, mail_text")];
+
+/// The tables a configuration uses: the lookups', the log's (pen pals read it), the quarantine's.
+pub fn used_tables(cfg: &crate::config::settings::Config) -> Vec<(&'static str, &'static str)> {
+    let q = &cfg.sql;
+    let sql_quarantine = cfg.quarantine.method == crate::config::delivery::QuarantineMethod::Sql;
+    let mut t = Vec::new();
+    if q.lookups {
+        t.extend_from_slice(LOOKUP_TABLES);
+    }
+    if q.log || q.penpals() || sql_quarantine {
+        t.extend_from_slice(LOG_TABLES);
+    }
+    if sql_quarantine {
+        t.extend_from_slice(QUARANTINE_TABLES);
+    }
+    t
+}
+
 /// Does the database have every table and column we read? One query per table, each
 /// selecting no row; the first failure names the table.
 pub fn check(db: &Db, tables: &[(&str, &str)]) -> Result<(), DbError> {
