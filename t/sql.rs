@@ -236,7 +236,10 @@ fn wblist_white_and_blacklists_senders_per_recipient() {
          INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, 'W' FROM users u, mailaddr m
            WHERE u.email = 'alice@example.com' AND m.email = '@friend.test';
          INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, ' ' FROM users u, mailaddr m
-           WHERE u.email = 'alice@example.com' AND m.email = '@.';",
+           WHERE u.email = 'alice@example.com' AND m.email = '@.';
+         INSERT INTO mailaddr (priority, email) VALUES (5, '@soft.test');
+         INSERT INTO wblist (rid, sid, wb) SELECT u.id, m.id, '-1.5' FROM users u, mailaddr m
+           WHERE u.email = 'alice@example.com' AND m.email = '@soft.test';",
     );
     let dsn = db.dsn(false);
     // A clean message from a blacklisted sender: spam for alice, not for bob (no wblist row).
@@ -296,6 +299,15 @@ fn wblist_white_and_blacklists_senders_per_recipient() {
         msg.contains("X-Spam-Status: No") && !msg.contains("WHITELISTED"),
         "{msg}"
     );
+    // A soft score (wb = -1.5): points off alice's score, as the test AM.WBL.
+    let f = sql_filter(&dsn, "");
+    let r = f.run(
+        &["-v", "-f", "news@soft.test", "--", "alice@example.com"],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let msg = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(msg.contains("AM.WBL=-1.5"), "{msg}");
 }
 
 #[test]

@@ -164,17 +164,29 @@ fn yes_no(v: &str) -> Option<bool> {
 pub enum Wb {
     White,
     Black,
+    /// Soft white/blacklisting: points added to the recipient's spam score.
+    Score(f64),
 }
 
-/// amavisd's reading of wblist.wb: W/Y white, B/N black, a space neutral (no verdict). A
-/// number is a soft score (amavisd adds it to the spam score); we do not apply those yet and
-/// treat them as neutral.
+/// amavisd's reading of wblist.wb (Amavis/SpamControl.pm): W/Y/T white, B/N/F black, a number
+/// soft points, blank neutral (no verdict); anything else is white, as in amavisd (which logs it
+/// as unexpected).
 fn wb_value(v: &str) -> Option<Wb> {
-    match v.trim() {
-        "W" | "w" | "Y" | "y" => Some(Wb::White),
-        "B" | "b" | "N" | "n" => Some(Wb::Black),
-        _ => None,
+    let t = v.trim_matches(' ');
+    if t.trim_matches('\0').is_empty() {
+        return None;
     }
+    if let Ok(n) = t.parse::<f64>()
+        && n.is_finite()
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return Some(Wb::Score(n));
+    }
+    Some(match t {
+        "B" | "b" | "N" | "n" | "F" | "f" => Wb::Black,
+        _ => Wb::White,
+    })
 }
 
 /// The run's SQL lookups: the connection, the static local_domains (for the keys), the
@@ -237,25 +249,27 @@ impl Lookups {
         Ok(found)
     }
 
-    /// The recipient's wblist verdict on `sender` (the first non-neutral row by priority):
-    /// from the rows read with its policy for the run's senders, else with amavisd's own query.
+    /// The recipient's wblist verdict on `sender`: the row of the highest mailaddr.priority
+    /// among the sender's keys decides, as amavisd's lookup takes the first row (a blank `wb`
+    /// is no verdict). From the rows read with its policy for the run's senders, else with
+    /// amavisd's own query.
     pub fn wblist(&self, policy: &Policy, sender: &str) -> Result<Option<Wb>, LookupError> {
         let keys = self.sender_keys(sender)?;
         if self.senders.iter().any(|s| s == sender) {
             return Ok(policy
                 .wb
                 .iter()
-                .filter(|(email, _)| keys.contains(email))
-                .find_map(|(_, v)| wb_value(v)));
+                .find(|(email, _)| keys.contains(email))
+                .and_then(|(_, v)| wb_value(v)));
         }
         match self.db.query(
             SEL_WBLIST,
             &[(&policy.user_id, Type::INT4), (&keys, Type::BYTEA_ARRAY)],
         ) {
             Ok(rows) => Ok(rows
-                .iter()
-                .filter_map(|r| r.try_get::<_, String>("wb").ok())
-                .find_map(|v| wb_value(&v))),
+                .first()
+                .and_then(|r| r.try_get::<_, String>("wb").ok())
+                .and_then(|v| wb_value(&v))),
             Err(e) => self.failed("wblist", sender, &e.0),
         }
     }
@@ -309,7 +323,15 @@ mod tests {
         assert_eq!(wb_value("Y"), Some(Wb::White));
         assert_eq!(wb_value("B"), Some(Wb::Black));
         assert_eq!(wb_value("N"), Some(Wb::Black));
+        assert_eq!(wb_value("F"), Some(Wb::Black));
         assert_eq!(wb_value(" "), None);
-        assert_eq!(wb_value("-3.5"), None, "soft scores are not applied (yet)");
+        assert_eq!(wb_value(""), None);
+        assert_eq!(wb_value("-3.5"), Some(Wb::Score(-3.5)));
+        assert_eq!(wb_value(" +2 "), Some(Wb::Score(2.0)));
+        assert_eq!(
+            wb_value("inf"),
+            Some(Wb::White),
+            "not a number amavisd reads"
+        );
     }
 }

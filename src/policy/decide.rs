@@ -73,6 +73,12 @@ fn spam_report(facts: &Facts, r: &Recipient) -> Option<SpamReport> {
         }
         None => {}
     }
+    if let Some(s) = report.as_mut()
+        && r.wb_score != 0.0
+    {
+        s.score += r.wb_score;
+        s.tests.push(("AM.WBL".into(), r.wb_score));
+    }
     if let (Some(s), Some(&adj)) = (report.as_mut(), facts.penpals.get(&r.address)) {
         s.score += adj;
         s.tests.push(("AM.PENPAL".into(), adj));

@@ -51,6 +51,9 @@ pub struct Recipient {
     /// is local by definition.
     pub local: bool,
     pub listed: Option<Listed>,
+    /// Soft white/blacklisting: the recipient's SQL wblist points for the senders (amavisd's
+    /// numeric `wb`), added to its spam score.
+    pub wb_score: f64,
     /// bypass_*_checks.
     pub bypass: Checks,
     /// *_lovers (virus, spam, banned files, bad header).
@@ -111,6 +114,7 @@ fn one(
         address: rcpt.to_string(),
         local: lists.is_local(rcpt)?,
         listed: listed(lists, rcpt, sender, authors)?,
+        wb_score: wb_score(lists, rcpt, sender, authors)?,
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
             spam: has(&lists.bypass_spam)?,
@@ -142,7 +146,7 @@ fn listed(
             match sql.wblist(&policy, who)? {
                 Some(Wb::White) => return Ok(Some(Listed::White)),
                 Some(Wb::Black) => return Ok(Some(Listed::Black)),
-                None => {}
+                Some(Wb::Score(_)) | None => {}
             }
         }
     }
@@ -174,6 +178,26 @@ fn listed(
     } else {
         None
     })
+}
+
+/// The sum of the recipient's soft wblist points over the senders (envelope sender, authors).
+fn wb_score(
+    lists: &Lists,
+    rcpt: &str,
+    sender: &str,
+    authors: &[String],
+) -> Result<f64, LookupError> {
+    let mut points = 0.0;
+    if let Some(sql) = &lists.sql
+        && let Some(policy) = sql.policy(rcpt)?
+    {
+        for who in std::iter::once(sender).chain(authors.iter().map(String::as_str)) {
+            if let Some(Wb::Score(n)) = sql.wblist(&policy, who)? {
+                points += n;
+            }
+        }
+    }
+    Ok(points)
 }
 
 fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, LookupError> {
