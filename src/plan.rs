@@ -167,8 +167,10 @@ pub fn quarantine(
     plan: &Plan,
     verdicts: &[Verdict],
 ) -> Option<&'static str> {
-    let has_store =
-        !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
+    let q = &cfg.quarantine;
+    let has_store = q.method == crate::config::delivery::QuarantineMethod::Sql
+        || !q.directory.as_os_str().is_empty()
+        || !q.address.is_empty();
     has_store
         .then(|| crate::policy::quarantine::quarantine_as(cfg, rcpts, plan.category, verdicts))
         .flatten()

@@ -936,3 +936,60 @@ fn a_dsn_without_a_user_connects_as_the_process_user_from_etc_passwd() {
         r.stderr
     );
 }
+
+#[test]
+fn a_policy_rows_quarantine_to_decides_for_its_recipient() {
+    let db = TestDb::new("quarto");
+    db.sql(
+        "INSERT INTO policy (id, policy_name, banned_quarantine_to, spam_quarantine_to) VALUES
+           (1, 'no banned copies', '', NULL), (2, 'keep my spam', NULL, 'spam-quarantine');
+         INSERT INTO users (priority, policy_id, email) VALUES
+           (8, 1, 'bob@example.com'), (8, 2, 'dave@example.com');",
+    );
+    // No directory at all: the SQL quarantine is the store.
+    let f = || {
+        sql_filter(
+            &db.dsn(false),
+            "[quarantine]\nmethod = \"sql\"\ndirectory = \"\"\n",
+        )
+    };
+    let kept = |stderr: &str| {
+        db.sql(&format!(
+            "SELECT count(*) > 0 FROM quarantine WHERE mail_id = '{}'::bytea",
+            mail_id_of(stderr)
+        )) == "t"
+    };
+    // Banned, for bob alone: he wants no copy ([quarantine] banned = true by default).
+    let r = f().run(
+        &["-v", "-f", "m@example.net", "--", "bob@example.com"],
+        &banned_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!kept(&r.stderr), "{}", r.stderr);
+    // Banned, for bob and carol (no row: the configuration's default): kept.
+    let r = f().run(
+        &[
+            "-v",
+            "-f",
+            "m@example.net",
+            "--",
+            "bob@example.com",
+            "carol@example.com",
+        ],
+        &banned_mail(),
+    );
+    assert!(kept(&r.stderr), "{}", r.stderr);
+    // Spam ([quarantine] spam = false by default): kept for dave, who asks for it ...
+    let r = f().run(
+        &["-v", "-f", "m@example.net", "--", "dave@example.com"],
+        &gtube("m@example.net"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(kept(&r.stderr), "{}", r.stderr);
+    // ... not for carol.
+    let r = f().run(
+        &["-v", "-f", "m@example.net", "--", "carol@example.com"],
+        &gtube("m@example.net"),
+    );
+    assert!(!kept(&r.stderr), "{}", r.stderr);
+}

@@ -84,6 +84,20 @@ pub struct Policy {
     /// The recipient's wblist rows for the run's senders: (mailaddr.email, wb), highest
     /// priority first.
     wb: Vec<(Vec<u8>, String)>,
+    /// amavisd's *_quarantine_to for virus, banned, unchecked, spam, bad header: NULL = the
+    /// configuration decides, "" = no quarantine copy for this recipient, anything else = a
+    /// copy (kept in the configured store: the location itself is not used).
+    pub quarantine_to: Wishes,
+}
+
+/// Per category, whether the recipient wants a quarantine copy (None: the configuration's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wishes {
+    pub virus: Option<bool>,
+    pub banned: Option<bool>,
+    pub unchecked: Option<bool>,
+    pub spam: Option<bool>,
+    pub bad_header: Option<bool>,
 }
 
 impl Policy {
@@ -134,7 +148,15 @@ impl Policy {
             .ok()
             .flatten()
             .unwrap_or_default();
+        let wish = |c: &str| text(c).map(|v| !v.trim().is_empty());
         Policy {
+            quarantine_to: Wishes {
+                virus: wish("virus_quarantine_to"),
+                banned: wish("banned_quarantine_to"),
+                unchecked: wish("unchecked_quarantine_to"),
+                spam: wish("spam_quarantine_to"),
+                bad_header: wish("bad_header_quarantine_to"),
+            },
             wb: emails.into_iter().zip(values).collect(),
             user_id: row.try_get("user_id").unwrap_or(0),
             matched,

@@ -54,6 +54,9 @@ pub struct Recipient {
     /// Soft white/blacklisting: the recipient's SQL wblist points for the senders (amavisd's
     /// numeric `wb`), added to its spam score.
     pub wb_score: f64,
+    /// The recipient's own quarantine wishes (its SQL policy row's *_quarantine_to); None per
+    /// category: the configuration's [quarantine] flag.
+    pub quarantine: crate::lookup::pg::Wishes,
     /// bypass_*_checks.
     pub bypass: Checks,
     /// *_lovers (virus, spam, banned files, bad header).
@@ -115,6 +118,13 @@ fn one(
         local: lists.is_local(rcpt)?,
         listed: listed(lists, rcpt, sender, authors)?,
         wb_score: wb_score(lists, rcpt, sender, authors)?,
+        quarantine: match &lists.sql {
+            Some(sql) => sql
+                .policy(rcpt)?
+                .map(|p| p.quarantine_to)
+                .unwrap_or_default(),
+            None => Default::default(),
+        },
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
             spam: has(&lists.bypass_spam)?,
