@@ -993,3 +993,42 @@ fn a_policy_rows_quarantine_to_decides_for_its_recipient() {
     );
     assert!(!kept(&r.stderr), "{}", r.stderr);
 }
+
+#[test]
+fn quarantine_expire_removes_old_sql_copies_only() {
+    let db = TestDb::new("expire");
+    let f = sql_filter(
+        &db.dsn(true),
+        "log = true\n[quarantine]\nmethod = \"sql\"\n",
+    );
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = f.run(
+            &["-v", "-f", "m@example.net", "--", "bob@example.com"],
+            &banned_mail(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        ids.push(mail_id_of(&r.stderr));
+    }
+    // The first one arrived 40 days ago (max_age is 30 days).
+    db.sql(&format!(
+        "UPDATE msgs SET time_num = time_num - 40 * 86400 WHERE mail_id = '{}'::bytea",
+        ids[0]
+    ));
+    let o = f.run(&["quarantine", "expire", "-n"], b"");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("would remove 1 copies"), "{}", o.stdout);
+    assert_eq!(
+        db.sql("SELECT count(DISTINCT mail_id) FROM quarantine"),
+        "2"
+    );
+    let o = f.run(&["quarantine", "expire"], b"");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("removed 1 copies"), "{}", o.stdout);
+    assert_eq!(
+        db.sql("SELECT string_agg(DISTINCT convert_from(mail_id, 'UTF8'), ',') FROM quarantine"),
+        ids[1]
+    );
+    assert_eq!(db.sql("SELECT count(*) FROM msgs"), "2", "the log stays");
+    assert_eq!(f.run(&["release", &ids[0]], b"").code, 66);
+}
