@@ -1032,3 +1032,37 @@ fn quarantine_expire_removes_old_sql_copies_only() {
     assert_eq!(db.sql("SELECT count(*) FROM msgs"), "2", "the log stays");
     assert_eq!(f.run(&["release", &ids[0]], b"").code, 66);
 }
+
+#[test]
+fn a_policy_rows_admin_gets_the_notice_for_its_recipient() {
+    let db = TestDb::new("admins");
+    db.sql(
+        "INSERT INTO policy (id, policy_name, banned_admin) VALUES (1, 'own admin', 'desk@example.com'), (2, 'no admin', '');
+         INSERT INTO users (priority, policy_id, email) VALUES (8, 1, 'bob@example.com'), (8, 2, 'erin@example.com');",
+    );
+    let f = sql_filter(
+        &db.dsn(false),
+        "[notify]\nbanned_admin = \"postmaster@example.com\"\n",
+    );
+    let r = f.run(
+        &[
+            "-v",
+            "-f",
+            "m@example.net",
+            "--",
+            "bob@example.com",
+            "carol@example.com",
+            "erin@example.com",
+        ],
+        &banned_mail(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Discarded for all three: the only mail is the admin notice, to bob's own admin and to
+    // [notify]'s for carol (erin's policy says none).
+    assert_eq!(
+        delivered(&f),
+        ["desk@example.com", "postmaster@example.com"],
+        "{}",
+        r.stderr
+    );
+}

@@ -88,6 +88,31 @@ pub struct Policy {
     /// configuration decides, "" = no quarantine copy for this recipient, anything else = a
     /// copy (kept in the configured store: the location itself is not used).
     pub quarantine_to: Wishes,
+    /// amavisd's per-recipient virus_admin, banned_admin, spam_admin, bad_header_admin.
+    pub admins: Admins,
+}
+
+/// Per category, the recipient's own admin address (None: [notify]'s; "": none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admins {
+    pub virus: Option<String>,
+    pub banned: Option<String>,
+    pub spam: Option<String>,
+    pub bad_header: Option<String>,
+}
+
+impl Admins {
+    /// The admin for a verdict of `category` (only the categories amavisd has admins for).
+    pub fn of(&self, category: crate::verdict::Category) -> Option<String> {
+        use crate::verdict::Category as C;
+        match category {
+            C::Virus => self.virus.clone(),
+            C::Banned => self.banned.clone(),
+            C::Spam => self.spam.clone(),
+            C::BadHeader => self.bad_header.clone(),
+            C::Unchecked | C::Spammy | C::Oversized | C::Clean => None,
+        }
+    }
 }
 
 /// Per category, whether the recipient wants a quarantine copy (None: the configuration's).
@@ -149,7 +174,24 @@ impl Policy {
             .flatten()
             .unwrap_or_default();
         let wish = |c: &str| text(c).map(|v| !v.trim().is_empty());
+        // An address as amavisd would use it: one token, printable, no list.
+        let admin = |c: &str| {
+            text(c).map(|v| {
+                let v = v.trim();
+                if v.chars().all(|c| c.is_ascii_graphic()) && !v.contains(',') {
+                    v.to_string()
+                } else {
+                    String::new()
+                }
+            })
+        };
         Policy {
+            admins: Admins {
+                virus: admin("virus_admin"),
+                banned: admin("banned_admin"),
+                spam: admin("spam_admin"),
+                bad_header: admin("bad_header_admin"),
+            },
             quarantine_to: Wishes {
                 virus: wish("virus_quarantine_to"),
                 banned: wish("banned_quarantine_to"),

@@ -254,5 +254,6 @@ fn verdict(cfg: &Config, hostname: &str, facts: &Facts, sender: &str, r: &Recipi
         score,
         dsn_allowed,
         edits,
+        admin: r.admins.of(category),
     }
 }

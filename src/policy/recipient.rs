@@ -57,6 +57,8 @@ pub struct Recipient {
     /// The recipient's own quarantine wishes (its SQL policy row's *_quarantine_to); None per
     /// category: the configuration's [quarantine] flag.
     pub quarantine: crate::lookup::pg::Wishes,
+    /// The recipient's own admins (its SQL policy row's *_admin).
+    pub admins: crate::lookup::pg::Admins,
     /// bypass_*_checks.
     pub bypass: Checks,
     /// *_lovers (virus, spam, banned files, bad header).
@@ -113,18 +115,18 @@ fn one(
     rcpt: &str,
 ) -> Result<Recipient, LookupError> {
     let has = |t: &Table| t.lookup(rcpt);
+    // The recipient's SQL policy row (read once; the tables below ask the same cache).
+    let own = match &lists.sql {
+        Some(sql) => sql.policy(rcpt)?,
+        None => None,
+    };
     Ok(Recipient {
         address: rcpt.to_string(),
         local: lists.is_local(rcpt)?,
         listed: listed(lists, rcpt, sender, authors)?,
         wb_score: wb_score(lists, rcpt, sender, authors)?,
-        quarantine: match &lists.sql {
-            Some(sql) => sql
-                .policy(rcpt)?
-                .map(|p| p.quarantine_to)
-                .unwrap_or_default(),
-            None => Default::default(),
-        },
+        quarantine: own.as_ref().map(|p| p.quarantine_to).unwrap_or_default(),
+        admins: own.map(|p| p.admins).unwrap_or_default(),
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
             spam: has(&lists.bypass_spam)?,
