@@ -15,6 +15,9 @@ pub struct Envelope {
     pub recipients: Vec<String>,
     /// The SMTP client the MTA received the message from, when it told us.
     pub client: Client,
+    /// The policy bank of this run (`--policy`, chosen by the master.cf transport), for the
+    /// SQL message log (msgs.policy, msgs.originating).
+    pub bank: Option<String>,
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
@@ -101,12 +104,20 @@ impl Envelope {
             sender,
             recipients,
             client: Client::default(),
+            bank: None,
         })
     }
 
     /// The same envelope, received from `client`.
     pub fn with_client(self, client: Client) -> Envelope {
         Envelope { client, ..self }
+    }
+
+    pub fn with_bank(self, bank: Option<&str>) -> Envelope {
+        Envelope {
+            bank: bank.map(str::to_string),
+            ..self
+        }
     }
 
     #[cfg(test)]

@@ -327,7 +327,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
     for w in &warnings {
         log::warn(w);
     }
-    let env = env.with_client(client);
+    let env = env.with_client(client).with_bank(args.policy.as_deref());
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));

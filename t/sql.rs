@@ -661,6 +661,28 @@ fn the_message_log_has_amavisds_rows_and_columns() {
         db.sql("SELECT count(*) FROM maddr WHERE email = 'promo@example.net'"),
         "1"
     );
+    // Mail submitted here (the ORIGINATING bank's transport): policy and originating say so.
+    let f = sql_filter(
+        &db.dsn(false),
+        "log = true\n[policy.ORIGINATING.general]\nmax_received = 50\n",
+    );
+    let r = f.run(
+        &[
+            "-v",
+            "--policy",
+            "ORIGINATING",
+            "-f",
+            "bob@example.com",
+            "--",
+            "x@far.test",
+        ],
+        PLAIN,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        db.sql("SELECT policy, originating FROM msgs JOIN maddr s ON s.id = msgs.sid WHERE s.email = 'bob@example.com'"),
+        "ORIGINATING|Y"
+    );
 }
 
 #[test]

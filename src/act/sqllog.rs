@@ -51,7 +51,7 @@ const LOG_MESSAGE: &str = "WITH new AS ( \
        INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, \
          policy, client_addr, size, originating, content, quar_type, quar_loc, dsn_sent, \
          spam_level, message_id, from_addr, subject, host) \
-       SELECT 0, $3, $4, $5, $6, $7, (SELECT id FROM addr WHERE email = $8 LIMIT 1), '', \
+       SELECT 0, $3, $4, $5, $6, $7, (SELECT id FROM addr WHERE email = $8 LIMIT 1), $29, \
          $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
        RETURNING mail_id) \
      INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, \
@@ -112,7 +112,11 @@ fn log_message(db: &Db, e: &Entry) -> Result<(), DbError> {
         .address
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let originating = yn(e.env.client.sasl_username.is_some());
+    // amavisd's "originating": from inside or authenticated; here the ORIGINATING bank (the
+    // master.cf transport for local submission) or a SASL login.
+    let bank = e.env.bank.as_deref().unwrap_or("");
+    let originating = yn(e.env.client.sasl_username.is_some() || bank == "ORIGINATING");
+    let policy = clip(bank);
     let field = |name: &str| clip(&e.header.0.first_text(e.header.1, name).unwrap_or_default());
     // Every address once (an address may be sender and recipient, or given twice).
     let (sender, _) = normalise(&e.env.sender);
@@ -158,6 +162,7 @@ fn log_message(db: &Db, e: &Entry) -> Result<(), DbError> {
             (&r.wl, Type::BPCHAR_ARRAY),
             (&r.level, Type::FLOAT4_ARRAY),
             (&r.resp, Type::VARCHAR_ARRAY),
+            (&policy, Type::VARCHAR),
         ],
     )?;
     Ok(())
