@@ -1088,3 +1088,20 @@ fn a_policy_rows_admin_gets_the_notice_for_its_recipient() {
         r.stderr
     );
 }
+
+#[test]
+fn a_database_stopped_behind_pgbouncer_is_a_tempfail_within_the_timeouts() {
+    // PgBouncer answers, the server behind it (pg-stack's "stopped" entry) does not run.
+    let dsn = with_dbname(&env_var("PIPESCAN_PGBOUNCER_DSN"), "stopped");
+    let f = sql_filter(&dsn, "log = true\n");
+    let started = Instant::now();
+    let r = f.run(
+        &["-v", "-f", "a@example.net", "--", "bob@example.com"],
+        PLAIN,
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stdout.starts_with("4.3.0"), "{}", r.stdout);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(f.calls(), 0);
+}
