@@ -23,6 +23,7 @@ pipescan [-c FILE] release ID [--to ADDRESS]... [--format resend|attach]\n  \
 pipescan [-c FILE] quarantine list [--since DURATION] [--category C]\n  \
 pipescan [-c FILE] quarantine expire [--older-than DURATION] [-n] [-v]\n\
 pipescan import-amavisd [DIR-OR-FILE...]\n\
+pipescan sql schema\n\
 A command word is read only first or after -c, --policy and -v: after -f, a sender or -- it is an address.\n\n\
 See pipescan(1) and pipescan.toml(5).",
     args_conflicts_with_subcommands = true,
@@ -135,7 +136,8 @@ pub enum Command {
         /// Print the settings as this policy bank makes them
         #[arg(long, value_name = "NAME")]
         policy: Option<String>,
-        /// Also contact every configured spamd and clamd server (exit 69 if one does not answer)
+        /// Also contact every configured spamd and clamd server and the [sql] database (exit 69
+        /// if one does not answer or a table is missing)
         #[arg(long)]
         ping: bool,
         /// Accepted for command lines copied from a filter run; no effect here
@@ -175,6 +177,17 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// amavisd-new's SQL schema in PostgreSQL ([sql] in pipescan.toml)
+    Sql {
+        #[command(subcommand)]
+        command: SqlCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SqlCommand {
+    /// Print the PostgreSQL schema pipescan reads and writes (amavisd-new's tables)
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,7 +236,13 @@ fn since(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// The command words, and the options of every command that may be written before one.
-const COMMANDS: &[&str] = &["check-config", "release", "quarantine", "import-amavisd"];
+const COMMANDS: &[&str] = &[
+    "check-config",
+    "release",
+    "quarantine",
+    "import-amavisd",
+    "sql",
+];
 
 /// Where the command word is in `args` (args[0] is the program): the first argument that is
 /// not `-c FILE`, `--config FILE`, `--policy NAME` or `-v` (in any of clap's spellings), if it
@@ -264,7 +283,7 @@ fn hoist_command<T: Into<std::ffi::OsString> + Clone>(args: Vec<T>) -> Vec<std::
         return args;
     };
     let mut end = at + 1;
-    if args[at] == "quarantine"
+    if (args[at] == "quarantine" || args[at] == "sql")
         && args
             .get(end)
             .and_then(|a| a.to_str())

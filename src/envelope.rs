@@ -19,6 +19,9 @@ pub struct Envelope {
     pub queue_id: Option<String>,
     /// The sender's RFC 3461 envelope id (`--envid`), for the next hop's DSNs.
     pub envid: Option<String>,
+    /// The policy bank of this run (`--policy`, chosen by the master.cf transport), for the
+    /// SQL message log (msgs.policy, msgs.originating).
+    pub bank: Option<String>,
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
@@ -126,6 +129,7 @@ impl Envelope {
             client: Client::default(),
             queue_id: None,
             envid: None,
+            bank: None,
         })
     }
 
@@ -158,6 +162,14 @@ impl Envelope {
     pub fn with_queue_id(self, queue_id: Option<String>) -> Envelope {
         Envelope {
             queue_id: queue_id.filter(|q| !q.is_empty()),
+            ..self
+        }
+    }
+
+    /// The same envelope, with the run's policy bank (for the SQL message log).
+    pub fn with_bank(self, bank: Option<&str>) -> Envelope {
+        Envelope {
+            bank: bank.map(str::to_string),
             ..self
         }
     }

@@ -21,5 +21,6 @@ pub mod report;
 pub mod run;
 pub mod scan;
 pub mod spool;
+pub mod sql;
 pub mod timings;
 pub mod verdict;

@@ -46,6 +46,12 @@ fn main() -> std::process::ExitCode {
                 admin::list::list(cfg, since, category.as_deref())
             }),
             Some(cli::Command::ImportAmavisd { paths }) => admin::import::import(&paths),
+            Some(cli::Command::Sql {
+                command: cli::SqlCommand::Schema,
+            }) => {
+                process::say(format_args!("{}", pipescan::sql::schema::SCHEMA));
+                Exit::Ok
+            }
             Some(cli::Command::Quarantine {
                 command:
                     cli::QuarantineCommand::Expire {
@@ -211,6 +217,9 @@ fn check_config(path: Option<&std::path::Path>, bank: Option<&str>, ping: bool) 
                     return Exit::Unavailable;
                 }
             }
+            if ping && !admin::sql::ping(&loaded.config) {
+                return Exit::Unavailable;
+            }
             Exit::Ok
         }
         Err(e) => {
@@ -331,6 +340,7 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         .map(|q| log::clean_queue_id(&q.to_string_lossy()));
     let (env, warning) = env
         .with_client(client)
+        .with_bank(args.policy.as_deref())
         .with_queue_id(queue_id)
         .with_envid(args.envid.as_deref());
     if let Some(w) = warning {

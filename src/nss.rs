@@ -135,6 +135,20 @@ pub fn not_in_files(user: &str) -> String {
     )
 }
 
+/// The name of the first passwd line with `uid` (the user a DSN without `user=` connects as,
+/// read here rather than through libc's getpwuid, which a static build cannot use).
+pub fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        if line.starts_with(['#', '+', '-']) {
+            return None;
+        }
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let _password = f.next()?;
+        (f.next()?.trim().parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +226,12 @@ again:x:120:pipescan\n";
         assert_eq!(foreign_sources(spaced, "hosts"), ["mdns4_minimal"]);
         assert!(foreign_sources("# hosts: files ldap\n", "hosts").is_empty());
         assert!(foreign_sources("", "hosts").is_empty());
+    }
+
+    #[test]
+    fn user_names_by_uid() {
+        assert_eq!(user_name(PASSWD_TEXT, 0).as_deref(), Some("root"));
+        assert_eq!(user_name(PASSWD_TEXT, 65534).as_deref(), Some("nobody"));
+        assert_eq!(user_name(PASSWD_TEXT, 4242), None);
     }
 }

@@ -167,8 +167,10 @@ pub fn quarantine(
     plan: &Plan,
     verdicts: &[Verdict],
 ) -> Option<&'static str> {
-    let has_store =
-        !cfg.quarantine.directory.as_os_str().is_empty() || !cfg.quarantine.address.is_empty();
+    let q = &cfg.quarantine;
+    let has_store = q.method == crate::config::delivery::QuarantineMethod::Sql
+        || !q.directory.as_os_str().is_empty()
+        || !q.address.is_empty();
     has_store
         .then(|| crate::policy::quarantine::quarantine_as(cfg, rcpts, plan.category, verdicts))
         .flatten()
@@ -220,10 +222,22 @@ pub fn notices(
         return notices;
     }
     let category = plan.category;
-    if let Some(admin) = admin_for(n, category) {
+    // Each recipient of that category names its admin (its own, else [notify]'s); one notice
+    // to all of them.
+    let mut admins: Vec<String> = Vec::new();
+    for v in verdicts.iter().filter(|v| v.category == category) {
+        let a = match &v.admin {
+            Some(own) => own.as_str(),
+            None => admin_for(n, category).unwrap_or(""),
+        };
+        if !a.is_empty() && !admins.iter().any(|x| x == a) {
+            admins.push(a.to_string());
+        }
+    }
+    if !admins.is_empty() {
         notices.push(Notice {
             audience: Audience::Admin,
-            to: vec![admin.to_string()],
+            to: admins,
             subject: format!("{category} from <{sender}>"),
         });
     }
@@ -340,7 +354,39 @@ mod tests {
                 subject_tag: tag.map(str::to_string),
                 ..Edits::default()
             },
+            admin: None,
         }
+    }
+
+    #[test]
+    fn each_recipient_names_its_admin() {
+        let n = Notify {
+            virus_admin: "virusalert@example.com".into(),
+            ..Notify::default()
+        };
+        let with = |r: &str, admin: Option<&str>| Verdict {
+            admin: admin.map(str::to_string),
+            ..v(r, Category::Virus, Destiny::Discard, None)
+        };
+        let vs = vec![
+            with("a@x", Some("own@x")),
+            with("b@x", None),
+            with("c@x", Some("")),
+            with("d@x", Some("own@x")),
+        ];
+        let admin: Vec<Vec<String>> = notices(&n, &plan(&vs), &vs, "s@y", false)
+            .into_iter()
+            .filter(|x| x.audience == Audience::Admin)
+            .map(|x| x.to)
+            .collect();
+        assert_eq!(admin, [vec!["own@x", "virusalert@example.com"]]);
+        let vs = vec![with("c@x", Some(""))];
+        assert!(
+            notices(&n, &plan(&vs), &vs, "s@y", false)
+                .iter()
+                .all(|x| x.audience != Audience::Admin),
+            "an empty admin of its own: no notice"
+        );
     }
 
     #[test]

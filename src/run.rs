@@ -24,6 +24,7 @@ use std::time::Instant;
 /// `cfg` is shared (not copied) with scanner threads that may outlive the decision.
 pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) -> Exit {
     let started = Instant::now();
+    let received = std::time::SystemTime::now();
     let hostname = cfg.hostname();
     // Read: the whole message, before anything is decided.
     let read = crate::timings::time("read", || {
@@ -43,14 +44,16 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     if let Some(f) = policy::needed::forwarding_loop(cfg, header.count("Received")) {
         return early(&f, &spool);
     }
-    let lists = match Lists::compile(cfg) {
+    // The run's database connection, opened by its first query (none when nothing asks).
+    let db = crate::sql::conn::Db::for_run(cfg);
+    let authors = crate::message::header::authors(&header, &spool.head);
+    let lists = match Lists::compile(cfg, db.as_ref(), (&env.sender, &authors)) {
         Ok(l) => l,
         Err((key, msg)) => {
             let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
             return early(&f, &spool);
         }
     };
-    let authors = crate::message::header::authors(&header, &spool.head);
     // The lookup tables, read once for every recipient: the policy after this is pure.
     let rcpts =
         match policy::recipient::resolve(cfg, &lists, &env.sender, &authors, &env.recipients) {
@@ -81,7 +84,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     );
     crate::timings::add("parse", parse_started.elapsed());
     // Scan.
-    let scanned = scan::stage::scan(
+    let mut scanned = scan::stage::scan(
         cfg,
         &mut spool,
         &header,
@@ -90,6 +93,8 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         needed,
         stamp.as_ref(),
     );
+    let (db, facts) = (db.as_deref(), &mut scanned.facts);
+    scan::penpals::apply(cfg, db, &lists, env, (&header, &spool.head), &rcpts, facts);
     // Decide, per recipient.
     let policy_started = Instant::now();
     let verdicts = match policy::decide::decide(cfg, &hostname, &scanned.facts, &env.sender, &rcpts)
@@ -132,7 +137,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         return report::dry_run(cfg, env, &mut spool, &header, &plan, &scans, started);
     }
     // Execute, then report what happened.
-    let mut quarantine_id = None;
+    let mut kept = None;
     let executed = {
         let mut m = Message {
             env,
@@ -140,18 +145,28 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             header: &header,
             hostname: &hostname,
             bulk: scanned.facts.bulk,
+            db,
         };
         execute::execute(
-            cfg,
-            &mut m,
-            mode,
-            &mut plan,
-            &verdicts,
-            quarantine,
-            &mut quarantine_id,
+            cfg, &mut m, mode, &mut plan, &verdicts, quarantine, &mut kept,
         )
     };
-    scans.quarantine = quarantine_id.as_deref();
+    scans.quarantine = kept.as_ref().map(|k| k.id.as_str());
+    // The SQL message log: after the fact, and never a reason to change the outcome.
+    let entry = crate::act::sqllog::Entry {
+        env,
+        hostname: &hostname,
+        received,
+        size: spool.size,
+        header: (&header, &spool.head),
+        category: plan.category,
+        rcpts: &rcpts,
+        verdicts: &verdicts,
+        kept: kept.as_ref(),
+        executed: &executed,
+        dsn_sent: !plan.dsn.is_empty(),
+    };
+    crate::act::sqllog::record(cfg.sql.log, db, &entry);
     let note = note.as_deref();
     report::executed(executed, env, &spool, &plan, &scans, started, note)
 }

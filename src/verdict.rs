@@ -169,4 +169,7 @@ pub struct Verdict {
     /// A refusal for this recipient may be reported to the sender with a DSN.
     pub dsn_allowed: bool,
     pub edits: Edits,
+    /// The recipient's own admin for its category (amavisd's per-recipient *_admin, from its
+    /// SQL policy row; "" = none), replacing [notify]'s address for it; None: [notify]'s.
+    pub admin: Option<String>,
 }

@@ -28,6 +28,8 @@ pub struct Message<'a> {
     pub hostname: &'a str,
     /// Bulk or list mail (no notice to its sender).
     pub bulk: bool,
+    /// The run's database connection ([quarantine] method = "sql").
+    pub db: Option<&'a crate::sql::conn::Db>,
 }
 
 /// What carrying out the plan came to.
@@ -46,8 +48,8 @@ pub enum Executed {
     Failed(Failure),
 }
 
-/// Quarantines (when `quarantine` names a category), then delivers per `plan`. `quarantine_id`
-/// receives the id of a copy stored, for the log line.
+/// Quarantines (when `quarantine` names a category), then delivers per `plan`. `kept`
+/// receives where a copy was stored, for the log line and the SQL message log.
 pub fn execute(
     cfg: &Config,
     m: &mut Message,
@@ -55,7 +57,7 @@ pub fn execute(
     plan: &mut Plan,
     verdicts: &[Verdict],
     quarantine: Option<&'static str>,
-    quarantine_id: &mut Option<String>,
+    kept: &mut Option<crate::act::quarantine::Kept>,
 ) -> Executed {
     // One courier for everything this run sends: the copies, our DSNs, notices, the mailbox copy.
     let courier = registry::chosen(cfg);
@@ -69,17 +71,17 @@ pub fn execute(
         let best_score = verdicts.iter().filter_map(|v| v.score).reduce(f64::max);
         let stored = crate::timings::time("quarantine", || {
             quarantine_message(
-                cfg, courier, m.env, m.spool, m.header, cat, plan, best_score,
+                cfg, courier, m.env, m.spool, m.header, m.db, cat, plan, best_score,
             )
         });
         match stored {
-            Ok(id) => {
+            Ok(k) => {
                 for g in &mut plan.groups {
                     g.edits
                         .add
-                        .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+                        .push(("X-Quarantine-ID".into(), format!("<{}>", k.id)));
                 }
-                *quarantine_id = Some(id);
+                *kept = Some(k);
             }
             Err(f) => return Executed::Failed(f),
         }
@@ -95,10 +97,10 @@ pub fn execute(
         && let Some(v) = verdicts.first()
     {
         let mut edits = v.edits.clone();
-        if let Some(id) = quarantine_id.as_ref() {
+        if let Some(k) = kept.as_ref() {
             edits
                 .add
-                .push(("X-Quarantine-ID".into(), format!("<{id}>")));
+                .push(("X-Quarantine-ID".into(), format!("<{}>", k.id)));
         }
         let rewrite = Rewrite::new(&m.spool.head, m.header, &edits);
         return match write_stdout(&rewrite, m.spool) {
@@ -113,7 +115,7 @@ pub fn execute(
     let notices = Notices {
         verdicts,
         bulk: m.bulk,
-        quarantine_id: quarantine_id.as_deref(),
+        quarantine_id: kept.as_ref().map(|k| k.id.as_str()),
     };
     if let Some(f) = &plan.failure {
         if f.exit == Exit::Unavailable && mode == Mode::Reinject {
@@ -348,11 +350,12 @@ fn quarantine_message(
     env: &Envelope,
     spool: &mut Spool,
     header: &Header,
+    db: Option<&crate::sql::conn::Db>,
     category: &'static str,
     plan: &Plan,
     score: Option<f64>,
-) -> Result<String, Failure> {
-    use crate::act::quarantine::{record, store};
+) -> Result<crate::act::quarantine::Kept, Failure> {
+    use crate::act::quarantine::{Kept, record, store};
     let q = &cfg.quarantine;
     let failed =
         |e: String| Failure::tempfail("4.3.0", format!("cannot quarantine the message: {e}"));
@@ -375,7 +378,28 @@ fn quarantine_message(
         body_digest: &body_digest(body),
         now: std::time::SystemTime::now(),
     };
-    if !q.directory.as_os_str().is_empty() {
+    let mut kept = Kept {
+        id: id.clone(),
+        kind: 'M',
+        location: q.address.clone(),
+    };
+    if q.method == crate::config::delivery::QuarantineMethod::Sql {
+        let Some(db) = db else {
+            return Err(failed(
+                "[quarantine] method = \"sql\" needs [sql] dsn".into(),
+            ));
+        };
+        let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
+        let mut reader: Box<dyn Read> = match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(head.chain(f)),
+        };
+        let n = crate::act::quarantine::sql::store(db, &id, fields.as_bytes(), &mut reader)
+            .map_err(|e| failed(format!("sql: {e}")))?;
+        crate::log::info(&format!("quarantined {id} in sql ({n} bytes)"));
+        kept.kind = 'Q';
+        kept.location = id.clone();
+    } else if !q.directory.as_os_str().is_empty() {
         let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
         let mut reader: Box<dyn Read> = match rest {
             None => Box::new(head),
@@ -384,6 +408,12 @@ fn quarantine_message(
         let path = store::store(q, &names, fields.as_bytes(), &mut reader)
             .map_err(|e| failed(format!("{}: {e}", q.directory.display())))?;
         crate::log::info(&format!("quarantined {} as {}", id, path.display()));
+        kept.kind = 'F';
+        kept.location = path
+            .strip_prefix(&q.directory)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
     }
     if !q.address.is_empty() {
         let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
@@ -394,7 +424,7 @@ fn quarantine_message(
         store::to_mailbox(courier, &q.address, fields.as_bytes(), &mut reader)
             .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
-    Ok(id)
+    Ok(kept)
 }
 
 /// Sends the notices the config asks for. Failures are logged, never fatal: the message itself

@@ -34,6 +34,9 @@ struct Tally {
 pub fn expire(cfg: &Config, older_than: Option<Duration>, dry_run: bool, verbose: bool) -> Exit {
     let dir = &cfg.quarantine.directory;
     let age = older_than.unwrap_or(cfg.quarantine.max_age.0);
+    if cfg.quarantine.method == crate::config::delivery::QuarantineMethod::Sql {
+        return expire_sql(cfg, age, dry_run);
+    }
     if dir.as_os_str().is_empty() {
         crate::process::sayln(format_args!(
             "pipescan quarantine expire: no quarantine directory configured: nothing to do"
@@ -150,4 +153,46 @@ fn remove_emptied(root: &Path, t: &mut Tally) -> u64 {
 /// A path for a terminal: control characters escaped.
 fn shown(p: &Path) -> String {
     printable(&p.display().to_string(), 500)
+}
+/// The SQL quarantine (`[quarantine] method = "sql"`): the copies of messages the log dates
+/// before AGE (msgs.time_num) are deleted, in one statement; their msgs and msgrcpt rows stay
+/// (reports read them). Copies without a msgs row (the log off) cannot be dated and are kept.
+/// Exit codes: 0 done; 75 the database did not answer.
+fn expire_sql(cfg: &Config, age: Duration, dry_run: bool) -> Exit {
+    use tokio_postgres::types::Type;
+    let db = crate::sql::conn::Db::new(&cfg.sql);
+    let cutoff = SystemTime::now()
+        .checked_sub(age)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let sql = if dry_run {
+        "SELECT count(DISTINCT q.mail_id), coalesce(sum(length(q.mail_text)), 0)::bigint \
+         FROM quarantine q JOIN msgs m USING (partition_tag, mail_id) WHERE m.time_num < $1"
+    } else {
+        "WITH gone AS (DELETE FROM quarantine q USING msgs m \
+           WHERE m.partition_tag = q.partition_tag AND m.mail_id = q.mail_id \
+             AND m.time_num < $1 RETURNING q.mail_id, length(q.mail_text) AS n) \
+         SELECT count(DISTINCT mail_id), coalesce(sum(n), 0)::bigint FROM gone"
+    };
+    match db.query(sql, &[(&cutoff, Type::INT8)]) {
+        Ok(rows) => {
+            let (copies, bytes): (i64, i64) = rows.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
+            crate::process::sayln(format_args!(
+                "pipescan quarantine expire: {} {copies} copies ({bytes} bytes) from the sql quarantine ({}), older than {}",
+                if dry_run { "would remove" } else { "removed" },
+                db.server(),
+                Dur(age)
+            ));
+            if !dry_run {
+                crate::log::info(&format!(
+                    "quarantine expire: removed {copies} copies ({bytes} bytes) from the sql quarantine"
+                ));
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("pipescan quarantine expire: sql: {e}");
+            Exit::TempFail
+        }
+    }
 }

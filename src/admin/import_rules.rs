@@ -193,7 +193,7 @@ fn table_entries(t: &Value, out: &mut Vec<String>, skipped: &mut Vec<String>) {
                 }
             } else {
                 skipped.push(format!(
-                    "{} (SQL, LDAP and other lookups have no pipescan equivalent)",
+                    "{} (a lookup object: SQL lookups are [sql] in pipescan, LDAP and others have no equivalent)",
                     describe(t)
                 ));
             }
@@ -617,15 +617,15 @@ const WHY: &[(&[&str], &str)] = &[
         "pipescan does not verify or sign DKIM",
     ),
     (
-        &[
-            "lookup_sql_dsn",
-            "storage_sql_dsn",
-            "sql_*",
-            "enable_ldap",
-            "default_ldap",
-            "ldap_*",
-        ],
-        "pipescan has no SQL or LDAP lookups (values not shown: they may hold passwords)",
+        &["lookup_sql_dsn", "storage_sql_dsn", "sql_*"],
+        "set [sql] by hand: pipescan reads amavisd's PostgreSQL schema with amavisd's queries \
+         ([sql] dsn in libpq form, lookups, log; [quarantine] method = \"sql\"); custom \
+         $sql_select_* clauses and MySQL are not supported (values not shown: they may hold \
+         passwords)",
+    ),
+    (
+        &["enable_ldap", "default_ldap", "ldap_*"],
+        "pipescan has no LDAP lookups (values not shown: they may hold passwords)",
     ),
     (
         &["originating"],

@@ -75,6 +75,9 @@ struct Row {
 /// `pipescan quarantine list`: one line per quarantined message, oldest first, in aligned
 /// columns. A copy that cannot be read is listed as `unreadable`, with the id from its name.
 pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Exit {
+    if cfg.quarantine.method == crate::config::delivery::QuarantineMethod::Sql {
+        return list_sql(cfg, since, category);
+    }
     let dir = &cfg.quarantine.directory;
     let want = category.map(|c| (category_name(c), c.to_ascii_lowercase()));
     let mut rows = Vec::new();
@@ -131,6 +134,53 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
         eprintln!("pipescan quarantine list: {}: {e}", dir.display());
         return Exit::NoInput;
     }
+    print(rows)
+}
+
+/// The SQL quarantine's copies (`[quarantine] method = "sql"`), from every host sharing the
+/// database; the date is the message log's (msgs.time_num), `-` without one.
+fn list_sql(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Exit {
+    let db = crate::sql::conn::Db::new(&cfg.sql);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let since = since.map(|s| now.saturating_sub(s.as_secs()));
+    let listed = match crate::act::quarantine::sql::list(&db, since) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pipescan quarantine list: sql: {e}");
+            return Exit::TempFail;
+        }
+    };
+    let want = category.map(category_name);
+    let rows = listed
+        .into_iter()
+        .map(|l| match l.read {
+            Ok((rec, head)) => Row {
+                secs: l.secs.unwrap_or(u64::MAX),
+                id: printable(&l.id, 100),
+                category: printable(&rec.category, 40),
+                sender: printable(&crate::envelope::Angle(&rec.sender).to_string(), 1000),
+                subject: subject(&head),
+            },
+            Err(e) => Row {
+                secs: l.secs.unwrap_or(u64::MAX),
+                id: printable(&l.id, 100),
+                category: "unreadable".into(),
+                sender: "-".into(),
+                subject: printable(&e, 300),
+            },
+        })
+        .filter(|r| {
+            want.as_ref()
+                .is_none_or(|w| r.category.eq_ignore_ascii_case(w))
+        })
+        .collect();
+    print(rows)
+}
+
+/// Prints the rows, oldest first, in aligned columns.
+fn print(mut rows: Vec<Row>) -> Exit {
     rows.sort_by(|a, b| (a.secs, &a.id).cmp(&(b.secs, &b.id)));
     let head = ["ID", "DATE (UTC)", "CATEGORY", "SENDER", "SUBJECT"];
     // A column is as wide as its widest cell, up to `max`: a longer cell (a very long sender)
@@ -165,7 +215,11 @@ pub fn list(cfg: &Config, since: Option<Duration>, category: Option<&str>) -> Ex
             "{}",
             line([
                 &r.id,
-                &store::iso8601(r.secs),
+                &if r.secs == u64::MAX {
+                    "-".to_string()
+                } else {
+                    store::iso8601(r.secs)
+                },
                 &r.category,
                 &r.sender,
                 &r.subject

@@ -14,3 +14,4 @@ pub mod import_toml;
 pub mod import_vars;
 pub mod list;
 pub mod release;
+pub mod sql;

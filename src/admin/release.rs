@@ -11,6 +11,7 @@
 use crate::act::courier::registry;
 use crate::act::quarantine::store::{self, Held};
 use crate::admin::list::{category, skipping};
+use crate::config::delivery::QuarantineMethod;
 use crate::config::settings::Config;
 use crate::message::text::printable;
 use crate::outcome::{Exit, Failure};
@@ -33,25 +34,21 @@ pub fn release_cap(cfg: &Config) -> u64 {
 }
 
 pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
-    let dir = &cfg.quarantine.directory;
-    let path = match store::find(dir, id, &mut skipping("release")) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("pipescan release: {e}");
-            return Exit::NoInput;
-        }
-    };
-    let held = match store::read(&path, release_cap(cfg)) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("pipescan release: cannot release {id}: {e}");
-            return Exit::NoInput;
-        }
+    let sql = (cfg.quarantine.method == QuarantineMethod::Sql)
+        .then(|| crate::sql::conn::Db::new(&cfg.sql));
+    let (held, place) = match &sql {
+        Some(db) => match from_sql(cfg, db, id) {
+            Ok(h) => (h, "sql".to_string()),
+            Err(exit) => return exit,
+        },
+        None => match from_file(cfg, id) {
+            Ok((h, path)) => (h, path.display().to_string()),
+            Err(exit) => return exit,
+        },
     };
     if held.record.id != id {
         eprintln!(
-            "pipescan release: {} holds quarantine id {}, not {id}: not released",
-            path.display(),
+            "pipescan release: {place} holds quarantine id {}, not {id}: not released",
             held.record.id
         );
         return Exit::NoInput;
@@ -92,10 +89,16 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
                 crate::log::warn(&line);
                 crate::process::sayln(format_args!("{line}"));
             }
+            // The SQL quarantine's mark for every host and UI: released (msgrcpt.rs = 'R').
+            if let Some(db) = &sql
+                && let Err(e) = crate::act::quarantine::sql::mark_released(db, id)
+            {
+                crate::log::warn(&format!("Released {id}, but not marked as released: {e}"));
+            }
             let line = format!(
                 "Released {id} ({}) from {} to {} ({:?})",
                 category(&held.record),
-                path.display(),
+                place,
                 recipients
                     .iter()
                     .map(|r| crate::envelope::Angle(r).to_string())
@@ -113,6 +116,49 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
             Exit::TempFail
         }
     }
+}
+
+/// The copy in the quarantine directory, and its path.
+fn from_file(cfg: &Config, id: &str) -> Result<(Held, std::path::PathBuf), Exit> {
+    let dir = &cfg.quarantine.directory;
+    let path = store::find(dir, id, &mut skipping("release")).map_err(|e| {
+        eprintln!("pipescan release: {e}");
+        Exit::NoInput
+    })?;
+    let held = store::read(&path, release_cap(cfg)).map_err(|e| {
+        eprintln!("pipescan release: cannot release {id}: {e}");
+        Exit::NoInput
+    })?;
+    Ok((held, path))
+}
+
+/// The copy in the SQL quarantine: 66 when there is none, 75 when the database does not
+/// answer (try again).
+fn from_sql(cfg: &Config, db: &crate::sql::conn::Db, id: &str) -> Result<Held, Exit> {
+    use crate::act::quarantine::sql::{NotRead, read};
+    if !crate::act::quarantine::id::is_id(id) {
+        eprintln!(
+            "pipescan release: {id:?} is not a quarantine id (12 characters: letters, digits, - and _)"
+        );
+        return Err(Exit::NoInput);
+    }
+    read(db, id, release_cap(cfg)).map_err(|e| match e {
+        NotRead::Missing => {
+            eprintln!(
+                "pipescan release: no quarantined message with id {id} in sql ({})",
+                db.server()
+            );
+            Exit::NoInput
+        }
+        NotRead::Db(e) => {
+            eprintln!("pipescan release: sql: {e}");
+            Exit::TempFail
+        }
+        NotRead::Bad(why) => {
+            eprintln!("pipescan release: cannot release {id}: {why}");
+            Exit::NoInput
+        }
+    })
 }
 
 fn attach(cfg: &Config, id: &str, held: &Held, recipients: &[String]) -> Vec<u8> {

@@ -188,6 +188,9 @@ pub fn smtp_server(s: &str) -> Result<String, String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quarantine {
+    /// Where copies are kept: "file" (in `directory`) or "sql" (amavisd's quarantine table in
+    /// the [sql] database, shared by every host using it; `directory` is then not used).
+    pub method: QuarantineMethod,
     /// The quarantine directory; "" = no quarantine files.
     pub directory: PathBuf,
     /// File name template; must contain %m. A name ending in .gz is gzip-compressed.
@@ -209,6 +212,7 @@ pub struct Quarantine {
 impl Default for Quarantine {
     fn default() -> Self {
         Quarantine {
+            method: QuarantineMethod::File,
             directory: PathBuf::from("/var/lib/pipescan/quarantine"),
             filename: "%c-%m".into(),
             subdirectory: String::new(),
@@ -221,6 +225,13 @@ impl Default for Quarantine {
             max_age: Dur(Duration::from_secs(30 * 86_400)),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuarantineMethod {
+    File,
+    Sql,
 }
 
 /// Checks templates at config time: the file name must contain %m (release finds files by

@@ -22,5 +22,6 @@ pub mod load;
 pub mod policy;
 pub mod scanners;
 pub mod settings;
+pub mod sql;
 pub mod units;
 pub mod validate;

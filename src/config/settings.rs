@@ -35,6 +35,8 @@ pub struct Config {
     pub dsn: Dsn,
     pub quarantine: Quarantine,
     pub notify: Notify,
+    /// amavisd's SQL schema in PostgreSQL (lookups shared by several mail hosts).
+    pub sql: crate::config::sql::Sql,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
@@ -61,6 +63,7 @@ impl Default for Config {
             dsn: Dsn::default(),
             quarantine: Quarantine::default(),
             notify: Notify::default(),
+            sql: Default::default(),
             policy: toml::Table::new(),
         }
     }

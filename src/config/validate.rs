@@ -23,6 +23,7 @@ pub fn problems(cfg: &Config) -> Vec<(String, String)> {
     }
     sections(cfg, &mut errs);
     addresses(cfg, &mut errs);
+    sql(cfg, &mut errs);
     errs
 }
 
@@ -329,5 +330,54 @@ fn addresses(cfg: &Config, errs: &mut Vec<(String, String)>) {
             "spamd.default_user".into(),
             "must not contain control characters".into(),
         ));
+    }
+}
+
+/// `[sql]`: a DSN that parses when anything uses it, timeouts inside the run's deadline.
+fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    let q = &cfg.sql;
+    let sql_quarantine = cfg.quarantine.method == crate::config::delivery::QuarantineMethod::Sql;
+    for (key, on) in [
+        ("sql.lookups", q.lookups),
+        ("sql.log", q.log),
+        ("quarantine.method", sql_quarantine),
+        ("sql.penpals_bonus_score", q.penpals()),
+    ] {
+        if on && q.dsn.is_empty() {
+            errs.push((
+                key.into(),
+                "needs sql.dsn (e.g. \"host=/run/postgresql dbname=mail user=pipescan\")".into(),
+            ));
+        }
+    }
+    if !q.dsn.is_empty()
+        && let Err(e) = crate::sql::conn::parse_dsn(&q.dsn)
+    {
+        errs.push(("sql.dsn".into(), e));
+    }
+    if !q.penpals_bonus_score.is_finite() || q.penpals_bonus_score < 0.0 {
+        errs.push((
+            "sql.penpals_bonus_score".into(),
+            "must be a number, 0 (off) or more".into(),
+        ));
+    }
+    // Checked against the deadline only when a database is in use (a short test deadline
+    // must not trip over the defaults of an unused section).
+    if q.dsn.is_empty() {
+        return;
+    }
+    let deadline = cfg.general.deadline.0;
+    for (key, d) in [
+        ("sql.connect_timeout", q.connect_timeout.0),
+        ("sql.query_timeout", q.query_timeout.0),
+    ] {
+        if d.is_zero() {
+            errs.push((key.into(), "must be above 0".into()));
+        } else if d >= deadline {
+            errs.push((
+                key.into(),
+                format!("must be below general.deadline ({})", cfg.general.deadline),
+            ));
+        }
     }
 }

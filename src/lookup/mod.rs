@@ -24,9 +24,13 @@
 //! ([`source::LookupError`]): `Table::lookup` returns the error, so a source that cannot answer
 //! (a database, later) becomes a tempfail in one place instead of a wrong "not listed".
 //! A new source is one file here implementing `Source`, plus its prefix in `table::entry`.
+//! [`pg`] (amavisd's SQL tables, `[sql] lookups`) is not an entry form: `policy::Lists::compile`
+//! puts its policy flags first in the matching tables, and `policy::recipient` reads its levels
+//! and wblist.
 
 pub mod file;
 pub mod inline;
+pub mod pg;
 pub mod regex;
 pub mod source;
 pub mod table;

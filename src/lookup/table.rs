@@ -41,6 +41,13 @@ impl Table {
         Ok(t)
     }
 
+    /// The table with `source` asked before its own entries (SQL before the TOML entries, as
+    /// amavisd asks SQL before its static maps).
+    pub fn with_first(mut self, source: Arc<dyn Source>) -> Table {
+        self.sources.insert(0, source);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
     }

@@ -2,6 +2,7 @@
 //! be reported to the sender, and the header edits of its copy.
 
 use crate::config::settings::Config;
+use crate::config::sql::SqlFailure;
 use crate::policy::facts::Facts;
 use crate::policy::fields::{ALERT, base_edits, num, spam_fields};
 use crate::policy::recipient::{Listed, Recipient, Recipients};
@@ -36,6 +37,12 @@ pub fn decide(
             reason: format!("pipescan: spam scan failed, message kept for retry: {why}"),
         });
     }
+    if let (Some(why), SqlFailure::Tempfail) = (&facts.sql_failed, cfg.sql.on_failure) {
+        return Err(Hold {
+            status: "4.3.0",
+            reason: format!("pipescan: sql lookup failed, message kept for retry: {why}"),
+        });
+    }
     Ok(recipients
         .list
         .iter()
@@ -65,6 +72,16 @@ fn spam_report(facts: &Facts, r: &Recipient) -> Option<SpamReport> {
             s.tests.push(("BLACKLISTED".into(), 100.0));
         }
         None => {}
+    }
+    if let Some(s) = report.as_mut()
+        && r.wb_score != 0.0
+    {
+        s.score += r.wb_score;
+        s.tests.push(("AM.WBL".into(), r.wb_score));
+    }
+    if let (Some(s), Some(&adj)) = (report.as_mut(), facts.penpals.get(&r.address)) {
+        s.score += adj;
+        s.tests.push(("AM.PENPAL".into(), adj));
     }
     report
 }
@@ -241,5 +258,6 @@ fn verdict(cfg: &Config, hostname: &str, facts: &Facts, sender: &str, r: &Recipi
         score,
         dsn_allowed,
         edits,
+        admin: r.admins.of(category),
     }
 }

@@ -28,6 +28,11 @@ pub struct Facts {
     pub authors: Vec<String>,
     /// Bulk or list mail (no DSN): Precedence bulk/list/junk, List-Id, Auto-Submitted.
     pub bulk: bool,
+    /// amavisd's pen pals: the (negative) score adjustment per recipient address, for a reply
+    /// to mail that recipient sent earlier.
+    pub penpals: std::collections::HashMap<String, f64>,
+    /// The SQL database could not answer a question of the scan stage (pen pals): why.
+    pub sql_failed: Option<String>,
 }
 
 impl Facts {

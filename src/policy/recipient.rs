@@ -1,8 +1,14 @@
 //! What the lookup tables say about each recipient, resolved once before the policy decides:
 //! local or not, white- or blacklisted sender, which checks it bypasses, which categories it
 //! loves, and its own spam levels. Everything after this is pure.
+//!
+//! With `[sql] lookups`, amavisd's tables come first, as amavisd asks SQL before its static
+//! maps: the recipient's `wblist` before the TOML white/blacklists, a non-NULL policy flag
+//! before the TOML table of the same name (`policy::lists`), a non-NULL policy level before
+//! `[[per_recipient]]` and `[spam]`.
 
 use crate::config::settings::Config;
+use crate::lookup::pg::Wb;
 use crate::lookup::source::LookupError;
 use crate::lookup::table::Table;
 use crate::policy::lists::Lists;
@@ -45,6 +51,14 @@ pub struct Recipient {
     /// is local by definition.
     pub local: bool,
     pub listed: Option<Listed>,
+    /// Soft white/blacklisting: the recipient's SQL wblist points for the senders (amavisd's
+    /// numeric `wb`), added to its spam score.
+    pub wb_score: f64,
+    /// The recipient's own quarantine wishes (its SQL policy row's *_quarantine_to); None per
+    /// category: the configuration's [quarantine] flag.
+    pub quarantine: crate::lookup::pg::Wishes,
+    /// The recipient's own admins (its SQL policy row's *_admin).
+    pub admins: crate::lookup::pg::Admins,
     /// bypass_*_checks.
     pub bypass: Checks,
     /// *_lovers (virus, spam, banned files, bad header).
@@ -101,10 +115,18 @@ fn one(
     rcpt: &str,
 ) -> Result<Recipient, LookupError> {
     let has = |t: &Table| t.lookup(rcpt);
+    // The recipient's SQL policy row (read once; the tables below ask the same cache).
+    let own = match &lists.sql {
+        Some(sql) => sql.policy(rcpt)?,
+        None => None,
+    };
     Ok(Recipient {
         address: rcpt.to_string(),
         local: lists.is_local(rcpt)?,
         listed: listed(lists, rcpt, sender, authors)?,
+        wb_score: wb_score(lists, rcpt, sender, authors)?,
+        quarantine: own.as_ref().map(|p| p.quarantine_to).unwrap_or_default(),
+        admins: own.map(|p| p.admins).unwrap_or_default(),
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
             spam: has(&lists.bypass_spam)?,
@@ -121,13 +143,25 @@ fn one(
     })
 }
 
-/// The recipient's own lists first, then the global ones; whitelist before blacklist.
+/// The recipient's SQL wblist first, then its own TOML lists, then the global ones; whitelist
+/// before blacklist. The envelope sender and the authors (From:) are asked, in that order.
 fn listed(
     lists: &Lists,
     rcpt: &str,
     sender: &str,
     authors: &[String],
 ) -> Result<Option<Listed>, LookupError> {
+    if let Some(sql) = &lists.sql
+        && let Some(policy) = sql.policy(rcpt)?
+    {
+        for who in std::iter::once(sender).chain(authors.iter().map(String::as_str)) {
+            match sql.wblist(&policy, who)? {
+                Some(Wb::White) => return Ok(Some(Listed::White)),
+                Some(Wb::Black) => return Ok(Some(Listed::Black)),
+                Some(Wb::Score(_)) | None => {}
+            }
+        }
+    }
     let hit = |t: &Table| -> Result<bool, LookupError> {
         if t.lookup(sender)? {
             return Ok(true);
@@ -158,10 +192,37 @@ fn listed(
     })
 }
 
+/// The sum of the recipient's soft wblist points over the senders (envelope sender, authors).
+fn wb_score(
+    lists: &Lists,
+    rcpt: &str,
+    sender: &str,
+    authors: &[String],
+) -> Result<f64, LookupError> {
+    let mut points = 0.0;
+    if let Some(sql) = &lists.sql
+        && let Some(policy) = sql.policy(rcpt)?
+    {
+        for who in std::iter::once(sender).chain(authors.iter().map(String::as_str)) {
+            if let Some(Wb::Score(n)) = sql.wblist(&policy, who)? {
+                points += n;
+            }
+        }
+    }
+    Ok(points)
+}
+
 fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, LookupError> {
     let sp = &cfg.spam;
     let (mut tag, mut tag2, mut kill, mut cut, mut subj) = (None, None, None, None, None);
     let mut quarantine_cutoff = None;
+    if let Some(sql) = &lists.sql
+        && let Some(p) = sql.policy(rcpt)?
+    {
+        (tag, tag2, kill, cut) = (p.tag_level, p.tag2_level, p.kill_level, p.dsn_cutoff_level);
+        subj = p.spam_subject_tag.clone();
+        quarantine_cutoff = p.quarantine_cutoff_level;
+    }
     for (p, (who, _, _)) in cfg.per_recipient.iter().zip(&lists.per_recipient) {
         if who.lookup(rcpt)? {
             tag = tag.or(p.tag_level);

@@ -55,7 +55,7 @@ fn spam(score: f64) -> Facts {
 }
 
 fn lists(c: &Config) -> Lists {
-    Lists::compile(c).unwrap()
+    Lists::compile(c, None, ("", &[])).unwrap()
 }
 
 fn one(c: &Config, f: &Facts, r: &str) -> Verdict {

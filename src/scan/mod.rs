@@ -15,6 +15,7 @@ pub mod gate;
 pub mod headers;
 pub mod http;
 pub mod marker;
+pub mod penpals;
 pub mod pool;
 pub mod registry;
 pub mod rspamd;
