@@ -333,8 +333,9 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         .with_client(client)
         .with_queue_id(queue_id)
         .with_envid(args.envid.as_deref());
-    if let Some(w) = warning {
-        log::warn(&w);
+    let (env, orcpt_warning) = env.with_original_recipients(args.original_recipient.clone());
+    for w in warning.iter().chain(orcpt_warning.iter()) {
+        log::warn(w);
     }
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
