@@ -85,6 +85,15 @@ pub struct FilterArgs {
     )]
     pub client_protocol: Option<String>,
 
+    /// A recipient as it was before rewriting, once per recipient and in their order (Postfix:
+    /// --original-recipient=${original_recipient}), passed on as ORCPT over SMTP/LMTP
+    #[arg(
+        long = "original-recipient",
+        value_name = "ADDR",
+        allow_hyphen_values = true
+    )]
+    pub original_recipient: Vec<String>,
+
     /// The sender's RFC 3461 envelope id (Postfix 3.9 and later: ${envid}), passed on as
     /// ENVID when reinjecting over SMTP/LMTP; empty = none
     #[arg(long = "envid", value_name = "ENVID", allow_hyphen_values = true)]

@@ -22,6 +22,9 @@ pub struct Envelope {
     /// The policy bank of this run (`--policy`, chosen by the master.cf transport), for the
     /// SQL message log (msgs.policy, msgs.originating).
     pub bank: Option<String>,
+    /// Each recipient as it was before rewriting (`--original-recipient`), in the order of
+    /// `recipients`; empty when not given.
+    pub original_recipients: Vec<String>,
 }
 
 /// What the MTA knows of the SMTP client (Postfix pipe(8): `${client_address}`,
@@ -130,6 +133,7 @@ impl Envelope {
             queue_id: None,
             envid: None,
             bank: None,
+            original_recipients: Vec::new(),
         })
     }
 
@@ -156,6 +160,44 @@ impl Envelope {
             ),
         };
         (Envelope { envid, ..self }, warning)
+    }
+
+    /// The same envelope, with each recipient's address before rewriting (Postfix's
+    /// `${original_recipient}`, one per recipient in the same order). A list that does not pair
+    /// up with the recipients, or an address we would refuse as a recipient, drops them all with
+    /// a warning: pairing them wrongly would put one recipient's address into another's DSN.
+    pub fn with_original_recipients(self, given: Vec<String>) -> (Envelope, Option<String>) {
+        if given.is_empty() {
+            return (self, None);
+        }
+        let problem = if given.len() != self.recipients.len() {
+            Some(format!(
+                "{} --original-recipient for {} recipients",
+                given.len(),
+                self.recipients.len()
+            ))
+        } else {
+            given
+                .iter()
+                .find_map(|a| check("original recipient", a, false).err())
+                .map(|e| e.0)
+        };
+        match problem {
+            Some(p) => (self, Some(format!("{p}: not passed on (no ORCPT)"))),
+            None => (
+                Envelope {
+                    original_recipients: given,
+                    ..self
+                },
+                None,
+            ),
+        }
+    }
+
+    /// The address `recipient` had before rewriting, when the MTA said.
+    pub fn original_recipient(&self, recipient: &str) -> Option<&str> {
+        let i = self.recipients.iter().position(|r| r == recipient)?;
+        self.original_recipients.get(i).map(String::as_str)
     }
 
     /// The same envelope, with the MTA's queue id (already cleaned; empty is none).
@@ -266,6 +308,23 @@ mod tests {
             assert_eq!(env.envid, None, "{bad:?}");
             assert!(w.is_some_and(|w| w.contains("not passed on")), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn original_recipients_pair_with_the_recipients_or_not_at_all() {
+        let e = || Envelope::new("s@x".into(), vec!["a@x".into(), "b@x".into()]).unwrap();
+        let (env, w) = e().with_original_recipients(vec!["A@old".into(), "b@x".into()]);
+        assert_eq!(w, None);
+        assert_eq!(env.original_recipient("a@x"), Some("A@old"));
+        assert_eq!(env.original_recipient("b@x"), Some("b@x"));
+        assert_eq!(env.original_recipient("c@x"), None);
+        let (env, w) = e().with_original_recipients(vec!["A@old".into()]);
+        assert!(env.original_recipients.is_empty());
+        assert!(w.is_some_and(|w| w.contains("1 --original-recipient for 2 recipients")));
+        let (env, w) = e().with_original_recipients(vec!["a@x".into(), "b@x\r\nBcc: c@y".into()]);
+        assert!(env.original_recipients.is_empty());
+        assert!(w.is_some_and(|w| w.contains("control character")));
+        assert_eq!(e().with_original_recipients(Vec::new()).1, None);
     }
 
     #[test]

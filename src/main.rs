@@ -343,8 +343,9 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         .with_bank(args.policy.as_deref())
         .with_queue_id(queue_id)
         .with_envid(args.envid.as_deref());
-    if let Some(w) = warning {
-        log::warn(&w);
+    let (env, orcpt_warning) = env.with_original_recipients(args.original_recipient.clone());
+    for w in warning.iter().chain(orcpt_warning.iter()) {
+        log::warn(w);
     }
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {

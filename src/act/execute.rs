@@ -146,11 +146,7 @@ fn deliver(
     plan: &Plan,
 ) -> Result<(bool, Vec<Failure>), Failure> {
     let env = m.env;
-    let origin = Origin {
-        client: &env.client,
-        queue_id: env.queue_id.as_deref(),
-        envid: env.envid.as_deref(),
-    };
+    let origin = Origin::of(env);
     let mut problems = Vec::new();
     let mut delivered = Delivered::default();
     let mut next_hop_refused: Vec<Refusal> = Vec::new();

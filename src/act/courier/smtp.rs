@@ -240,12 +240,8 @@ mod tests {
         rcpts: &[&str],
         msg: &[u8],
     ) -> Result<Vec<Refusal>, Failure> {
-        let origin = Origin {
-            client,
-            queue_id: None,
-            envid: None,
-        };
-        deliver_origin(c, origin, sender, rcpts, msg)
+        let env = from(client);
+        deliver_origin(c, Origin::of(&env), sender, rcpts, msg)
     }
 
     fn deliver_origin(
@@ -762,6 +758,13 @@ mod tests {
         );
     }
 
+    /// The envelope s@x -> a@x received from `client`.
+    fn from(client: &Client) -> crate::envelope::Envelope {
+        crate::envelope::Envelope::new("s@x".into(), vec!["a@x".into()])
+            .unwrap()
+            .with_client(client.clone())
+    }
+
     /// The client of the Postfix pipe(8) line, as `--client-address` & co. give it.
     fn remote_client() -> Client {
         Client {
@@ -783,12 +786,8 @@ mod tests {
         );
         let c = courier(&[&addr], HardFailure::Tempfail);
         let client = remote_client();
-        let origin = Origin {
-            client: &client,
-            queue_id: Some("4XyZ1"),
-            envid: None,
-        };
-        let r = deliver_origin(&c, origin, "s@x", &["a@x"], b"m\n");
+        let env = from(&client).with_queue_id(Some("4XyZ1".into()));
+        let r = deliver_origin(&c, Origin::of(&env), "s@x", &["a@x"], b"m\n");
         assert_eq!(r, Ok(vec![]));
         assert_eq!(
             text(&server.join().unwrap()),
@@ -845,17 +844,18 @@ mod tests {
     }
 
     #[test]
-    fn the_senders_envid_goes_on_mail_from_only_to_a_server_offering_dsn() {
+    fn envid_and_orcpt_go_on_only_to_a_server_offering_dsn() {
         let client = Client::default();
-        let origin = Origin {
-            client: &client,
-            queue_id: None,
-            envid: Some("QQ31 4+=x"),
-        };
+        let (env, _) = from(&client).with_envid(Some("QQ31 4+=x"));
+        let (env, _) = env.with_original_recipients(vec!["Old+1@x".into()]);
+        let origin = Origin::of(&env);
         let with_dsn = "250-fake\r\n250-PIPELINING\r\n250 DSN\r\n";
         for (ehlo, mail) in [
-            (with_dsn, "MAIL FROM:<s@x> ENVID=QQ31+204+2B+3Dx\r\n"),
-            (EHLO, "MAIL FROM:<s@x>\r\n"),
+            (
+                with_dsn,
+                "MAIL FROM:<s@x> ENVID=QQ31+204+2B+3Dx\r\nRCPT TO:<a@x> ORCPT=rfc822;Old+2B1@x\r\n",
+            ),
+            (EHLO, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"),
         ] {
             let (addr, server) = fake(
                 Say("220 fake\r\n"),
@@ -867,7 +867,7 @@ mod tests {
                 Ok(vec![])
             );
             let got = text(&server.join().unwrap());
-            assert!(got.contains(&format!("\r\n{mail}RCPT TO:<a@x>")), "{got}");
+            assert!(got.contains(&format!("\r\n{mail}DATA\r\n")), "{got}");
         }
     }
 
@@ -935,15 +935,9 @@ mod tests {
         c.helo = Some("h\u{e9}lo x".into());
         c.protocol = Some("P".repeat(65));
         c.name = Some("1.2.3.4".into());
-        fn o(c: &Client) -> Origin<'_> {
-            Origin {
-                client: c,
-                queue_id: None,
-                envid: None,
-            }
-        }
+        let env = from(&c);
         assert_eq!(
-            xforward(all, o(&c)),
+            xforward(all, Origin::of(&env)),
             [
                 "XFORWARD ADDR=192.0.2.7\r\n",
                 "XFORWARD HELO=h+C3+A9lo+20x\r\n"
@@ -952,8 +946,9 @@ mod tests {
         c.address = Some("::ffff:198.51.100.9".parse().unwrap());
         c.name = Some("a_b-c.example".into());
         c.helo = Some("x".repeat(250) + "++");
+        let env = from(&c);
         assert_eq!(
-            xforward(all, o(&c)),
+            xforward(all, Origin::of(&env)),
             ["XFORWARD NAME=a_b-c.example ADDR=198.51.100.9\r\n"]
         );
         // Our own mail: nothing at all.

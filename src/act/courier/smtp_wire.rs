@@ -222,7 +222,9 @@ impl Xforward {
 /// out rather than lose the others with it. Every value is xtext (RFC 3461): `+`, `=`,
 /// controls, space and 8-bit bytes as `+XX`, so nothing can end the command early.
 pub(crate) fn xforward(offered: Xforward, origin: Origin) -> Vec<String> {
-    let client = origin.client;
+    let Some(client) = origin.client() else {
+        return Vec::new();
+    };
     let name = client.name.as_deref().filter(|n| host_name(n));
     // IPv4-mapped IPv6 is the IPv4 client; Postfix writes IPv6 with its IPV6: prefix.
     let addr = client.address.map(|a| match a.to_canonical() {
@@ -237,7 +239,11 @@ pub(crate) fn xforward(offered: Xforward, origin: Origin) -> Vec<String> {
     let second = [
         ("PROTO", offered.proto, proto.map(str::to_string)),
         ("HELO", offered.helo, client.helo.clone()),
-        ("IDENT", offered.ident, origin.queue_id.map(str::to_string)),
+        (
+            "IDENT",
+            offered.ident,
+            origin.queue_id().map(str::to_string),
+        ),
     ];
     [&first[..], &second[..]]
         .iter()
@@ -354,7 +360,7 @@ pub(crate) fn envelope(
     }
     // The sender's envelope id, for the next hop's DSNs (only to a server that offers DSN,
     // as Postfix's smtp client does).
-    if let (true, Some(envid)) = (ext.dsn, job.origin.envid) {
+    if let (true, Some(envid)) = (ext.dsn, job.origin.envid()) {
         mail.push_str(" ENVID=");
         mail.push_str(&xtext(envid));
     }
@@ -362,7 +368,7 @@ pub(crate) fn envelope(
     let rcpts: Vec<String> = job
         .recipients
         .iter()
-        .map(|r| format!("RCPT TO:<{r}>\r\n"))
+        .map(|r| format!("RCPT TO:<{r}>{}\r\n", orcpt(ext, job, r)))
         .collect();
     let xf = xforward(ext.xforward, job.origin);
     let replies = if ext.pipelining {
@@ -444,6 +450,16 @@ pub(crate) fn envelope(
         )));
     }
     Ok(refused)
+}
+
+/// ` ORCPT=rfc822;ADDR` for `rcpt` (xtext, RFC 3461) when the server offers DSN and the MTA
+/// gave the address before rewriting, as Postfix's smtp client sends it; an address that is
+/// not ASCII is left out (it would need RFC 6533's utf-8 type).
+fn orcpt(ext: &Extensions, job: &Job, rcpt: &str) -> String {
+    match job.origin.original_recipient(rcpt) {
+        Some(o) if ext.dsn && o.is_ascii() => format!(" ORCPT=rfc822;{}", xtext(o)),
+        _ => String::new(),
+    }
 }
 
 /// The reply to an XFORWARD: a refusal (550 when `smtpd_authorized_xforward_hosts` does not

@@ -8,7 +8,7 @@
 //! DESIGN.md §1); the process keeps its own copy only for the stop path (a signal after a
 //! delivery must exit 0, see [`crate::process`]).
 
-use crate::envelope::Client;
+use crate::envelope::{Client, Envelope};
 use crate::outcome::Failure;
 use std::io::{self, Write};
 
@@ -27,31 +27,41 @@ pub struct Refusal {
 }
 
 /// Where the message being delivered came from, for the next hop (SMTP/LMTP: XFORWARD, so
-/// Postfix logs `orig_client=` and `orig_queue_id=`; ENVID for its DSNs): the SMTP client the
-/// MTA received it from, the MTA's queue id, the sender's envelope id. Mail we write ourselves
-/// (a DSN, a release) comes from nowhere: [`Origin::NONE`].
+/// Postfix logs `orig_client=` and `orig_queue_id=`; ENVID and ORCPT for its DSNs): the
+/// envelope the MTA handed us, with its SMTP client, queue id, envelope id and the recipients'
+/// addresses before rewriting. Mail we write ourselves (a DSN, a release) comes from nowhere:
+/// [`Origin::NONE`].
 #[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
-    pub client: &'a Client,
-    pub queue_id: Option<&'a str>,
-    pub envid: Option<&'a str>,
-}
+pub struct Origin<'a>(Option<&'a Envelope>);
 
-static NO_CLIENT: Client = Client {
-    address: None,
-    name: None,
-    helo: None,
-    protocol: None,
-    sasl_username: None,
-};
-
-impl Origin<'static> {
+impl<'a> Origin<'a> {
     /// Nothing to forward.
-    pub const NONE: Origin<'static> = Origin {
-        client: &NO_CLIENT,
-        queue_id: None,
-        envid: None,
-    };
+    pub const NONE: Origin<'static> = Origin(None);
+
+    /// The message of `env`.
+    pub fn of(env: &'a Envelope) -> Origin<'a> {
+        Origin(Some(env))
+    }
+
+    /// The SMTP client the MTA received the message from.
+    pub fn client(&self) -> Option<&'a Client> {
+        self.0.map(|e| &e.client)
+    }
+
+    /// The MTA's queue id.
+    pub fn queue_id(&self) -> Option<&'a str> {
+        self.0?.queue_id.as_deref()
+    }
+
+    /// The sender's RFC 3461 envelope id.
+    pub fn envid(&self) -> Option<&'a str> {
+        self.0?.envid.as_deref()
+    }
+
+    /// `recipient`'s address before rewriting, when the MTA gave it.
+    pub fn original_recipient(&self, recipient: &str) -> Option<&'a str> {
+        self.0?.original_recipient(recipient)
+    }
 }
 
 /// A delivery method (sendmail, SMTP, LMTP).

@@ -151,11 +151,17 @@ Latin-1 is not UTF-8, but the filter must not care: caf\xe9.
 MSG
 )
 perl -pi -e 's/\\xe9/\xe9/' "$m" # a raw Latin-1 byte in the body
-smtp_send_raw "$POSTFIX_SMTP_PORT" hold-reinjected@example.net bob@example.com "$m" BODY=8BITMIME
+# To bob's alias: Postfix rewrites it to bob before the filter, and pipe(8) hands the alias to
+# pipescan as ${original_recipient}.
+smtp_send_raw "$POSTFIX_SMTP_PORT" hold-reinjected@example.net bob-alias@example.com "$m" BODY=8BITMIME
 wait_held
 env=$(postcat -e -q "$HELD_ID" 2>&1)
 grep -q '^named_attribute: encoding=8bit$' <<<"$env" \
     || fail "the SMTP-reinjected copy is not marked 8bit (no BODY=8BITMIME?): $(grep encoding <<<"$env")"
+# pipe(8)'s ${original_recipient} went on as ORCPT (without it the return smtpd would record
+# the RCPT address, bob@example.com).
+grep -q 'dsn_orig_rcpt=rfc822;bob-alias@example.com' <<<"$env" \
+    || fail "no ORCPT on the reinjected copy: $(grep -i orig <<<"$env")"
 expect_pf_log "postfix/return/smtpd\\[[0-9]+\\]: $HELD_ID: client=localhost"
 release_held "$HELD_ID"
 delivered_once "$(mailbox bob)"
