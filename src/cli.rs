@@ -72,7 +72,11 @@ pub struct FilterArgs {
 
     /// The SASL login of an authenticated submitter (Postfix: ${sasl_username};
     /// Sendmail: ${auth_authen}); empty = not authenticated
-    #[arg(long = "sasl-username", value_name = "LOGIN", allow_hyphen_values = true)]
+    #[arg(
+        long = "sasl-username",
+        value_name = "LOGIN",
+        allow_hyphen_values = true
+    )]
     pub sasl_username: Option<String>,
 
     /// Decide and print the verdict, the reinjection argv and the resulting message; deliver nothing

@@ -84,6 +84,9 @@ pub fn dry_run(
                 .unwrap_or_default()
         );
     }
+    if let Some(a) = &scans.facts.auth {
+        let _ = writeln!(out, "auth: {}", a.results);
+    }
     let _ = writeln!(out, "verdict: {}", summary(plan));
     for v in scans.verdicts {
         let group = plan
@@ -248,6 +251,9 @@ pub fn log_line(
             }
             _ => {}
         }
+    }
+    if let Some(a) = &scans.facts.auth {
+        notes.push_str(&format!(", auth: {}", clip(&a.summary, 120)));
     }
     tail.push_str(&clip(&notes, 300));
     if let Some(f) = &plan.failure {

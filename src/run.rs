@@ -51,9 +51,18 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         }
     };
     let authors = crate::message::header::authors(&header, &spool.head);
+    // Mail authentication before the tables: its results whitelist authenticated authors.
+    let auth = (cfg.auth.verify && !spool.oversized()).then(|| {
+        crate::timings::time("auth", || {
+            let budget = scan::auth::budget(cfg, started);
+            scan::auth::verify(cfg, &spool.head, &header, env, &hostname, budget)
+        })
+    });
     // The lookup tables, read once for every recipient: the policy after this is pure.
+    let (sender, rcpts_given) = (&env.sender, &env.recipients);
     let rcpts =
-        match policy::recipient::resolve(cfg, &lists, &env.sender, &authors, &env.recipients) {
+        match policy::recipient::resolve(cfg, &lists, sender, &authors, rcpts_given, auth.as_ref())
+        {
             Ok(r) => r,
             Err(e) => {
                 return early(
@@ -81,7 +90,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     );
     crate::timings::add("parse", parse_started.elapsed());
     // Scan.
-    let scanned = scan::stage::scan(
+    let mut scanned = scan::stage::scan(
         cfg,
         &mut spool,
         &header,
@@ -90,6 +99,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         needed,
         stamp.as_ref(),
     );
+    scanned.facts.auth = auth;
     // Decide, per recipient.
     let policy_started = Instant::now();
     let verdicts = match policy::decide::decide(cfg, &hostname, &scanned.facts, &env.sender, &rcpts)

@@ -35,6 +35,12 @@ pub struct Config {
     pub dsn: Dsn,
     pub quarantine: Quarantine,
     pub notify: Notify,
+    /// Mail authentication: verification and the policy built on it.
+    pub auth: crate::config::auth::Auth,
+    /// The resolver for authentication.
+    pub dns: crate::config::auth::Dns,
+    /// DKIM signing.
+    pub dkim: crate::config::auth::Dkim,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
@@ -61,6 +67,9 @@ impl Default for Config {
             dsn: Dsn::default(),
             quarantine: Quarantine::default(),
             notify: Notify::default(),
+            auth: Default::default(),
+            dns: Default::default(),
+            dkim: Default::default(),
             policy: toml::Table::new(),
         }
     }
@@ -94,6 +103,10 @@ impl Config {
             ("lists.bad_header_lovers", &l.bad_header_lovers),
             ("lists.whitelist_sender", &l.whitelist_sender),
             ("lists.blacklist_sender", &l.blacklist_sender),
+            (
+                "auth.whitelist_authenticated_sender",
+                &self.auth.whitelist_authenticated_sender,
+            ),
         ]);
         tables
     }

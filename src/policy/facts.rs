@@ -28,6 +28,8 @@ pub struct Facts {
     pub authors: Vec<String>,
     /// Bulk or list mail (no DSN): Precedence bulk/list/junk, List-Id, Auto-Submitted.
     pub bulk: bool,
+    /// What mail authentication found, when `[auth] verify` is on.
+    pub auth: Option<crate::verdict::AuthReport>,
 }
 
 impl Facts {

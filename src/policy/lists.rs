@@ -18,6 +18,8 @@ pub struct Lists {
     pub bad_header_lovers: Table,
     pub whitelist: Table,
     pub blacklist: Table,
+    /// [auth] whitelist_authenticated_sender: authors whitelisted only when proven.
+    pub auth_whitelist: Table,
     /// (recipients, whitelist, blacklist) of each [[per_recipient]] entry.
     pub per_recipient: Vec<(Table, Table, Table)>,
 }
@@ -47,6 +49,10 @@ impl Lists {
             bad_header_lovers: t("lists.bad_header_lovers", &l.bad_header_lovers)?,
             whitelist: t("lists.whitelist_sender", &l.whitelist_sender)?,
             blacklist: t("lists.blacklist_sender", &l.blacklist_sender)?,
+            auth_whitelist: t(
+                "auth.whitelist_authenticated_sender",
+                &cfg.auth.whitelist_authenticated_sender,
+            )?,
             per_recipient: per,
         })
     }

@@ -6,6 +6,7 @@ use crate::config::settings::Config;
 use crate::lookup::source::LookupError;
 use crate::lookup::table::Table;
 use crate::policy::lists::Lists;
+use crate::verdict::AuthReport;
 
 /// A sender on one of the recipient's lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +83,14 @@ pub fn resolve(
     sender: &str,
     authors: &[String],
     recipients: &[String],
+    auth: Option<&AuthReport>,
 ) -> Result<Recipients, LookupError> {
     let none_given = recipients.is_empty();
     let owner = [String::new()];
     let addresses = if none_given { &owner[..] } else { recipients };
     let list = addresses
         .iter()
-        .map(|r| one(cfg, lists, sender, authors, r))
+        .map(|r| one(cfg, lists, sender, authors, r, auth))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Recipients { list, none_given })
 }
@@ -99,12 +101,13 @@ fn one(
     sender: &str,
     authors: &[String],
     rcpt: &str,
+    auth: Option<&AuthReport>,
 ) -> Result<Recipient, LookupError> {
     let has = |t: &Table| t.lookup(rcpt);
     Ok(Recipient {
         address: rcpt.to_string(),
         local: lists.is_local(rcpt)?,
-        listed: listed(lists, rcpt, sender, authors)?,
+        listed: listed(lists, rcpt, sender, authors, auth)?,
         bypass: Checks {
             virus: has(&lists.bypass_virus)?,
             spam: has(&lists.bypass_spam)?,
@@ -121,12 +124,14 @@ fn one(
     })
 }
 
-/// The recipient's own lists first, then the global ones; whitelist before blacklist.
+/// The recipient's own lists first, then the authenticated whitelist, then the global ones;
+/// whitelist before blacklist.
 fn listed(
     lists: &Lists,
     rcpt: &str,
     sender: &str,
     authors: &[String],
+    auth: Option<&AuthReport>,
 ) -> Result<Option<Listed>, LookupError> {
     let hit = |t: &Table| -> Result<bool, LookupError> {
         if t.lookup(sender)? {
@@ -149,6 +154,9 @@ fn listed(
             }
         }
     }
+    if authenticated_author(lists, authors, auth)? {
+        return Ok(Some(Listed::White));
+    }
     Ok(if hit(&lists.whitelist)? {
         Some(Listed::White)
     } else if hit(&lists.blacklist)? {
@@ -156,6 +164,30 @@ fn listed(
     } else {
         None
     })
+}
+
+/// An author on `[auth] whitelist_authenticated_sender` whom authentication proved: a valid
+/// signature aligned with the From: domain or DMARC pass, never the From: text alone.
+fn authenticated_author(
+    lists: &Lists,
+    authors: &[String],
+    auth: Option<&AuthReport>,
+) -> Result<bool, LookupError> {
+    let Some(domain) = auth
+        .filter(|a| a.author_authenticated())
+        .and_then(|a| a.author_domain.as_deref())
+    else {
+        return Ok(false);
+    };
+    for a in authors {
+        let same = a
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(domain));
+        if same && lists.auth_whitelist.lookup(a)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, LookupError> {

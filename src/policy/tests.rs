@@ -14,7 +14,7 @@ use crate::verdict::*;
 // does, so each story still states what it states.
 
 fn recipients(c: &Config, l: &Lists, sender: &str, authors: &[String], r: &[String]) -> Recipients {
-    resolve(c, l, sender, authors, r).unwrap()
+    resolve(c, l, sender, authors, r, None).unwrap()
 }
 
 fn decide(

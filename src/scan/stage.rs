@@ -52,14 +52,7 @@ pub fn scan(
             virus: blocks_everyone(cfg, rcpts, Category::Virus),
             banned: blocks_everyone(cfg, rcpts, Category::Banned),
         };
-        let r = registry::run_all(
-            cfg,
-            &spool.head,
-            header,
-            env,
-            wanted,
-            blocking,
-        );
+        let r = registry::run_all(cfg, &spool.head, header, env, wanted, blocking);
         (r.reports, r.banned, r.bad_header)
     };
     for r in &reports {
@@ -125,14 +118,7 @@ fn oversized_walk(
                 header: false,
             };
             let prefix = Arc::new(prefix);
-            let r = registry::run_all(
-                cfg,
-                &prefix,
-                header,
-                env,
-                only_banned,
-                Blocking::default(),
-            );
+            let r = registry::run_all(cfg, &prefix, header, env, only_banned, Blocking::default());
             r.banned
         }
         Err(e) => Err(format!("reading the spool file: {e}")),

@@ -48,7 +48,7 @@ def verify():
         why = ""
         try:
             ok = d.verify(idx=i, dnsfunc=dnsfunc)
-        except dkim.ValidationError as e:
+        except Exception as e:
             ok, why = False, str(e)
         sig = d.signature_fields or {}
         dom = sig.get(b"d", b"?").decode(errors="replace")
