@@ -9,3 +9,4 @@ pub mod dsn;
 pub mod execute;
 pub mod notify;
 pub mod quarantine;
+pub mod sign;
