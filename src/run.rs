@@ -43,6 +43,14 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     if let Some(f) = policy::needed::forwarding_loop(cfg, header.count("Received")) {
         return early(&f, &spool);
     }
+    let authors = crate::message::header::authors(&header, &spool.head);
+    // Mail authentication before the tables: its results may choose the author's policy bank
+    // (the settings from here on) and whitelist authenticated authors.
+    let (auth, banked) = match scan::auth::stage(cfg, &spool, &header, env, &hostname, started) {
+        Ok(a) => a,
+        Err(f) => return early(&f, &spool),
+    };
+    let cfg = banked.as_ref().unwrap_or(cfg);
     let lists = match Lists::compile(cfg) {
         Ok(l) => l,
         Err((key, msg)) => {
@@ -50,14 +58,6 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
             return early(&f, &spool);
         }
     };
-    let authors = crate::message::header::authors(&header, &spool.head);
-    // Mail authentication before the tables: its results whitelist authenticated authors.
-    let auth = (cfg.auth.verify && !spool.oversized()).then(|| {
-        crate::timings::time("auth", || {
-            let budget = scan::auth::budget(cfg, started);
-            scan::auth::verify(cfg, &spool.head, &header, env, &hostname, budget)
-        })
-    });
     // The lookup tables, read once for every recipient: the policy after this is pure.
     let (sender, rcpts_given) = (&env.sender, &env.recipients);
     let rcpts =

@@ -155,7 +155,7 @@ mod tests {
     fn unreadable_and_short_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.pem");
-        assert!(load_key(&missing).unwrap_err().contains("cannot read"));
+        assert!(load_key(&missing).is_err_and(|e| e.contains("cannot read")));
         let junk = dir.path().join("junk.pem");
         std::fs::write(
             &junk,
@@ -163,5 +163,23 @@ mod tests {
         )
         .unwrap();
         assert!(load_key(&junk).is_err());
+        // A 512-bit RSA key (openssl genrsa 512), refused for signing.
+        let short = dir.path().join("short.pem");
+        let out = std::process::Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&short)
+            .arg("512")
+            .output()
+            .expect("openssl (Debian package openssl) is needed for this test");
+        assert!(out.status.success());
+        assert!(load_key(&short).is_err_and(|e| e.contains("512 bits")));
+        let ok = dir.path().join("ok.pem");
+        let out = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&ok)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(matches!(load_key(&ok), Ok(Key::Ed25519(_))));
     }
 }

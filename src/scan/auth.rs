@@ -16,12 +16,15 @@ use crate::config::settings::Config;
 use crate::dns::Dns;
 use crate::envelope::Envelope;
 use crate::message::header::Header;
+use crate::outcome::Failure;
+use crate::spool::Spool;
 use crate::verdict::{AuthReport, DmarcPolicy};
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, DmarcResult, SpfOutput, SpfResult};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A DKIM-Signature field we do not verify, and why.
@@ -145,6 +148,60 @@ pub fn verify(
         dmarc_pass,
         dmarc_failed,
     }
+}
+
+/// The authentication stage of a run: the report (when `[auth] verify` is on and the message
+/// is not oversized) and, when it proves an author with a bank of its own, the settings with
+/// that bank applied. `Err` is a bank that cannot be loaded (a configuration error: 75).
+pub fn stage(
+    cfg: &Arc<Config>,
+    spool: &Spool,
+    header: &Header,
+    env: &Envelope,
+    hostname: &str,
+    started: Instant,
+) -> Result<(Option<AuthReport>, Option<Arc<Config>>), Failure> {
+    if !cfg.auth.verify || spool.oversized() {
+        return Ok((None, None));
+    }
+    let report = crate::timings::time("auth", || {
+        verify(
+            cfg,
+            &spool.head,
+            header,
+            env,
+            hostname,
+            budget(cfg, started),
+        )
+    });
+    let banked = match author_bank(cfg, Some(&report)) {
+        Some(bank) => Some(Arc::new(cfg.with_bank(bank).map_err(|e| {
+            Failure::tempfail("4.3.5", format!("configuration error: {e}"))
+        })?)),
+        None => None,
+    };
+    Ok((Some(report), banked))
+}
+
+/// The policy bank `[auth] author_policy_banks` gives a DKIM-proven author (its domain or the
+/// closest parent listed), when no bank was applied before (`--policy`, ORIGINATING). DMARC
+/// pass on SPF alone does not count: the bank follows a signature (amavisd's
+/// @author_to_policy_bank_maps).
+pub fn author_bank<'c>(cfg: &'c Config, auth: Option<&AuthReport>) -> Option<&'c str> {
+    let a = auth.filter(|a| a.author_dkim)?;
+    let author = a.author_domain.as_deref()?;
+    if cfg.bank.is_some() {
+        return None;
+    }
+    cfg.auth
+        .author_policy_banks
+        .iter()
+        .filter(|(d, _)| {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            author == d || author.ends_with(&format!(".{d}"))
+        })
+        .max_by_key(|(d, _)| d.len())
+        .map(|(_, bank)| bank.as_str())
 }
 
 /// The budget for a run's DNS work: `[dns] timeout`, cut to what `[general] deadline` leaves
