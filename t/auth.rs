@@ -403,7 +403,9 @@ fn a_dmarc_reject_spoof_gets_the_configured_destiny() {
     let o = f.run(&args, SPOOF);
     assert_eq!(o.code, 69, "{}{}", o.stdout, o.stderr);
     assert!(
-        o.stdout.starts_with("5.7.1 message rejected: DMARC fail, policy reject (From domain bank.test)"),
+        o.stdout.starts_with(
+            "5.7.1 message rejected: DMARC fail, policy reject (From domain bank.test)"
+        ),
         "{}",
         o.stdout
     );

@@ -46,7 +46,7 @@ fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
     if !cfg.auth.dmarc_fail_score.is_finite() {
         errs.push(("auth.dmarc_fail_score".into(), "must be a number".into()));
     }
-    for (domain, _) in &cfg.auth.author_policy_banks {
+    for domain in cfg.auth.author_policy_banks.keys() {
         if domain.is_empty() || domain.contains(['@', ' ']) {
             errs.push((
                 "auth.author_policy_banks".into(),
