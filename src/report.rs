@@ -87,6 +87,9 @@ pub fn dry_run(
     if let Some(a) = &scans.facts.auth {
         let _ = writeln!(out, "auth: {}", a.results);
     }
+    if cfg.dkim.sign {
+        let _ = writeln!(out, "dkim: {}", signing(cfg, &scans.facts.authors));
+    }
     let _ = writeln!(out, "verdict: {}", summary(plan));
     for v in scans.verdicts {
         let group = plan
@@ -161,6 +164,22 @@ pub fn dry_run(
     }
     log_line(plan, env, Some(spool), scans, started, Some("dry run"));
     exit
+}
+
+/// What signing would do with this message (the copies below are shown unsigned).
+fn signing(cfg: &Config, authors: &[String]) -> String {
+    let domain = authors
+        .first()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d);
+    match crate::act::sign::Signer::for_author(&cfg.dkim, domain) {
+        Ok(Some(s)) => format!("each copy is signed with {}", s.describe()),
+        Ok(None) => format!(
+            "no key for the From: domain {:?}: not signed",
+            domain.unwrap_or("")
+        ),
+        Err(e) => format!("cannot sign ({e}): a real run defers the message (75)"),
+    }
 }
 
 pub fn describe(o: &crate::verdict::Outcome) -> String {
