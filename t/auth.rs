@@ -710,3 +710,214 @@ fn check_config_refuses_bad_dns_and_networks() {
         assert!(c.stderr.contains(key), "{key}: {}", c.stderr);
     }
 }
+
+/// The second referee: rspamd's dkim, spf, dmarc modules (scripts/dns-stack with
+/// DNSSTACK_RSPAMD=1 starts one that resolves through the same unbound) judge the same
+/// messages from the same client. Verdicts compared per method; the one expected difference is
+/// written out: RFC 8301's minimum key length, which pipescan (and dkimpy) apply and rspamd 3.4
+/// does not.
+#[test]
+fn verdicts_agree_with_rspamd() {
+    let rspamd = std::env::var("PIPESCAN_DNS_RSPAMD").unwrap_or_else(|_| {
+        panic!("PIPESCAN_DNS_RSPAMD is not set: run scripts/test, or DNSSTACK_RSPAMD=1 scripts/dns-stack up DIR and `set -a; eval \"$(scripts/dns-stack env DIR)\"; set +a`")
+    });
+    let rsa = sign_dkimpy("rsa", "example.test", "rsa.private", "rsa", MSG);
+    let both = sign_dkimpy("ed", "example.test", "ed.seed", "ed25519", &rsa);
+    let ed = sign_dkimpy("ed", "example.test", "ed.seed", "ed25519", MSG);
+    let mut changed = rsa.clone();
+    changed.extend_from_slice(b"P.S. new bank details\n");
+    let short = sign_dkimpy("short", "example.test", "short.private", "rsa", MSG);
+    let other = sign_dkimpy("rsa", "relaxed.test", "rsa.private", "rsa", MSG);
+    let q = String::from_utf8_lossy(SPOOF)
+        .replace("bank.test", "quarantine.test")
+        .into_bytes();
+    let relaxed = String::from_utf8_lossy(MSG)
+        .replace("alice@example.test", "alice@relaxed.test")
+        .into_bytes();
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "rsa + ed25519, from the SPF host",
+            both,
+            "192.0.2.10",
+            "alice@example.test",
+        ),
+        ("ed25519 only", ed, "192.0.2.10", "alice@example.test"),
+        ("rsa, other client", rsa, "192.0.2.99", "alice@example.test"),
+        (
+            "body changed after signing",
+            changed,
+            "192.0.2.10",
+            "alice@example.test",
+        ),
+        ("512-bit key", short, "198.51.100.7", "x@example.test"),
+        (
+            "signed by another domain",
+            other,
+            "192.0.2.99",
+            "alice@example.test",
+        ),
+        (
+            "bank.test spoof",
+            SPOOF.to_vec(),
+            "198.51.100.7",
+            "x@evil.example",
+        ),
+        (
+            "bank.test spoof, bank's envelope",
+            SPOOF.to_vec(),
+            "192.0.2.99",
+            "x@bank.test",
+        ),
+        ("p=quarantine spoof", q, "198.51.100.7", "x@evil.example"),
+        (
+            "p=none domain, softfail",
+            relaxed,
+            "192.0.2.99",
+            "alice@relaxed.test",
+        ),
+    ];
+    let f = verifier("");
+    let (mut agreed, mut total) = (0, 0);
+    let mut differ = Vec::new();
+    for (name, msg, ip, from) in &cases {
+        let ar = auth_line(&dry(
+            &f,
+            &[
+                "--client-address",
+                ip,
+                "--helo",
+                "helo.example.test",
+                "-f",
+                from,
+                "--",
+                "bob@example.org",
+            ],
+            msg,
+        ));
+        let ours = Verdicts::from_ar(&ar);
+        let theirs = Verdicts::from_rspamd(&rspamd, msg, ip, from);
+        for (method, o, t) in [
+            ("dkim", &ours.dkim, &theirs.dkim),
+            ("spf", &ours.spf, &theirs.spf),
+            ("dmarc", &ours.dmarc, &theirs.dmarc),
+        ] {
+            total += 1;
+            if o == t {
+                agreed += 1;
+            } else {
+                differ.push(format!("{name}: {method}: pipescan {o}, rspamd {t}"));
+            }
+        }
+    }
+    eprintln!("referee rspamd: {agreed}/{total} verdicts agreed; differences: {differ:?}");
+    // RFC 8301: rspamd 3.4 accepts the 512-bit key, pipescan does not (dkimpy does not either),
+    // and so DMARC, which rests on that signature alone, differs too.
+    assert_eq!(
+        differ,
+        [
+            "512-bit key: dkim: pipescan -, rspamd example.test/short",
+            "512-bit key: dmarc: pipescan fail, rspamd pass",
+        ]
+    );
+}
+
+/// One message's verdicts in a form both referees can be read into: the passing signatures
+/// ("d/s" sorted, "-" for none), SPF for MAIL FROM, DMARC.
+struct Verdicts {
+    dkim: String,
+    spf: String,
+    dmarc: String,
+}
+
+impl Verdicts {
+    fn from_ar(ar: &str) -> Verdicts {
+        let mut pass = Vec::new();
+        let (mut spf, mut dmarc) = (String::new(), String::new());
+        for part in ar.split("; ") {
+            let word = |p: &str| p.split([' ', '=']).nth(1).unwrap_or("").to_string();
+            let tag = |t: &str| {
+                part.split(' ')
+                    .find_map(|w| w.strip_prefix(t))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if part.starts_with("dkim=pass") {
+                pass.push(format!("{}/{}", tag("header.d="), tag("header.s=")));
+            } else if part.starts_with("spf=") && part.contains("smtp.mailfrom=") {
+                spf = word(part);
+            } else if part.starts_with("dmarc=") {
+                dmarc = word(part);
+            }
+        }
+        pass.sort();
+        Verdicts {
+            dkim: if pass.is_empty() {
+                "-".into()
+            } else {
+                pass.join(",")
+            },
+            spf,
+            dmarc,
+        }
+    }
+
+    fn from_rspamd(server: &str, msg: &[u8], ip: &str, from: &str) -> Verdicts {
+        let mut child = Command::new("rspamc")
+            .args(["-h", server, "--ip", ip, "--helo", "helo.example.test", "--from", from, "symbols"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("rspamc is needed (Debian package rspamd; scripts/dns-stack installs it with DNSSTACK_RSPAMD=1)");
+        child.stdin.take().unwrap().write_all(msg).unwrap();
+        let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        let symbols: Vec<(&str, &str)> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("Symbol: "))
+            .map(|l| {
+                let name = l.split(' ').next().unwrap_or("");
+                let opts = l
+                    .split_once('[')
+                    .map_or("", |(_, o)| o.trim_end_matches(']'));
+                (name, opts)
+            })
+            .collect();
+        let has = |n: &str| symbols.iter().find(|(s, _)| *s == n).map(|(_, o)| *o);
+        let mut pass: Vec<String> = has("R_DKIM_ALLOW")
+            .map(|o| o.split(", ").map(|e| e.replace(":s=", "/")).collect())
+            .unwrap_or_default();
+        pass.sort();
+        let spf = [
+            ("R_SPF_ALLOW", "pass"),
+            ("R_SPF_FAIL", "fail"),
+            ("R_SPF_SOFTFAIL", "softfail"),
+            ("R_SPF_NEUTRAL", "neutral"),
+            ("R_SPF_NA", "none"),
+            ("R_SPF_DNSFAIL", "temperror"),
+            ("R_SPF_PERMFAIL", "permerror"),
+        ]
+        .iter()
+        .find(|(s, _)| has(s).is_some())
+        .map_or("?", |(_, w)| w);
+        let dmarc = [
+            ("DMARC_POLICY_ALLOW", "pass"),
+            ("DMARC_POLICY_REJECT", "fail"),
+            ("DMARC_POLICY_QUARANTINE", "fail"),
+            ("DMARC_POLICY_SOFTFAIL", "fail"),
+            ("DMARC_NA", "none"),
+            ("DMARC_BAD_POLICY", "permerror"),
+            ("DMARC_DNSFAIL", "temperror"),
+        ]
+        .iter()
+        .find(|(s, _)| has(s).is_some())
+        .map_or("?", |(_, w)| w);
+        Verdicts {
+            dkim: if pass.is_empty() {
+                "-".into()
+            } else {
+                pass.join(",")
+            },
+            spf: spf.into(),
+            dmarc: dmarc.into(),
+        }
+    }
+}
