@@ -13,13 +13,14 @@ use mail_auth::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
 };
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A resolver with its runtime and budget.
 pub struct Dns {
     auth: MessageAuthenticator,
     rt: tokio::runtime::Runtime,
-    budget: Duration,
+    /// The end of the budget: every [`Dns::run`] ends by then, however many there are.
+    ends: Instant,
 }
 
 /// Parses one `[dns] servers` entry: `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -67,19 +68,32 @@ impl Dns {
             MessageAuthenticator::new(config, opts)
                 .map_err(|e| format!("cannot build the resolver: {e}"))?
         };
-        Ok(Dns { auth, rt, budget })
+        Ok(Dns {
+            auth,
+            rt,
+            ends: Instant::now() + budget,
+        })
     }
 
     pub fn authenticator(&self) -> &MessageAuthenticator {
         &self.auth
     }
 
-    /// Runs `work` until it finishes or the budget is spent (`None`). The timeout is created
+    /// What is left of the budget.
+    pub fn left(&self) -> Duration {
+        self.ends.saturating_duration_since(Instant::now())
+    }
+
+    /// Runs `work` until it finishes or the budget is spent (`None`): the budget is shared by
+    /// every call, so a run of calls ends by the budget's end too. The timeout is created
     /// inside the async block: outside it there is no reactor (CRATE-NOTES-2 §1).
     pub fn run<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
-        let budget = self.budget;
+        let left = self.left();
+        if left.is_zero() {
+            return None;
+        }
         self.rt
-            .block_on(async move { tokio::time::timeout(budget, work).await.ok() })
+            .block_on(async move { tokio::time::timeout(left, work).await.ok() })
     }
 }
 
@@ -122,5 +136,9 @@ mod tests {
             "no answer expected"
         );
         assert!(took < Duration::from_millis(400), "took {took:?}");
+        // The budget is spent: later work does not wait again.
+        let t = std::time::Instant::now();
+        assert!(dns.run(async { 1 }).is_none());
+        assert!(t.elapsed() < Duration::from_millis(50));
     }
 }

@@ -667,9 +667,9 @@ fn dns_that_never_answers_is_temperror_within_the_timeout() {
     let sent = String::from_utf8(f.call_msg(0)).unwrap();
     assert!(sent.contains("dkim=temperror"), "{sent}");
     assert!(sent.contains("dmarc=temperror"), "{sent}");
-    // The budget ends everything (scripts/bench measures how close to 1 s); never the
-    // minutes a resolver's retries would take.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // One budget for all of it (DKIM, SPF for HELO and MAIL FROM, DMARC), not one per lookup:
+    // scripts/bench part g measures how close to the timeout a release build ends.
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
 }
 
 #[test]
