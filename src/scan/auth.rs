@@ -64,87 +64,136 @@ pub fn verify(
             };
         }
     };
-    let authors = header.count("From");
-    let a = dns.authenticator();
-    let dkim = dns.run(a.verify_dkim(&msg));
-    // Valid signatures that prove nothing to us (RFC 8301) are left out of DMARC.
-    let weak: Vec<Option<String>> = match &dkim {
-        Some(outs) => outs.iter().map(|o| weakness(&dns, o)).collect(),
-        None => Vec::new(),
-    };
-    let trusted: Option<Vec<DkimOutput>> = dkim.as_ref().map(|outs| {
-        outs.iter()
-            .zip(&weak)
-            .filter(|(_, w)| w.is_none())
-            .map(|(o, _)| o.clone())
-            .collect()
-    });
-    let arc = dns.run(a.verify_arc(&msg));
-    let spf = spf(&dns, env, hostname);
-    let mail_from_domain = mail_from_domain(env);
-    let none_spf = SpfOutput::new(mail_from_domain.clone());
-    let spf_for_dmarc = spf
-        .mail_from
-        .as_ref()
-        .or(spf.helo.as_ref())
-        .unwrap_or(&none_spf);
-    let dmarc = match (&trusted, dns.left().is_zero()) {
-        (Some(d), false) => dns.run(a.verify_dmarc(DmarcParameters::new(
-            &msg,
-            d,
-            &mail_from_domain,
-            spf_for_dmarc,
-        ))),
-        _ => None,
-    };
-    let author_domain = (authors == 1).then(|| single_domain(msg.froms())).flatten();
-    let mut r = Results::new(hostname);
-    match &dkim {
-        Some(outs) if outs.is_empty() && untrusted.is_empty() => r.push("dkim=none".into()),
-        Some(outs) => outs
-            .iter()
-            .zip(&weak)
-            .for_each(|(o, w)| r.push(dkim_result(o, w.as_deref()))),
-        None => r.push("dkim=temperror (DNS timeout)".into()),
-    }
-    for u in &untrusted {
-        r.push(format!(
-            "dkim=policy ({}) header.d={}",
-            u.why,
-            pvalue(&u.domain)
-        ));
-    }
-    r.push_spf(env, &spf);
-    r.push(match &dmarc {
-        Some(d) => dmarc_result(d),
-        None => "dmarc=temperror (DNS timeout)".into(),
-    });
-    r.push(match &arc {
-        Some(a) => format!("arc={}", dkim_word(a.result())),
-        None => "arc=temperror (DNS timeout)".into(),
-    });
-    let author_dkim = match (&trusted, &author_domain) {
-        (Some(outs), Some(author)) => outs.iter().any(|o| aligned_pass(o, author)),
-        _ => false,
-    };
-    let dmarc_pass = dmarc
-        .as_ref()
-        .is_some_and(|d| author_domain.is_some() && d.result() == DmarcResult::Pass);
-    let dmarc_failed = dmarc.as_ref().and_then(|d| {
-        let failed = matches!(d.result(), DmarcResult::Fail(_));
-        match d.policy() {
-            Policy::Reject if failed => Some(DmarcPolicy::Reject),
-            Policy::Quarantine if failed => Some(DmarcPolicy::Quarantine),
+    let author_domain = (header.count("From") == 1)
+        .then(|| single_domain(msg.froms()))
+        .flatten();
+    let checks = Checks::run(&dns, &msg, env, hostname);
+    checks.report(hostname, env, &untrusted, author_domain)
+}
+
+/// What the methods answered for one message (`None`: the DNS budget ran out first).
+struct Checks<'x> {
+    dkim: Option<Vec<DkimOutput<'x>>>,
+    /// Per signature of `dkim`: why a valid one proves nothing (RFC 8301), if so.
+    weak: Vec<Option<String>>,
+    /// The signatures that count: `dkim` less the weak ones (what DMARC sees).
+    trusted: Option<Vec<DkimOutput<'x>>>,
+    arc: Option<mail_auth::ArcOutput<'x>>,
+    spf: Spf,
+    dmarc: Option<mail_auth::DmarcOutput>,
+}
+
+impl<'x> Checks<'x> {
+    fn run(dns: &Dns, msg: &'x AuthenticatedMessage<'x>, env: &Envelope, hostname: &str) -> Self {
+        let a = dns.authenticator();
+        let dkim = dns.run(a.verify_dkim(msg));
+        let weak: Vec<Option<String>> = dkim.iter().flatten().map(|o| weakness(dns, o)).collect();
+        let trusted: Option<Vec<DkimOutput>> = dkim.as_ref().map(|outs| {
+            outs.iter()
+                .zip(&weak)
+                .filter(|(_, w)| w.is_none())
+                .map(|(o, _)| o.clone())
+                .collect()
+        });
+        let arc = dns.run(a.verify_arc(msg));
+        let spf = spf(dns, env, hostname);
+        let mail_from_domain = mail_from_domain(env);
+        let none_spf = SpfOutput::new(mail_from_domain.clone());
+        let spf_for_dmarc = spf
+            .mail_from
+            .as_ref()
+            .or(spf.helo.as_ref())
+            .unwrap_or(&none_spf);
+        let dmarc = match (&trusted, dns.left().is_zero()) {
+            (Some(d), false) => dns.run(a.verify_dmarc(DmarcParameters::new(
+                msg,
+                d,
+                &mail_from_domain,
+                spf_for_dmarc,
+            ))),
             _ => None,
+        };
+        Checks {
+            dkim,
+            weak,
+            trusted,
+            arc,
+            spf,
+            dmarc,
         }
-    });
-    AuthReport {
-        results: r.value(),
-        summary: r.summary(),
-        author_domain,
-        author_dkim,
-        dmarc_pass,
-        dmarc_failed,
+    }
+
+    /// A temporary error on the way: a DMARC failure is then not held against the message.
+    fn uncertain(&self) -> bool {
+        let dkim_temp = self
+            .dkim
+            .iter()
+            .flatten()
+            .any(|o| matches!(o.result(), DkimResult::TempError(_)));
+        let spf_temp = self.spf.timed_out
+            || [&self.spf.mail_from, &self.spf.helo]
+                .into_iter()
+                .flatten()
+                .any(|s| s.result() == SpfResult::TempError);
+        dkim_temp || spf_temp
+    }
+
+    fn report(
+        &self,
+        hostname: &str,
+        env: &Envelope,
+        untrusted: &[Untrusted],
+        author_domain: Option<String>,
+    ) -> AuthReport {
+        let mut r = Results::new(hostname);
+        match &self.dkim {
+            Some(outs) if outs.is_empty() && untrusted.is_empty() => r.push("dkim=none".into()),
+            Some(outs) => outs
+                .iter()
+                .zip(&self.weak)
+                .for_each(|(o, w)| r.push(dkim_result(o, w.as_deref()))),
+            None => r.push("dkim=temperror (DNS timeout)".into()),
+        }
+        for u in untrusted {
+            r.push(format!(
+                "dkim=policy ({}) header.d={}",
+                u.why,
+                pvalue(&u.domain)
+            ));
+        }
+        r.push_spf(env, &self.spf);
+        r.push(match &self.dmarc {
+            Some(d) => dmarc_result(d),
+            None => "dmarc=temperror (DNS timeout)".into(),
+        });
+        r.push(match &self.arc {
+            Some(a) => format!("arc={}", dkim_word(a.result())),
+            None => "arc=temperror (DNS timeout)".into(),
+        });
+        let author_dkim = match (&self.trusted, &author_domain) {
+            (Some(outs), Some(author)) => outs.iter().any(|o| aligned_pass(o, author)),
+            _ => false,
+        };
+        let dmarc_pass = self
+            .dmarc
+            .as_ref()
+            .is_some_and(|d| author_domain.is_some() && d.result() == DmarcResult::Pass);
+        let dmarc_failed = self.dmarc.as_ref().and_then(|d| {
+            let failed = matches!(d.result(), DmarcResult::Fail(_)) && !self.uncertain();
+            match d.policy() {
+                Policy::Reject if failed => Some(DmarcPolicy::Reject),
+                Policy::Quarantine if failed => Some(DmarcPolicy::Quarantine),
+                _ => None,
+            }
+        });
+        AuthReport {
+            results: r.value(),
+            summary: r.summary(),
+            author_domain,
+            author_dkim,
+            dmarc_pass,
+            dmarc_failed,
+        }
     }
 }
 
