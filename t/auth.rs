@@ -921,3 +921,47 @@ impl Verdicts {
         }
     }
 }
+
+/// ARC (RFC 8617): a chain dkimpy seals (as a mailing list would) is `arc=pass` for both; a
+/// body changed after the seal is not a pass for either. ARC is reported, never used for a
+/// decision (SECURITY.md).
+#[test]
+fn arc_chains_sealed_by_dkimpy() {
+    let ar = b"Authentication-Results: relay.example.test; dkim=pass header.d=example.test; spf=pass smtp.mailfrom=alice@example.test\n";
+    let mut input = ar.to_vec();
+    input.extend_from_slice(MSG);
+    let (ok, sealed) = dkimpy(
+        &[
+            "arc-sign",
+            "rsa",
+            "example.test",
+            &key("rsa.private"),
+            "relay.example.test",
+        ],
+        &input,
+    );
+    assert!(
+        ok,
+        "dkimpy could not seal (python3-authres missing? scripts/dns-stack up installs it)"
+    );
+    let mut tampered = sealed.clone();
+    tampered.extend_from_slice(b"added by someone\n");
+    let f = verifier("");
+    let (mut agreed, mut total) = (0, 0);
+    for (msg, want) in [(&sealed, true), (&tampered, false)] {
+        let (referee, _) = dkimpy(&["arc-verify"], msg);
+        let ar = auth_line(&dry(
+            &f,
+            &["-f", "alice@example.test", "--", "bob@example.org"],
+            msg,
+        ));
+        let ours = ar.contains("; arc=pass");
+        assert_eq!(referee, want, "dkimpy's ARC verdict");
+        total += 1;
+        if ours == referee {
+            agreed += 1;
+        }
+    }
+    eprintln!("referee dkimpy ARC: {agreed}/{total} chains agreed");
+    assert_eq!(agreed, total);
+}

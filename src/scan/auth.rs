@@ -665,6 +665,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_dns_budget_never_runs_past_the_deadline() {
+        let mut cfg = Config::default();
+        cfg.dns.timeout = crate::config::units::Dur(Duration::from_secs(30));
+        cfg.general.deadline = crate::config::units::Dur(Duration::from_secs(10));
+        // A tenth of the deadline stays for delivering.
+        assert!(budget(&cfg, Instant::now()) <= Duration::from_secs(9));
+        cfg.general.deadline = crate::config::units::Dur(Duration::from_secs(600));
+        assert_eq!(budget(&cfg, Instant::now()), Duration::from_secs(30));
+        // A run that already used its time gets none: every method is temperror at once.
+        let long_ago = Instant::now() - Duration::from_secs(590);
+        assert_eq!(budget(&cfg, long_ago), Duration::ZERO);
+    }
+
+    #[test]
     fn pvalues_are_safe() {
         assert_eq!(pvalue("example.test"), "example.test");
         assert_eq!(pvalue("a b\r\n\"x"), "\"a b??_x\"");

@@ -5,6 +5,10 @@
   dkimpy.py verify                                                          < msg
       one line per DKIM-Signature, top first: "INDEX pass|fail d=DOMAIN s=SELECTOR [why]";
       exit 0 when every signature verifies (and there is at least one), 1 otherwise.
+  dkimpy.py arc-sign SELECTOR DOMAIN KEYFILE AUTHSERV-ID                    < msg > sealed
+      adds an ARC set (needs an Authentication-Results field of AUTHSERV-ID; python3-authres)
+  dkimpy.py arc-verify                                                      < msg
+      prints the chain's result (pass, fail, none); exit 0 on pass
 
 Keys come from the server in PIPESCAN_DNS (HOST:PORT, scripts/dns-stack) through dkimpy's
 dnsfunc: never the system resolver.
@@ -57,9 +61,26 @@ def verify():
         ok_all = ok_all and ok
     sys.exit(0 if ok_all else 1)
 
+def arc_sign(argv):
+    sel, dom, keyfile, srv = argv[0], argv[1], argv[2], argv[3]
+    msg = sys.stdin.buffer.read()
+    key = open(keyfile, "rb").read()
+    fields = dkim.arc_sign(msg, sel.encode(), dom.encode(), key, srv.encode())
+    sys.stdout.buffer.write(b"".join(fields) + msg)
+
+def arc_verify():
+    cv = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dnsfunc)[0]
+    cv = cv.decode() if isinstance(cv, bytes) else str(cv)
+    print(cv)
+    sys.exit(0 if cv == "pass" else 1)
+
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "sign":
         sign(sys.argv[2:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "arc-sign":
+        arc_sign(sys.argv[2:])
+    elif sys.argv[1:] == ["arc-verify"]:
+        arc_verify()
     elif sys.argv[1:] == ["verify"]:
         verify()
     else:
