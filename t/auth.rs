@@ -965,3 +965,30 @@ fn arc_chains_sealed_by_dkimpy() {
     eprintln!("referee dkimpy ARC: {agreed}/{total} chains agreed");
     assert_eq!(agreed, total);
 }
+
+/// Two keys for one domain (RSA for the receivers that only know RSA, ed25519 for the others):
+/// both sign each copy, and each signature verifies on its own.
+#[test]
+fn rsa_and_ed25519_keys_of_one_domain_both_sign() {
+    let f = Filter::new(&format!(
+        "[dkim]\nsign = true\n[[dkim.key]]\ndomain = \"sign.test\"\nselector = \"rsa\"\nkey_file = \"{}\"\n[[dkim.key]]\ndomain = \"sign.test\"\nselector = \"ed\"\nkey_file = \"{}\"\n",
+        key("sign-rsa.private"),
+        key("sign-ed.pem")
+    ));
+    let o = f.run(
+        &["-f", "carol@sign.test", "--", "dave@example.org"],
+        OUTBOUND,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let sent = f.call_msg(0);
+    let text = String::from_utf8_lossy(&sent);
+    assert_eq!(text.matches("DKIM-Signature: v=1;").count(), 2, "{text}");
+    assert_eq!(dkimpy_verdicts(&sent), [true, true]);
+    let v = verifier("");
+    let ar = auth_line(&dry(
+        &v,
+        &["-f", "carol@sign.test", "--", "dave@example.org"],
+        &sent,
+    ));
+    assert_eq!(pipescan_verdicts(&ar), [true, true], "{ar}");
+}

@@ -53,45 +53,45 @@ fn rsa_bits(pkcs1: &[u8]) -> usize {
     rsa::RsaPublicKey::from_pkcs1_der(pkcs1).map_or(0, |k| k.n().bits())
 }
 
-/// The key that signs for `author_domain`: the `[[dkim.key]]` of that domain or of the closest
-/// parent domain.
-pub fn key_for<'a>(cfg: &'a Dkim, author_domain: &str) -> Option<&'a DkimKey> {
+/// The keys that sign for `author_domain`: every `[[dkim.key]]` of that domain or, failing
+/// that, of the closest parent domain (two keys of one domain, RSA and ed25519, both sign).
+pub fn keys_for<'a>(cfg: &'a Dkim, author_domain: &str) -> Vec<&'a DkimKey> {
     let author = author_domain.trim_end_matches('.').to_ascii_lowercase();
-    cfg.keys
+    let norm = |k: &DkimKey| k.domain.trim_end_matches('.').to_ascii_lowercase();
+    let covering: Vec<&DkimKey> = cfg
+        .keys
         .iter()
         .filter(|k| {
-            let d = k.domain.trim_end_matches('.').to_ascii_lowercase();
+            let d = norm(k);
             author == d || author.ends_with(&format!(".{d}"))
         })
-        .max_by_key(|k| k.domain.len())
+        .collect();
+    let Some(closest) = covering.iter().map(|k| norm(k).len()).max() else {
+        return Vec::new();
+    };
+    covering
+        .into_iter()
+        .filter(|k| norm(k).len() == closest)
+        .collect()
 }
 
-/// The run's signer: the key with its domain, selector and the fields to sign.
+/// The run's signer: a key with its domain, selector and the fields to sign, for each key.
 pub struct Signer {
-    signer: DkimSigner<Key, Done>,
+    signers: Vec<DkimSigner<Key, Done>>,
     what: String,
 }
 
 impl Signer {
     /// The signer for mail from `author_domain` under `cfg`: `Ok(None)` when `[dkim] sign` is
-    /// off or no key covers the domain; `Err` when the key that should sign cannot.
+    /// off or no key covers the domain; `Err` when a key that should sign cannot.
     pub fn for_author(cfg: &Dkim, author_domain: Option<&str>) -> Result<Option<Signer>, String> {
         if !cfg.sign {
             return Ok(None);
         }
-        let Some(k) = author_domain.and_then(|d| key_for(cfg, d)) else {
+        let keys = author_domain.map_or_else(Vec::new, |d| keys_for(cfg, d));
+        if keys.is_empty() {
             return Ok(None);
-        };
-        let key = load_key(&k.key_file)?;
-        let what = format!(
-            "d={} s={} a={}",
-            k.domain,
-            k.selector,
-            match key {
-                Key::Rsa(_) => "rsa-sha256",
-                Key::Ed25519(_) => "ed25519-sha256",
-            }
-        );
+        }
         // Every name twice: mail-auth signs the fields present and lists a name it did not
         // find once more, so the second copy of each name is the oversigning entry.
         let headers: Vec<&str> = cfg
@@ -99,33 +99,59 @@ impl Signer {
             .iter()
             .flat_map(|h| [h.as_str(), h.as_str()])
             .collect();
-        let signer = DkimSigner::from_key(key)
-            .domain(k.domain.as_str())
-            .selector(k.selector.as_str())
-            .headers(headers)
-            .header_canonicalization(Canonicalization::Relaxed)
-            .body_canonicalization(Canonicalization::Relaxed);
-        Ok(Some(Signer { signer, what }))
+        let (mut signers, mut what) = (Vec::new(), Vec::new());
+        for k in keys {
+            let key = load_key(&k.key_file)?;
+            what.push(format!(
+                "d={} s={} a={}",
+                k.domain,
+                k.selector,
+                match key {
+                    Key::Rsa(_) => "rsa-sha256",
+                    Key::Ed25519(_) => "ed25519-sha256",
+                }
+            ));
+            signers.push(
+                DkimSigner::from_key(key)
+                    .domain(k.domain.as_str())
+                    .selector(k.selector.as_str())
+                    .headers(headers.iter().copied())
+                    .header_canonicalization(Canonicalization::Relaxed)
+                    .body_canonicalization(Canonicalization::Relaxed),
+            );
+        }
+        Ok(Some(Signer {
+            signers,
+            what: what.join(" and "),
+        }))
     }
 
-    /// `d=`, `s=` and `a=`, for logs and `--dry-run`.
+    /// `d=`, `s=` and `a=` of each key, for logs and `--dry-run`.
     pub fn describe(&self) -> &str {
         &self.what
     }
 
-    /// The DKIM-Signature field for `msg` (the whole copy as it will be sent), ending in `eol`.
+    /// The DKIM-Signature fields for `msg` (the whole copy as it will be sent), one per key,
+    /// each ending in `eol`. Each signs `msg` itself: none covers the others.
     pub fn field(&self, msg: &[u8], eol: &str) -> Result<Vec<u8>, String> {
-        let sig = self
-            .signer
-            .sign(msg)
-            .map_err(|e| format!("DKIM signing with {} failed: {e}", self.what))?;
-        Ok(sig.to_header().replace("\r\n", eol).into_bytes())
+        let mut out = Vec::new();
+        for s in &self.signers {
+            let sig = s
+                .sign(msg)
+                .map_err(|e| format!("DKIM signing with {} failed: {e}", self.what))?;
+            out.extend_from_slice(sig.to_header().replace("\r\n", eol).as_bytes());
+        }
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn domains_of(cfg: &Dkim, d: &str) -> Vec<String> {
+        keys_for(cfg, d).iter().map(|k| k.domain.clone()).collect()
+    }
 
     #[test]
     fn the_closest_domain_signs() {
@@ -139,16 +165,17 @@ mod tests {
             keys: vec![key("example.test"), key("sub.example.test")],
             ..Dkim::default()
         };
+        assert_eq!(domains_of(&cfg, "a.sub.example.test"), ["sub.example.test"]);
+        assert_eq!(domains_of(&cfg, "Example.TEST"), ["example.test"]);
+        assert!(domains_of(&cfg, "badexample.test").is_empty());
+        assert!(domains_of(&cfg, "test").is_empty());
+        // Two keys of one domain (RSA and ed25519): both sign.
+        let mut two = cfg.clone();
+        two.keys.push(key("example.test"));
         assert_eq!(
-            key_for(&cfg, "a.sub.example.test").unwrap().domain,
-            "sub.example.test"
+            domains_of(&two, "x.example.test"),
+            ["example.test", "example.test"]
         );
-        assert_eq!(
-            key_for(&cfg, "Example.TEST").unwrap().domain,
-            "example.test"
-        );
-        assert!(key_for(&cfg, "badexample.test").is_none());
-        assert!(key_for(&cfg, "test").is_none());
     }
 
     #[test]
