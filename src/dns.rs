@@ -97,6 +97,21 @@ impl Dns {
     }
 }
 
+/// `check-config --ping`: one question to the resolver (`_dmarc.HOSTNAME` TXT); a negative
+/// answer is an answer. Err says why none came within `[dns] timeout`.
+pub fn ping(cfg: &DnsConfig, hostname: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let dns = Dns::new(cfg, cfg.timeout.0)?;
+    let name = format!("_dmarc.{}.", hostname.trim_end_matches('.'));
+    match dns.run(dns.authenticator().txt_raw_lookup(name.as_str())) {
+        Some(Ok(_)) | Some(Err(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(_)))) => {
+            Ok(started.elapsed())
+        }
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(format!("no answer within {}", cfg.timeout)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

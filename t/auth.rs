@@ -992,3 +992,25 @@ fn rsa_and_ed25519_keys_of_one_domain_both_sign() {
     ));
     assert_eq!(pipescan_verdicts(&ar), [true, true], "{ar}");
 }
+
+#[test]
+fn check_config_ping_asks_the_resolver() {
+    let o = verifier("").run(&["check-config", "--ping"], b"");
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains(&format!("# ping dns {}: answers", dns())),
+        "{}",
+        o.stdout
+    );
+    let (silent, _h) = fake_dns(false);
+    let f = Filter::new(&format!(
+        "[auth]\nverify = true\n[dns]\nservers = [\"{silent}\"]\ntimeout = \"500ms\"\n"
+    ));
+    let o = f.run(&["check-config", "--ping"], b"");
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stdout.contains("NO ANSWER: no answer within 500ms"),
+        "{}",
+        o.stdout
+    );
+}
