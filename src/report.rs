@@ -369,8 +369,21 @@ pub fn executed(
             delivered,
             problems,
             note: done_note,
+            signed,
         } => {
-            log_line(plan, env, Some(spool), scans, started, done_note.or(note));
+            let note = done_note.or(note);
+            let signed = signed.map(|s| match note {
+                Some(n) => format!("{n}, DKIM-signed {s}"),
+                None => format!("DKIM-signed {s}"),
+            });
+            log_line(
+                plan,
+                env,
+                Some(spool),
+                scans,
+                started,
+                signed.as_deref().or(note),
+            );
             match problems.first() {
                 // Nothing was delivered and something failed: retry the whole message.
                 Some(f) if !delivered => fail_with(f, env, Some(spool), plan, scans, started),

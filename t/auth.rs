@@ -980,6 +980,14 @@ fn rsa_and_ed25519_keys_of_one_domain_both_sign() {
         OUTBOUND,
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
+    // The log line says which keys signed.
+    assert!(
+        o.stderr.contains(
+            "DKIM-signed d=sign.test s=rsa a=rsa-sha256 and d=sign.test s=ed a=ed25519-sha256"
+        ),
+        "{}",
+        o.stderr
+    );
     let sent = f.call_msg(0);
     let text = String::from_utf8_lossy(&sent);
     assert_eq!(text.matches("DKIM-Signature: v=1;").count(), 2, "{text}");

@@ -40,6 +40,8 @@ pub enum Executed {
         problems: Vec<Failure>,
         /// For the log line ("written to stdout").
         note: Option<&'static str>,
+        /// The keys the copies were DKIM-signed with, for the log line.
+        signed: Option<String>,
     },
     /// The plan itself refuses or holds the message (its `failure`), nothing delivered.
     Refused(Failure),
@@ -113,6 +115,7 @@ pub fn execute(
                 delivered: true,
                 problems: Vec::new(),
                 note: Some("written to stdout"),
+                signed: None,
             },
             Err(f) => Executed::Failed(f),
         };
@@ -140,6 +143,9 @@ pub fn execute(
         delivered,
         problems,
         note: None,
+        signed: signer
+            .filter(|_| delivered && !plan.groups.is_empty())
+            .map(|s| s.describe().to_string()),
     }
 }
 
