@@ -50,6 +50,8 @@ step "dkimpy verifies the signature against the key in DNS, after Postfix delive
 verdict=$(PIPESCAN_DNS=$PIPESCAN_DNS $DKIMPY verify <"$DELIVERED") || fail "dkimpy: $verdict"
 [[ $verdict == "0 pass d=sign.test s=rsa" ]] || fail "dkimpy said: $verdict"
 note "dkimpy: $verdict"
+expect_ps_log 'Passed CLEAN \{Relayed\}, <carol@sign\.test> -> <dave@example\.com>.*DKIM-signed d=sign\.test s=rsa a=rsa-sha256'
+
 
 step "an inbound message signed by example.test (dkimpy) gets our Authentication-Results: dkim=pass"
 fresh_start
