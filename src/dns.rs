@@ -84,6 +84,13 @@ impl Dns {
         self.ends.saturating_duration_since(Instant::now())
     }
 
+    /// Runs several lookups at once: `work` builds them from what is left of the budget, each
+    /// bounded by it inside the runtime (see [`bounded`]).
+    pub fn run_all<F: std::future::Future>(&self, work: impl FnOnce(Duration) -> F) -> F::Output {
+        let left = self.left();
+        self.rt.block_on(work(left))
+    }
+
     /// Runs `work` until it finishes or the budget is spent (`None`): the budget is shared by
     /// every call, so a run of calls ends by the budget's end too. The timeout is created
     /// inside the async block: outside it there is no reactor (CRATE-NOTES-2 §1).
@@ -110,6 +117,14 @@ pub fn ping(cfg: &DnsConfig, hostname: &str) -> Result<Duration, String> {
         Some(Err(e)) => Err(e.to_string()),
         None => Err(format!("no answer within {}", cfg.timeout)),
     }
+}
+
+/// `work` within `left`, to be awaited inside [`Dns::run_all`] (a timer needs the runtime).
+pub async fn bounded<F: std::future::Future>(left: Duration, work: F) -> Option<F::Output> {
+    if left.is_zero() {
+        return None;
+    }
+    tokio::time::timeout(left, work).await.ok()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! scanner threads: its results choose a policy bank and whitelist senders (ARCHITECTURE.md).
 
 use crate::config::settings::Config;
-use crate::dns::Dns;
+use crate::dns::{Dns, bounded};
 use crate::envelope::Envelope;
 use crate::message::header::Header;
 use crate::outcome::Failure;
@@ -86,7 +86,41 @@ struct Checks<'x> {
 impl<'x> Checks<'x> {
     fn run(dns: &Dns, msg: &'x AuthenticatedMessage<'x>, env: &Envelope, hostname: &str) -> Self {
         let a = dns.authenticator();
-        let dkim = dns.run(a.verify_dkim(msg));
+        // DKIM keys, ARC and SPF at once (a cold resolver's round trips overlap); what needs
+        // their answers (key lengths, DMARC) after.
+        let c = &env.client;
+        let helo = c.address.zip(c.helo.as_deref());
+        let from = c.address.filter(|_| !env.sender.is_empty());
+        let helo_name = c.helo.as_deref().unwrap_or("");
+        let (dkim, arc, helo_spf, from_spf) = dns.run_all(|left| async move {
+            tokio::join!(
+                bounded(left, a.verify_dkim(msg)),
+                bounded(left, a.verify_arc(msg)),
+                async {
+                    match helo {
+                        Some((ip, h)) => {
+                            let p = SpfParameters::verify_ehlo(ip, h, hostname);
+                            Some(bounded(left, a.verify_spf(p)).await)
+                        }
+                        None => None,
+                    }
+                },
+                async {
+                    match from {
+                        Some(ip) => {
+                            let p = SpfParameters::verify_mail_from(
+                                ip,
+                                helo_name,
+                                hostname,
+                                &env.sender,
+                            );
+                            Some(bounded(left, a.verify_spf(p)).await)
+                        }
+                        None => None,
+                    }
+                },
+            )
+        });
         let weak: Vec<Option<String>> = dkim.iter().flatten().map(|o| weakness(dns, o)).collect();
         let trusted: Option<Vec<DkimOutput>> = dkim.as_ref().map(|outs| {
             outs.iter()
@@ -95,8 +129,14 @@ impl<'x> Checks<'x> {
                 .map(|(o, _)| o.clone())
                 .collect()
         });
-        let arc = dns.run(a.verify_arc(msg));
-        let spf = spf(dns, env, hostname);
+        let spf = Spf {
+            timed_out: [&helo_spf, &from_spf]
+                .iter()
+                .any(|r| matches!(r, Some(None))),
+            helo: helo_spf.flatten(),
+            mail_from: from_spf.flatten(),
+            missing: c.address.is_none().then_some("no client address given"),
+        };
         let mail_from_domain = mail_from_domain(env);
         let none_spf = SpfOutput::new(mail_from_domain.clone());
         let spf_for_dmarc = spf
@@ -322,40 +362,6 @@ struct Spf {
     /// Why SPF was not checked, when it was not.
     missing: Option<&'static str>,
     timed_out: bool,
-}
-
-fn spf(dns: &Dns, env: &Envelope, hostname: &str) -> Spf {
-    let c = &env.client;
-    let Some(ip) = c.address else {
-        return Spf {
-            mail_from: None,
-            helo: None,
-            missing: Some("no client address given"),
-            timed_out: false,
-        };
-    };
-    let helo_name = c.helo.as_deref().unwrap_or("");
-    let a = dns.authenticator();
-    let mut timed_out = false;
-    let helo = c.helo.as_deref().and_then(|h| {
-        let r = dns.run(a.verify_spf(SpfParameters::verify_ehlo(ip, h, hostname)));
-        timed_out |= r.is_none();
-        r
-    });
-    let mail_from = (!env.sender.is_empty())
-        .then(|| {
-            let p = SpfParameters::verify_mail_from(ip, helo_name, hostname, &env.sender);
-            let r = dns.run(a.verify_spf(p));
-            timed_out |= r.is_none();
-            r
-        })
-        .flatten();
-    Spf {
-        mail_from,
-        helo,
-        missing: None,
-        timed_out,
-    }
 }
 
 /// The RFC 5321 MAIL FROM domain, or the HELO name for the null sender (RFC 7489 §3.2).
