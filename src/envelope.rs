@@ -250,8 +250,115 @@ impl fmt::Display for Angle<'_> {
     }
 }
 
+/// One `[lists] mynetworks` entry: an address or a CIDR block (`192.0.2.0/24`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u32,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let bad = || format!("{s:?} is not an IP address or CIDR block (e.g. \"192.0.2.0/24\")");
+        let (a, p) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = a
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .parse::<u32>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 client seen as ::ffff:a.b.c.d is that IPv4 client.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        if self.prefix == 0 {
+            return true;
+        }
+        let shift = bits - self.prefix;
+        a >> shift == b >> shift
+    }
+}
+
+impl Client {
+    /// The client is ours: SASL-authenticated, or its address is in `networks`
+    /// (`[lists] mynetworks`; entries that do not parse were refused by check-config).
+    pub fn originating(&self, networks: &[String]) -> bool {
+        self.sasl_username.is_some()
+            || self.address.is_some_and(|ip| {
+                networks
+                    .iter()
+                    .filter_map(|n| Network::parse(n).ok())
+                    .any(|n| n.contains(ip))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn networks() {
+        use super::Network;
+        let n = Network::parse("192.0.2.0/24").unwrap();
+        assert!(n.contains("192.0.2.77".parse().unwrap()));
+        assert!(n.contains("::ffff:192.0.2.1".parse().unwrap()));
+        assert!(!n.contains("192.0.3.1".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Network::parse("2001:db8::/32")
+                .unwrap()
+                .contains("2001:db8:1::5".parse().unwrap())
+        );
+        assert!(
+            Network::parse("10.1.2.3")
+                .unwrap()
+                .contains("10.1.2.3".parse().unwrap())
+        );
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("example.org").is_err());
+        let c = super::Client::new(super::Given {
+            address: Some("10.1.2.3"),
+            ..Default::default()
+        })
+        .0;
+        assert!(c.originating(&["10.0.0.0/8".into()]));
+        assert!(!c.originating(&["192.0.2.0/24".into()]));
+        assert!(
+            super::Client::new(super::Given {
+                sasl_username: Some("alice"),
+                ..Default::default()
+            })
+            .0
+                .originating(&[])
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -7,6 +7,7 @@ pub mod act;
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod envelope;
 pub mod log;
 pub mod lookup;

@@ -340,18 +340,48 @@ fn filter_mode(args: &cli::FilterArgs) -> Exit {
         .map(|q| log::clean_queue_id(&q.to_string_lossy()));
     let (env, warning) = env
         .with_client(client)
-        .with_bank(args.policy.as_deref())
         .with_queue_id(queue_id)
         .with_envid(args.envid.as_deref());
     let (env, orcpt_warning) = env.with_original_recipients(args.original_recipient.clone());
     for w in warning.iter().chain(orcpt_warning.iter()) {
         log::warn(w);
     }
+    // amavisd's ORIGINATING for our own clients (SASL or [lists] mynetworks), unless the
+    // transport named a bank: one transport serves inbound and outbound mail.
+    let originating;
+    let (cfg, bank) = match originating_bank(cfg, &env, args.policy.is_some()) {
+        Ok(Some(c)) => {
+            originating = std::sync::Arc::new(c);
+            (&originating, Some(cfg.auth.originating_bank.as_str()))
+        }
+        Ok(None) => (cfg, args.policy.as_deref()),
+        Err(e) => {
+            let f = Failure::tempfail("4.3.5", format!("configuration error: {e}"));
+            process::status_line(&f.line());
+            log::warn(&f.line());
+            return f.exit;
+        }
+    };
+    let env = env.with_bank(bank);
     let exit = run::run(cfg, &env, mode, &mut std::io::stdin().lock());
     if args.timings {
         eprintln!("{}", timings::line(started.elapsed()));
     }
     exit
+}
+
+/// The settings with `[auth] originating_bank` applied when the client is ours and no
+/// `--policy` was given.
+fn originating_bank(
+    cfg: &config::settings::Config,
+    env: &envelope::Envelope,
+    policy_given: bool,
+) -> Result<Option<config::settings::Config>, String> {
+    let bank = &cfg.auth.originating_bank;
+    if policy_given || bank.is_empty() || !env.client.originating(&cfg.lists.mynetworks) {
+        return Ok(None);
+    }
+    cfg.with_bank(bank).map(Some)
 }
 
 /// Missing envelope arguments: a person at a terminal gets 64 and the usage; an MTA (stdin not a

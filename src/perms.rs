@@ -3,7 +3,8 @@
 //! before the first message defers.
 //!
 //! Contract ([`check`], every run and every command; a problem is a configuration error):
-//! - The config file, `[loop_marker] key_file` and every `file:` list of the effective settings
+//! - The config file, `[loop_marker] key_file`, every `[[dkim.key]] key_file` and every `file:`
+//!   list of the effective settings
 //!   must not be writable by group or others (mode & 022), and must be owned by root or by the
 //!   user pipescan runs as. The key file must not be readable by others either (mode & 004;
 //!   group-readable is fine: 0640 root:pipescan is the recommended setup).
@@ -61,6 +62,12 @@ pub fn check(loaded: &Loaded) -> Vec<Finding> {
     let kf = &cfg.loop_marker.key_file;
     if kf.is_absolute() && cfg.loop_marker.key.is_empty() {
         check_file(kf, Some("loop_marker.key_file"), true, me, &mut out);
+    }
+    // DKIM private keys are secrets like the marker key: whoever reads one signs as the domain.
+    for k in &cfg.dkim.keys {
+        if k.key_file.is_absolute() {
+            check_file(&k.key_file, Some("dkim.key.key_file"), true, me, &mut out);
+        }
     }
     for (key, path) in list_files(cfg) {
         check_file(Path::new(&path), Some(&key), false, me, &mut out);

@@ -93,6 +93,10 @@ fn refusal(category: Category, reason: &str) -> (&'static str, String) {
             "5.7.0",
             "message rejected: it could not be virus-checked".into(),
         ),
+        // A forged author (policy::decide's DMARC reason): RFC 7489 §10.3 suggests 5.7.1.
+        Category::Spam if reason.starts_with("DMARC fail") => {
+            ("5.7.1", format!("message rejected: {reason}"))
+        }
         Category::Spam => ("5.7.0", "message rejected as spam".into()),
         Category::Oversized => ("5.3.4", "message size exceeds the scanning limit".into()),
         Category::Spammy | Category::Clean => ("5.7.1", "message refused by policy".into()),

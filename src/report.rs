@@ -84,6 +84,12 @@ pub fn dry_run(
                 .unwrap_or_default()
         );
     }
+    if let Some(a) = &scans.facts.auth {
+        let _ = writeln!(out, "auth: {}", a.results);
+    }
+    if cfg.dkim.sign {
+        let _ = writeln!(out, "dkim: {}", signing(cfg, &scans.facts.authors));
+    }
     let _ = writeln!(out, "verdict: {}", summary(plan));
     for v in scans.verdicts {
         let group = plan
@@ -158,6 +164,22 @@ pub fn dry_run(
     }
     log_line(plan, env, Some(spool), scans, started, Some("dry run"));
     exit
+}
+
+/// What signing would do with this message (the copies below are shown unsigned).
+fn signing(cfg: &Config, authors: &[String]) -> String {
+    let domain = authors
+        .first()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d);
+    match crate::act::sign::Signer::for_author(&cfg.dkim, domain) {
+        Ok(Some(s)) => format!("each copy is signed with {}", s.describe()),
+        Ok(None) => format!(
+            "no key for the From: domain {:?}: not signed",
+            domain.unwrap_or("")
+        ),
+        Err(e) => format!("cannot sign ({e}): a real run defers the message (75)"),
+    }
 }
 
 pub fn describe(o: &crate::verdict::Outcome) -> String {
@@ -250,6 +272,9 @@ pub fn log_line(
             }
             _ => {}
         }
+    }
+    if let Some(a) = &scans.facts.auth {
+        notes.push_str(&format!(", auth: {}", clip(&a.summary, 120)));
     }
     tail.push_str(&clip(&notes, 300));
     if let Some(f) = &plan.failure {
@@ -346,8 +371,21 @@ pub fn executed(
             delivered,
             problems,
             note: done_note,
+            signed,
         } => {
-            log_line(plan, env, Some(spool), scans, started, done_note.or(note));
+            let note = done_note.or(note);
+            let signed = signed.map(|s| match note {
+                Some(n) => format!("{n}, DKIM-signed {s}"),
+                None => format!("DKIM-signed {s}"),
+            });
+            log_line(
+                plan,
+                env,
+                Some(spool),
+                scans,
+                started,
+                signed.as_deref().or(note),
+            );
             match problems.first() {
                 // Nothing was delivered and something failed: retry the whole message.
                 Some(f) if !delivered => fail_with(f, env, Some(spool), plan, scans, started),

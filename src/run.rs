@@ -44,9 +44,16 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     if let Some(f) = policy::needed::forwarding_loop(cfg, header.count("Received")) {
         return early(&f, &spool);
     }
+    let authors = crate::message::header::authors(&header, &spool.head);
+    // Mail authentication before the tables: its results may choose the author's policy bank
+    // (the settings from here on) and whitelist authenticated authors.
+    let (auth, banked) = match scan::auth::stage(cfg, &spool, &header, env, &hostname, started) {
+        Ok(a) => a,
+        Err(f) => return early(&f, &spool),
+    };
+    let cfg = banked.as_ref().unwrap_or(cfg);
     // The run's database connection, opened by its first query (none when nothing asks).
     let db = crate::sql::conn::Db::for_run(cfg);
-    let authors = crate::message::header::authors(&header, &spool.head);
     let lists = match Lists::compile(cfg, db.as_ref(), (&env.sender, &authors)) {
         Ok(l) => l,
         Err((key, msg)) => {
@@ -55,8 +62,10 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         }
     };
     // The lookup tables, read once for every recipient: the policy after this is pure.
+    let (sender, rcpts_given) = (&env.sender, &env.recipients);
     let rcpts =
-        match policy::recipient::resolve(cfg, &lists, &env.sender, &authors, &env.recipients) {
+        match policy::recipient::resolve(cfg, &lists, sender, &authors, rcpts_given, auth.as_ref())
+        {
             Ok(r) => r,
             Err(e) => {
                 return early(
@@ -93,6 +102,7 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
         needed,
         stamp.as_ref(),
     );
+    scanned.facts.auth = auth;
     let (db, facts) = (db.as_deref(), &mut scanned.facts);
     scan::penpals::apply(cfg, db, &lists, env, (&header, &spool.head), &rcpts, facts);
     // Decide, per recipient.

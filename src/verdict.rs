@@ -154,6 +154,40 @@ pub struct Edits {
     pub remove_exact: Vec<(String, String)>,
     /// Tag inserted at the start of every Subject value (e.g. "***SPAM*** ").
     pub subject_tag: Option<String>,
+    /// Authentication-Results fields whose authserv-id is this (ours: forged) are removed.
+    pub remove_authserv_id: Option<String>,
+}
+
+/// What mail authentication (scan::auth) found, for the policy, the log line and `--dry-run`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthReport {
+    /// The Authentication-Results value, authserv-id first, on one line, 7-bit.
+    pub results: String,
+    /// The short form for the log line: `dkim=pass spf=none dmarc=pass`.
+    pub summary: String,
+    /// The From: domain, lowercase (none without exactly one author domain).
+    pub author_domain: Option<String>,
+    /// A valid DKIM signature without `l=` whose d= is the author domain or a parent of it
+    /// (relaxed alignment) proves the author.
+    pub author_dkim: bool,
+    /// DMARC passed for the author domain.
+    pub dmarc_pass: bool,
+    /// DMARC failed and the author domain asks for this.
+    pub dmarc_failed: Option<DmarcPolicy>,
+}
+
+impl AuthReport {
+    /// The author is proven: an aligned valid signature, or DMARC pass.
+    pub fn author_authenticated(&self) -> bool {
+        self.author_dkim || self.dmarc_pass
+    }
+}
+
+/// The DMARC policies that ask the receiver to act on a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmarcPolicy {
+    Reject,
+    Quarantine,
 }
 
 /// The decision for one recipient.

@@ -2,6 +2,9 @@
 //! filter (pipe transport), in procmail and (11-sendmail) as a Sendmail prog mailer; 12-smtp-reinject
 //! reinjects over SMTP into the stack's return smtpd instead of sendmail(1).
 //!
+//! 15-authentication also needs the authoritative DNS of scripts/dns-stack: PIPESCAN_DNS and
+//! PIPESCAN_DNS_KEYS when scripts/test set them, else this test starts its own on a free port.
+//!
 //! One test runs every `t/e2e/NN-name/run.sh` in order (they share one Postfix instance and must
 //! not run concurrently), collects the failures, and stops what it started. It needs root and a
 //! Debian machine: `scripts/postfix-stack up` installs Postfix, swaks and procmail when missing and
@@ -63,6 +66,7 @@ struct Stacks {
     dir: PathBuf,
     postfix_up: bool,
     mailstack_up: bool,
+    dns_up: bool,
     keep: bool,
 }
 
@@ -72,6 +76,11 @@ impl Drop for Stacks {
         if self.postfix_up {
             let (_, out) = run(Command::new(repo().join("scripts/postfix-stack"))
                 .args(["down", &format!("{dir}/postfix")]));
+            eprintln!("{out}");
+        }
+        if self.dns_up {
+            let (_, out) = run(Command::new(repo().join("scripts/dns-stack"))
+                .args(["down", &format!("{dir}/dns")]));
             eprintln!("{out}");
         }
         if self.mailstack_up {
@@ -185,6 +194,7 @@ fn e2e_scenarios() {
         dir: state.clone(),
         postfix_up: false,
         mailstack_up: false,
+        dns_up: false,
         keep: std::env::var_os("PIPESCAN_E2E_KEEP").is_some(),
     };
     let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -212,6 +222,30 @@ fn e2e_scenarios() {
                 "scripts/mailstack up {ms} failed (it installs spamd, spamc, spamassassin, clamav-daemon, clamdscan, swaks with apt-get):\n{out}"
             );
             let (_, out) = run(Command::new(repo().join("scripts/mailstack")).args(["env", &ms]));
+            env.extend(parse_env(&out));
+        }
+    }
+    // The authoritative DNS of 15-authentication: the caller's (scripts/test), or our own.
+    match (
+        std::env::var("PIPESCAN_DNS"),
+        std::env::var("PIPESCAN_DNS_KEYS"),
+    ) {
+        (Ok(d), Ok(k)) if !d.is_empty() && !k.is_empty() => {
+            env.insert("PIPESCAN_DNS".into(), d);
+            env.insert("PIPESCAN_DNS_KEYS".into(), k);
+        }
+        _ => {
+            let dns = state.join("dns").display().to_string();
+            let (ok, out) = run(Command::new(repo().join("scripts/dns-stack"))
+                .args(["up", &dns])
+                .env("DNSSTACK_PORT", free_port().to_string()));
+            stacks.dns_up = true;
+            stacks.keep |= !ok;
+            assert!(
+                ok,
+                "scripts/dns-stack up {dns} failed (it installs unbound, opendkim-tools, python3-dkim with apt-get):\n{out}"
+            );
+            let (_, out) = run(Command::new(repo().join("scripts/dns-stack")).args(["env", &dns]));
             env.extend(parse_env(&out));
         }
     }

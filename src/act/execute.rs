@@ -8,6 +8,7 @@
 
 use crate::act::courier::registry;
 use crate::act::courier::traits::{Courier, Delivered, Origin, Refusal};
+use crate::act::sign::Signer;
 use crate::cli::Mode;
 use crate::config::settings::Config;
 use crate::envelope::Envelope;
@@ -41,6 +42,8 @@ pub enum Executed {
         problems: Vec<Failure>,
         /// For the log line ("written to stdout").
         note: Option<&'static str>,
+        /// The keys the copies were DKIM-signed with, for the log line.
+        signed: Option<String>,
     },
     /// The plan itself refuses or holds the message (its `failure`), nothing delivered.
     Refused(Failure),
@@ -59,6 +62,12 @@ pub fn execute(
     quarantine: Option<&'static str>,
     kept: &mut Option<crate::act::quarantine::Kept>,
 ) -> Executed {
+    // The signing key first: a key that cannot sign holds the message before anything is done
+    // (never an unsigned copy from a domain that signs).
+    let signer = match signer(cfg, m) {
+        Ok(s) => s,
+        Err(f) => return Executed::Failed(f),
+    };
     // One courier for everything this run sends: the copies, our DSNs, notices, the mailbox copy.
     let courier = registry::chosen(cfg);
     let courier = &*courier;
@@ -108,6 +117,7 @@ pub fn execute(
                 delivered: true,
                 problems: Vec::new(),
                 note: Some("written to stdout"),
+                signed: None,
             },
             Err(f) => Executed::Failed(f),
         };
@@ -124,7 +134,7 @@ pub fn execute(
         }
         return Executed::Refused(f.clone());
     }
-    let (delivered, problems) = match deliver(courier, m, mode, plan) {
+    let (delivered, problems) = match deliver(courier, m, mode, plan, signer.as_ref()) {
         Ok(d) => d,
         Err(f) => return Executed::Failed(f),
     };
@@ -135,6 +145,9 @@ pub fn execute(
         delivered,
         problems,
         note: None,
+        signed: signer
+            .filter(|_| delivered && !plan.groups.is_empty())
+            .map(|s| s.describe().to_string()),
     }
 }
 
@@ -144,6 +157,7 @@ fn deliver(
     m: &mut Message,
     mode: Mode,
     plan: &Plan,
+    signer: Option<&Signer>,
 ) -> Result<(bool, Vec<Failure>), Failure> {
     let env = m.env;
     let origin = Origin::of(env);
@@ -152,9 +166,16 @@ fn deliver(
     let mut next_hop_refused: Vec<Refusal> = Vec::new();
     for (i, group) in plan.groups.iter().enumerate() {
         let rewrite = Rewrite::new(&m.spool.head, m.header, &group.edits);
-        let result = match mode {
-            Mode::Stdout => write_stdout(&rewrite, m.spool).map(|()| Vec::new()),
-            _ => match m.spool.parts() {
+        let result = match (mode, signer) {
+            (_, Some(s)) => signed_copy(s, &rewrite, m).and_then(|copy| match mode {
+                Mode::Stdout => write_bytes_stdout(&copy).map(|()| Vec::new()),
+                _ => courier.deliver(&env.sender, &group.recipients, origin, &mut |w| {
+                    w.write_all(&copy)?;
+                    Ok(copy.len() as u64)
+                }),
+            }),
+            (Mode::Stdout, None) => write_stdout(&rewrite, m.spool).map(|()| Vec::new()),
+            (_, None) => match m.spool.parts() {
                 Ok((head, mut rest)) => {
                     courier.deliver(&env.sender, &group.recipients, origin, &mut |w| {
                         rewrite.write_to(w, head, rest.as_mut().map(|r| &mut **r as &mut dyn Read))
@@ -324,6 +345,42 @@ struct Notices<'a> {
     verdicts: &'a [Verdict],
     bulk: bool,
     quarantine_id: Option<&'a str>,
+}
+
+/// The run's DKIM signer, if the configuration signs for the author's domain (act::sign).
+pub fn signer(cfg: &Config, m: &Message) -> Result<Option<Signer>, Failure> {
+    if !cfg.dkim.sign {
+        return Ok(None);
+    }
+    let authors = crate::message::header::authors(m.header, &m.spool.head);
+    let domain = authors
+        .first()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_string());
+    Signer::for_author(&cfg.dkim, domain.as_deref())
+        .map_err(|e| Failure::tempfail("4.3.0", format!("pipescan: cannot sign: {e}")))
+}
+
+/// A copy as it will leave, signed: our edits applied, then the DKIM-Signature field on top
+/// (after an mbox `From ` line, where our fields go too).
+fn signed_copy(s: &Signer, rewrite: &Rewrite, m: &mut Message) -> Result<Vec<u8>, Failure> {
+    let mut copy = Vec::with_capacity(m.spool.size as usize + 1024);
+    let (head, rest) = m.spool.parts()?;
+    rewrite.write_to(&mut copy, head, rest.map(|r| r as &mut dyn Read))?;
+    let at = m.header.insert_at.min(copy.len());
+    let field = s
+        .field(&copy[at..], m.header.eol.as_str())
+        .map_err(|e| Failure::tempfail("4.3.0", format!("pipescan: {e}")))?;
+    copy.splice(at..at, field);
+    Ok(copy)
+}
+
+fn write_bytes_stdout(copy: &[u8]) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(copy)?;
+    out.flush()?;
+    crate::process::delivered();
+    Ok(())
 }
 
 fn write_stdout(rewrite: &Rewrite, spool: &mut Spool) -> Result<(), Failure> {

@@ -10,3 +10,4 @@ pub mod execute;
 pub mod notify;
 pub mod quarantine;
 pub mod sqllog;
+pub mod sign;

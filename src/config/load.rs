@@ -73,7 +73,9 @@ pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigErr
             }
         },
     };
-    let config = parse(&text, &file, bank)?;
+    let mut config = parse(&text, &file, bank)?;
+    config.bank = bank.map(str::to_string);
+    config.source = Some(std::sync::Arc::new((text.clone(), file.clone())));
     Ok(Loaded {
         config,
         source,
@@ -110,6 +112,9 @@ pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, Confi
             Err(mut e) => errors.append(&mut e),
         }
     }
+    if let Some(b) = &base {
+        errors.extend(unknown_banks(b, &names, text, file));
+    }
     // In file order; what has no line (the file as a whole) first.
     errors.sort_by_key(|e| e.line);
     if let Some(e) = ConfigErrors::new(errors) {
@@ -135,6 +140,36 @@ pub fn parse(text: &str, file: &str, bank: Option<&str>) -> Result<Config, Confi
             .into()
         }),
     }
+}
+
+/// `[auth]` names banks to load during a run: each must be defined, or every such run would
+/// defer.
+fn unknown_banks(cfg: &Config, names: &[String], text: &str, file: &str) -> Vec<ConfigError> {
+    let a = &cfg.auth;
+    let named = a
+        .author_policy_banks
+        .values()
+        .map(|b| ("auth.author_policy_banks", b))
+        .chain(
+            (!a.originating_bank.is_empty())
+                .then_some(("auth.originating_bank", &a.originating_bank)),
+        );
+    named
+        .filter(|(_, b)| !names.contains(b))
+        .map(|(key, b)| ConfigError {
+            file: file.into(),
+            line: locate(text, key),
+            key: Some(key.into()),
+            message: format!(
+                "policy bank {b:?} is not defined; defined banks: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        })
+        .collect()
 }
 
 /// Types `raw` into a Config, collecting every problem: each key serde refuses is reported and

@@ -15,6 +15,7 @@
 //! is wrong in it. Compiled settings (the lookup tables) are not part of the parsed file: a run
 //! compiles them once with `policy::Lists::compile`.
 
+pub mod auth;
 pub mod delivery;
 pub mod errors;
 pub mod general;

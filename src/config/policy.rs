@@ -82,6 +82,9 @@ pub struct Lists {
     pub whitelist_sender: Vec<String>,
     /// Envelope senders or authors (From:) whose mail is always spam (score +100).
     pub blacklist_sender: Vec<String>,
+    /// Client networks of our own (amavisd's @mynetworks): IP addresses and CIDR blocks
+    /// (`192.0.2.0/24`, `2001:db8::/32`); `[auth] originating_bank` applies to them.
+    pub mynetworks: Vec<String>,
 }
 
 /// Settings for the recipients matching `recipients` (a lookup table).

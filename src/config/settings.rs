@@ -37,9 +37,22 @@ pub struct Config {
     pub notify: Notify,
     /// amavisd's SQL schema in PostgreSQL (lookups shared by several mail hosts).
     pub sql: crate::config::sql::Sql,
+    /// Mail authentication: verification and the policy built on it.
+    pub auth: crate::config::auth::Auth,
+    /// The resolver for authentication.
+    pub dns: crate::config::auth::Dns,
+    /// DKIM signing.
+    pub dkim: crate::config::auth::Dkim,
     /// Raw policy banks; only their names and validity matter once a bank has been applied.
     #[serde(skip_serializing)]
     pub policy: toml::Table,
+    /// The policy bank these settings were loaded with (`--policy`, or chosen later), if any.
+    #[serde(skip)]
+    pub bank: Option<String>,
+    /// The file's text and name, so that a bank chosen during a run (`[auth]
+    /// originating_bank`, `author_policy_banks`) is applied exactly as `--policy` would.
+    #[serde(skip)]
+    pub source: Option<std::sync::Arc<(String, String)>>,
 }
 
 impl Default for Config {
@@ -64,12 +77,37 @@ impl Default for Config {
             quarantine: Quarantine::default(),
             notify: Notify::default(),
             sql: Default::default(),
+            auth: Default::default(),
+            dns: Default::default(),
+            dkim: Default::default(),
             policy: toml::Table::new(),
+            bank: None,
+            source: None,
         }
     }
 }
 
 impl Config {
+    /// These settings with policy bank `name` applied, as `--policy NAME` would load them.
+    /// Only for settings loaded without a bank: a bank is never applied over another.
+    pub fn with_bank(&self, name: &str) -> Result<Config, String> {
+        if let Some(b) = &self.bank {
+            return Err(format!("policy bank {b} is already applied"));
+        }
+        let Some(src) = &self.source else {
+            return Err("the configuration's text is not at hand".into());
+        };
+        let mut c = crate::config::load::parse(&src.0, &src.1, Some(name)).map_err(|e| {
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        c.bank = Some(name.to_string());
+        c.source = Some(src.clone());
+        Ok(c)
+    }
+
     /// The host name used in added header fields.
     pub fn hostname(&self) -> String {
         self.general.hostname()
@@ -97,6 +135,10 @@ impl Config {
             ("lists.bad_header_lovers", &l.bad_header_lovers),
             ("lists.whitelist_sender", &l.whitelist_sender),
             ("lists.blacklist_sender", &l.blacklist_sender),
+            (
+                "auth.whitelist_authenticated_sender",
+                &self.auth.whitelist_authenticated_sender,
+            ),
         ]);
         tables
     }

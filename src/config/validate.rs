@@ -24,7 +24,75 @@ pub fn problems(cfg: &Config) -> Vec<(String, String)> {
     sections(cfg, &mut errs);
     addresses(cfg, &mut errs);
     sql(cfg, &mut errs);
+    authentication(cfg, &mut errs);
     errs
+}
+
+/// `[auth]`, `[dns]` and `[dkim]`: the resolver, the networks, and every signing key loaded
+/// (a key that cannot sign would defer every outbound message).
+fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
+    for s in &cfg.dns.servers {
+        if let Err(e) = crate::dns::server(s) {
+            errs.push(("dns.servers".into(), e));
+            break;
+        }
+    }
+    // Above [general] deadline is fine: a run cuts the DNS budget to what the deadline leaves.
+    if cfg.dns.timeout.0 < Duration::from_millis(100) {
+        errs.push(("dns.timeout".into(), "must be at least 100ms".into()));
+    }
+    if cfg.auth.max_signatures == 0 {
+        errs.push(("auth.max_signatures".into(), "must be at least 1".into()));
+    }
+    if !cfg.auth.dmarc_fail_score.is_finite() {
+        errs.push(("auth.dmarc_fail_score".into(), "must be a number".into()));
+    }
+    for domain in cfg.auth.author_policy_banks.keys() {
+        if domain.is_empty() || domain.contains(['@', ' ']) {
+            errs.push((
+                "auth.author_policy_banks".into(),
+                format!("{domain:?} is not a domain name"),
+            ));
+        }
+    }
+    for n in &cfg.lists.mynetworks {
+        if let Err(e) = crate::envelope::Network::parse(n) {
+            errs.push(("lists.mynetworks".into(), e));
+        }
+    }
+    for k in &cfg.dkim.keys {
+        let bad = |what: &str| {
+            (
+                "dkim.key".to_string(),
+                format!("{what} (domain {:?})", k.domain),
+            )
+        };
+        if k.domain.is_empty() || k.domain.contains(['@', ' ', ';']) {
+            errs.push(bad("domain must be a domain name"));
+        } else if k.selector.is_empty()
+            || !k
+                .selector
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            errs.push(bad("selector must be letters, digits, '-', '_' or '.'"));
+        } else if !k.key_file.is_absolute() {
+            errs.push(bad("key_file must be an absolute path"));
+        } else if let Err(e) = crate::act::sign::load_key(&k.key_file) {
+            errs.push(bad(&e));
+        }
+    }
+    if cfg
+        .dkim
+        .headers
+        .iter()
+        .all(|h| !h.eq_ignore_ascii_case("From"))
+    {
+        errs.push((
+            "dkim.headers".into(),
+            "must contain From (RFC 6376 §5.4)".into(),
+        ));
+    }
 }
 
 /// `[general]`, and every path that must be absolute.

@@ -58,7 +58,10 @@ impl Rewrite {
                 || edits
                     .remove_exact
                     .iter()
-                    .any(|(n, v)| f.is(n) && f.text(raw) == *v);
+                    .any(|(n, v)| f.is(n) && f.text(raw) == *v)
+                || edits.remove_authserv_id.as_deref().is_some_and(|id| {
+                    f.is("Authentication-Results") && authserv_id_is(f.value(raw), id)
+                });
             if forged {
                 splices.push(Splice {
                     at: f.start,
@@ -105,6 +108,64 @@ impl Rewrite {
         self.write_to(&mut v, raw, None)
             .expect("writing to a Vec cannot fail");
         v
+    }
+}
+
+/// The authserv-id of an Authentication-Results value (RFC 8601 §2.2: CFWS, then a token or a
+/// quoted string, then an optional version and `;`) is `id`, case-insensitively. A value we
+/// cannot read this far is not ours.
+pub fn authserv_id_is(value: &[u8], id: &str) -> bool {
+    let mut rest = skip_cfws(value);
+    let word: Vec<u8> = if let Some(q) = rest.strip_prefix(b"\"") {
+        let Some(end) = q.iter().position(|&b| b == b'"') else {
+            return false;
+        };
+        rest = &q[end + 1..];
+        q[..end].iter().filter(|&&b| b != b'\\').copied().collect()
+    } else {
+        let end = rest
+            .iter()
+            .position(|&b| matches!(b, b';' | b'(' | b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(rest.len());
+        let w = rest[..end].to_vec();
+        rest = &rest[end..];
+        w
+    };
+    // What follows must end the authserv-id: a version, a `;`, or nothing (`none` results
+    // are "id; none", and a bare id is still ours).
+    let rest = skip_cfws(rest);
+    let ends = rest.is_empty() || rest[0] == b';' || rest[0].is_ascii_digit();
+    ends && word.eq_ignore_ascii_case(id.as_bytes())
+}
+
+/// Skips folding white space and (nested) comments.
+fn skip_cfws(mut v: &[u8]) -> &[u8] {
+    loop {
+        let n = v
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        v = &v[n..];
+        if v.first() != Some(&b'(') {
+            return v;
+        }
+        let mut depth = 0usize;
+        let mut i = 0;
+        while i < v.len() {
+            match v[i] {
+                b'\\' => i += 1,
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        v = v.get(i + 1..).unwrap_or(&[]);
     }
 }
 

@@ -186,3 +186,28 @@ fn base64_vectors() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
+
+#[test]
+fn forged_authentication_results_with_our_authserv_id_go_others_stay() {
+    let raw = b"Authentication-Results: mx.test; dkim=pass header.d=bank.test\nAuthentication-Results: (c) \"MX.TEST\" 1; spf=pass\nAuthentication-Results: mx.test.evil; dkim=pass\nAuthentication-Results: other.example; dkim=pass header.d=mx.test\nAuthentication-Results:\n mx.test;\n none\nSubject: s\n\nAuthentication-Results: mx.test; body\n";
+    let e = Edits {
+        remove_authserv_id: Some("mx.test".into()),
+        ..Edits::default()
+    };
+    assert_eq!(
+        edit(raw, &e),
+        &b"Authentication-Results: mx.test.evil; dkim=pass\nAuthentication-Results: other.example; dkim=pass header.d=mx.test\nSubject: s\n\nAuthentication-Results: mx.test; body\n"[..]
+    );
+}
+
+#[test]
+fn authserv_id_reading() {
+    use crate::message::edit::authserv_id_is;
+    assert!(authserv_id_is(b" mx.test; none", "mx.test"));
+    assert!(authserv_id_is(b" mx.test", "mx.test"));
+    assert!(authserv_id_is(b" (x(y)z) mx.test 1 ; dkim=pass", "mx.test"));
+    assert!(!authserv_id_is(b" mx.tester; none", "mx.test"));
+    assert!(!authserv_id_is(b" \"mx.test", "mx.test"));
+    assert!(!authserv_id_is(b" (unclosed mx.test; none", "mx.test"));
+    assert!(!authserv_id_is(b"", "mx.test"));
+}

@@ -6,7 +6,7 @@ use crate::config::sql::SqlFailure;
 use crate::policy::facts::Facts;
 use crate::policy::fields::{ALERT, base_edits, num, spam_fields};
 use crate::policy::recipient::{Listed, Recipient, Recipients};
-use crate::verdict::{Category, Destiny, Edits, OnFailure, SpamReport, Verdict};
+use crate::verdict::{Category, Destiny, DmarcPolicy, Edits, OnFailure, SpamReport, Verdict};
 
 /// A whole-message answer that overrides per-recipient verdicts (a failed scan under a
 /// fail-closed policy).
@@ -52,7 +52,7 @@ pub fn decide(
 
 /// The spam report as it applies to `r`: white/blacklisting moves the score; a blacklisted
 /// sender is spam even unscanned.
-fn spam_report(facts: &Facts, r: &Recipient) -> Option<SpamReport> {
+fn spam_report(cfg: &Config, facts: &Facts, r: &Recipient) -> Option<SpamReport> {
     let mut report = facts.spam.clone();
     match r.listed {
         Some(Listed::White) => {
@@ -83,7 +83,39 @@ fn spam_report(facts: &Facts, r: &Recipient) -> Option<SpamReport> {
         s.score += adj;
         s.tests.push(("AM.PENPAL".into(), adj));
     }
+    if let (Some(s), Some(policy)) = (report.as_mut(), dmarc_failed(facts)) {
+        let test = match policy {
+            DmarcPolicy::Reject => "DMARC_POLICY_REJECT",
+            DmarcPolicy::Quarantine => "DMARC_POLICY_QUARANTINE",
+        };
+        s.score += cfg.auth.dmarc_fail_score;
+        s.tests.push((test.into(), cfg.auth.dmarc_fail_score));
+    }
     report
+}
+
+/// DMARC failed under a policy that asks the receiver to act.
+fn dmarc_failed(facts: &Facts) -> Option<DmarcPolicy> {
+    facts.auth.as_ref().and_then(|a| a.dmarc_failed)
+}
+
+/// The destiny `[auth]` gives a DMARC failure under `policy`, and its reason.
+fn dmarc_destiny(cfg: &Config, facts: &Facts, policy: DmarcPolicy) -> (Destiny, String) {
+    let domain = facts
+        .auth
+        .as_ref()
+        .and_then(|a| a.author_domain.clone())
+        .unwrap_or_default();
+    match policy {
+        DmarcPolicy::Reject => (
+            cfg.auth.dmarc_reject,
+            format!("DMARC fail, policy reject (From domain {domain})"),
+        ),
+        DmarcPolicy::Quarantine => (
+            cfg.auth.dmarc_quarantine,
+            format!("DMARC fail, policy quarantine (From domain {domain})"),
+        ),
+    }
 }
 
 /// Why the message counts as not virus-checked, if it does.
@@ -127,6 +159,14 @@ fn present(
             present.push((Category::Spammy, Destiny::Pass, format!("score={}", num(s))));
         }
     }
+    // A forged author: the domain's own DMARC policy, as the admin maps it (spam lovers get
+    // it passed, like spam; the sender whitelist does not help: its From: is what is forged).
+    if let Some(policy) = dmarc_failed(facts) {
+        let (destiny, reason) = dmarc_destiny(cfg, facts, policy);
+        if destiny != Destiny::Pass {
+            present.push((Category::Spam, pick(love.spam, destiny), reason));
+        }
+    }
     if !facts.bad_header.is_empty() {
         let reason = facts.bad_header.join("; ");
         present.push((Category::BadHeader, pick(love.header, d.bad_header), reason));
@@ -164,6 +204,9 @@ fn alerts(cfg: &Config, facts: &Facts, unchecked: Option<&str>, edits: &mut Edit
     if facts.spam_failed.is_some() {
         alert("not spam-checked: spam scanner unavailable".into());
     }
+    if let Some(policy) = dmarc_failed(facts) {
+        alert(dmarc_destiny(cfg, facts, policy).1);
+    }
     if !facts.bad_header.is_empty() {
         alert(format!(
             "BAD HEADER SECTION, {}",
@@ -190,6 +233,11 @@ fn edits_for(
     worst: Category,
 ) -> Edits {
     let mut edits = base_edits(cfg, hostname);
+    if let Some(a) = &facts.auth {
+        edits
+            .add
+            .push(("Authentication-Results".into(), a.results.clone()));
+    }
     if facts.oversized {
         // Never labelled scanned: no scanned tag (the alert says why).
         let tag = &cfg.headers.x_header_tag;
@@ -223,7 +271,7 @@ fn edits_for(
 }
 
 fn verdict(cfg: &Config, hostname: &str, facts: &Facts, sender: &str, r: &Recipient) -> Verdict {
-    let report = spam_report(facts, r);
+    let report = spam_report(cfg, facts, r);
     let score = report.as_ref().map(|s| s.score);
     let unchecked = unchecked(cfg, facts);
     let present = present(cfg, facts, r, score, unchecked.as_ref());

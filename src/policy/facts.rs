@@ -33,6 +33,8 @@ pub struct Facts {
     pub penpals: std::collections::HashMap<String, f64>,
     /// The SQL database could not answer a question of the scan stage (pen pals): why.
     pub sql_failed: Option<String>,
+    /// What mail authentication found, when `[auth] verify` is on.
+    pub auth: Option<crate::verdict::AuthReport>,
 }
 
 impl Facts {

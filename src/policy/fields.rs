@@ -24,8 +24,10 @@ pub const ALERT: &str = "X-Pipescan-Alert";
 
 /// The edits every copy we pass on gets: forged fields out, our scanned tag in.
 pub fn base_edits(cfg: &Config, hostname: &str) -> Edits {
+    // Authentication-Results with our authserv-id are forged whether or not we verify.
     let mut e = Edits {
         remove_names: FORGEABLE.iter().map(|s| s.to_string()).collect(),
+        remove_authserv_id: Some(hostname.to_string()),
         ..Edits::default()
     };
     let tag = &cfg.headers.x_header_tag;

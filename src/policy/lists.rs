@@ -21,6 +21,8 @@ pub struct Lists {
     pub bad_header_lovers: Table,
     pub whitelist: Table,
     pub blacklist: Table,
+    /// [auth] whitelist_authenticated_sender: authors whitelisted only when proven.
+    pub auth_whitelist: Table,
     /// (recipients, whitelist, blacklist) of each [[per_recipient]] entry.
     pub per_recipient: Vec<(Table, Table, Table)>,
     /// amavisd's SQL tables ([sql] lookups = true): their flags are already the first source
@@ -95,6 +97,10 @@ impl Lists {
             bad_header_lovers: t("lists.bad_header_lovers", &l.bad_header_lovers)?,
             whitelist: t("lists.whitelist_sender", &l.whitelist_sender)?,
             blacklist: t("lists.blacklist_sender", &l.blacklist_sender)?,
+            auth_whitelist: t(
+                "auth.whitelist_authenticated_sender",
+                &cfg.auth.whitelist_authenticated_sender,
+            )?,
             per_recipient: per,
             sql: None,
         })

@@ -12,6 +12,7 @@ use crate::lookup::pg::Wb;
 use crate::lookup::source::LookupError;
 use crate::lookup::table::Table;
 use crate::policy::lists::Lists;
+use crate::verdict::AuthReport;
 
 /// A sender on one of the recipient's lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +97,14 @@ pub fn resolve(
     sender: &str,
     authors: &[String],
     recipients: &[String],
+    auth: Option<&AuthReport>,
 ) -> Result<Recipients, LookupError> {
     let none_given = recipients.is_empty();
     let owner = [String::new()];
     let addresses = if none_given { &owner[..] } else { recipients };
     let list = addresses
         .iter()
-        .map(|r| one(cfg, lists, sender, authors, r))
+        .map(|r| one(cfg, lists, sender, authors, r, auth))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Recipients { list, none_given })
 }
@@ -113,6 +115,7 @@ fn one(
     sender: &str,
     authors: &[String],
     rcpt: &str,
+    auth: Option<&AuthReport>,
 ) -> Result<Recipient, LookupError> {
     let has = |t: &Table| t.lookup(rcpt);
     // The recipient's SQL policy row (read once; the tables below ask the same cache).
@@ -123,7 +126,7 @@ fn one(
     Ok(Recipient {
         address: rcpt.to_string(),
         local: lists.is_local(rcpt)?,
-        listed: listed(lists, rcpt, sender, authors)?,
+        listed: listed(lists, rcpt, sender, authors, auth)?,
         wb_score: wb_score(lists, rcpt, sender, authors)?,
         quarantine: own.as_ref().map(|p| p.quarantine_to).unwrap_or_default(),
         admins: own.map(|p| p.admins).unwrap_or_default(),
@@ -143,13 +146,15 @@ fn one(
     })
 }
 
-/// The recipient's SQL wblist first, then its own TOML lists, then the global ones; whitelist
-/// before blacklist. The envelope sender and the authors (From:) are asked, in that order.
+/// The recipient's SQL wblist first, then its own TOML lists, then the authenticated
+/// whitelist, then the global ones; whitelist before blacklist. The envelope sender and the
+/// authors (From:) are asked, in that order.
 fn listed(
     lists: &Lists,
     rcpt: &str,
     sender: &str,
     authors: &[String],
+    auth: Option<&AuthReport>,
 ) -> Result<Option<Listed>, LookupError> {
     if let Some(sql) = &lists.sql
         && let Some(policy) = sql.policy(rcpt)?
@@ -183,6 +188,9 @@ fn listed(
             }
         }
     }
+    if authenticated_author(lists, authors, auth)? {
+        return Ok(Some(Listed::White));
+    }
     Ok(if hit(&lists.whitelist)? {
         Some(Listed::White)
     } else if hit(&lists.blacklist)? {
@@ -210,6 +218,30 @@ fn wb_score(
         }
     }
     Ok(points)
+}
+
+/// An author on `[auth] whitelist_authenticated_sender` whom authentication proved: a valid
+/// signature aligned with the From: domain or DMARC pass, never the From: text alone.
+fn authenticated_author(
+    lists: &Lists,
+    authors: &[String],
+    auth: Option<&AuthReport>,
+) -> Result<bool, LookupError> {
+    let Some(domain) = auth
+        .filter(|a| a.author_authenticated())
+        .and_then(|a| a.author_domain.as_deref())
+    else {
+        return Ok(false);
+    };
+    for a in authors {
+        let same = a
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(domain));
+        if same && lists.auth_whitelist.lookup(a)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn levels(cfg: &Config, lists: &Lists, rcpt: &str) -> Result<Levels, LookupError> {

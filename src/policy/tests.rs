@@ -14,7 +14,7 @@ use crate::verdict::*;
 // does, so each story still states what it states.
 
 fn recipients(c: &Config, l: &Lists, sender: &str, authors: &[String], r: &[String]) -> Recipients {
-    resolve(c, l, sender, authors, r).unwrap()
+    resolve(c, l, sender, authors, r, None).unwrap()
 }
 
 fn decide(
@@ -605,4 +605,116 @@ fn fields_pipescan_reads_back_are_forgeable() {
             .to_ascii_lowercase()
             .contains("envelope")
     );
+}
+
+// Mail authentication's facts (scan::auth) as the policy reads them.
+
+fn spoofed(policy: DmarcPolicy) -> AuthReport {
+    AuthReport {
+        results: "mx.test; dkim=none; spf=fail smtp.mailfrom=x@evil.example; dmarc=fail header.from=bank.test policy.dmarc=reject; arc=none".into(),
+        summary: "dkim=none spf=fail dmarc=fail arc=none".into(),
+        author_domain: Some("bank.test".into()),
+        dmarc_failed: Some(policy),
+        ..AuthReport::default()
+    }
+}
+
+#[test]
+fn a_dmarc_reject_failure_passes_with_an_alert_and_score_by_default() {
+    let c = cfg();
+    let mut f = spam(1.0);
+    f.auth = Some(spoofed(DmarcPolicy::Reject));
+    let v = decide(
+        &c,
+        &lists(&c),
+        "mx.test",
+        &f,
+        "x@evil.example",
+        &["bob@example.com".into()],
+    )
+    .unwrap();
+    assert_eq!(v[0].destiny, Destiny::Pass);
+    assert_eq!(v[0].score, Some(1.0 + c.auth.dmarc_fail_score));
+    let add = &v[0].edits.add;
+    assert!(
+        add.iter()
+            .any(|(n, t)| n == ALERT && t == "DMARC fail, policy reject (From domain bank.test)"),
+        "{add:?}"
+    );
+    // Our Authentication-Results field is added, and forged ones with our id go.
+    assert!(
+        add.iter()
+            .any(|(n, t)| n == "Authentication-Results" && t.starts_with("mx.test; dkim=none"))
+    );
+    assert_eq!(v[0].edits.remove_authserv_id.as_deref(), Some("mx.test"));
+}
+
+#[test]
+fn dmarc_destinies_follow_the_domains_policy_and_spare_spam_lovers() {
+    let mut c = cfg();
+    c.auth.dmarc_reject = Destiny::Reject;
+    c.auth.dmarc_quarantine = Destiny::Discard;
+    c.lists.spam_lovers = vec!["lover@example.com".into()];
+    let l = lists(&c);
+    let rcpts: Vec<String> = vec!["bob@example.com".into(), "lover@example.com".into()];
+    let mut f = Facts {
+        auth: Some(spoofed(DmarcPolicy::Reject)),
+        ..Facts::default()
+    };
+    let v = decide(&c, &l, "mx.test", &f, "x@evil.example", &rcpts).unwrap();
+    assert_eq!(
+        (v[0].category, v[0].destiny),
+        (Category::Spam, Destiny::Reject)
+    );
+    assert!(v[0].reason.starts_with("DMARC fail, policy reject"));
+    assert_eq!(v[1].destiny, Destiny::Pass, "a spam lover gets it");
+    f.auth = Some(spoofed(DmarcPolicy::Quarantine));
+    let v = decide(&c, &l, "mx.test", &f, "x@evil.example", &rcpts).unwrap();
+    assert_eq!(v[0].destiny, Destiny::Discard);
+    // The plan's refusal says why, with RFC 7489's 5.7.1.
+    f.auth = Some(spoofed(DmarcPolicy::Reject));
+    let v = decide(&c, &l, "mx.test", &f, "x@evil.example", &rcpts[..1]).unwrap();
+    let p = crate::plan::plan(&v);
+    let failure = p.failure.expect("refused");
+    assert_eq!(failure.status, "5.7.1");
+    assert!(
+        failure
+            .reason
+            .contains("DMARC fail, policy reject (From domain bank.test)")
+    );
+}
+
+#[test]
+fn the_authenticated_whitelist_needs_a_proven_author() {
+    let mut c = cfg();
+    c.auth.whitelist_authenticated_sender = vec!["bank.test".into()];
+    let l = lists(&c);
+    let authors = vec!["news@bank.test".to_string()];
+    let rcpt = ["bob@example.com".to_string()];
+    let listed = |auth: Option<&AuthReport>| {
+        resolve(&c, &l, "x@evil.example", &authors, &rcpt, auth)
+            .unwrap()
+            .list[0]
+            .listed
+    };
+    let mut a = AuthReport {
+        author_domain: Some("bank.test".into()),
+        ..AuthReport::default()
+    };
+    assert_eq!(listed(None), None);
+    assert_eq!(listed(Some(&a)), None, "the From: text alone");
+    a.author_dkim = true;
+    assert_eq!(
+        listed(Some(&a)),
+        Some(crate::policy::recipient::Listed::White)
+    );
+    a.author_dkim = false;
+    a.dmarc_pass = true;
+    assert_eq!(
+        listed(Some(&a)),
+        Some(crate::policy::recipient::Listed::White)
+    );
+    // Proven for another domain than the author's: nothing.
+    a.author_domain = Some("other.test".into());
+    assert_eq!(listed(Some(&a)), None);
 }

@@ -8,6 +8,7 @@
 //! scanner's servers; `stage` is the scan stage of a run and `marker` the loop marker. A scanner never turns a failure into "clean": what a failure means is the policy's
 //! business (`[virus] on_failure`, `[spam] on_failure`).
 
+pub mod auth;
 pub mod banned;
 pub mod clamd;
 pub mod command;

@@ -151,6 +151,24 @@ pub fn ping_all(cfg: &Config) -> bool {
             }
         }
     }
+    // The resolver of mail authentication, when it is used.
+    if cfg.auth.verify {
+        let which = if cfg.dns.servers.is_empty() {
+            "(system resolver)".to_string()
+        } else {
+            cfg.dns.servers.join(",")
+        };
+        match crate::dns::ping(&cfg.dns, &cfg.hostname()) {
+            Ok(t) => crate::process::sayln(format_args!(
+                "# ping dns {which}: answers ({} ms)",
+                t.as_millis()
+            )),
+            Err(e) => {
+                ok = false;
+                crate::process::sayln(format_args!("# ping dns {which}: NO ANSWER: {e}"));
+            }
+        }
+    }
     ok
 }
 
