@@ -381,7 +381,7 @@ fn originating_bank(
     if policy_given || bank.is_empty() || !env.client.originating(&cfg.lists.mynetworks) {
         return Ok(None);
     }
-    cfg.with_bank(bank).map(Some)
+    config::load::with_bank(cfg, bank).map(Some)
 }
 
 /// Missing envelope arguments: a person at a terminal gets 64 and the usage; an MTA (stdin not a

@@ -84,6 +84,26 @@ pub fn load(path: Option<&Path>, bank: Option<&str>) -> Result<Loaded, ConfigErr
     })
 }
 
+/// These settings with policy bank `name` applied, as `--policy NAME` would load them.
+/// Only for settings loaded without a bank: a bank is never applied over another.
+pub fn with_bank(cfg: &Config, name: &str) -> Result<Config, String> {
+    if let Some(b) = &cfg.bank {
+        return Err(format!("policy bank {b} is already applied"));
+    }
+    let Some(src) = &cfg.source else {
+        return Err("the configuration's text is not at hand".into());
+    };
+    let mut c = parse(&src.0, &src.1, Some(name)).map_err(|e| {
+        e.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    c.bank = Some(name.to_string());
+    c.source = Some(src.clone());
+    Ok(c)
+}
+
 /// Parses a whole configuration text; `file` names it in errors. Every problem of the file is
 /// reported, not only the first: a value of the wrong type or shape is set aside and the rest
 /// is read on, then the settings are checked as a whole.

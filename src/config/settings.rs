@@ -88,26 +88,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// These settings with policy bank `name` applied, as `--policy NAME` would load them.
-    /// Only for settings loaded without a bank: a bank is never applied over another.
-    pub fn with_bank(&self, name: &str) -> Result<Config, String> {
-        if let Some(b) = &self.bank {
-            return Err(format!("policy bank {b} is already applied"));
-        }
-        let Some(src) = &self.source else {
-            return Err("the configuration's text is not at hand".into());
-        };
-        let mut c = crate::config::load::parse(&src.0, &src.1, Some(name)).map_err(|e| {
-            e.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-        c.bank = Some(name.to_string());
-        c.source = Some(src.clone());
-        Ok(c)
-    }
-
     /// The host name used in added header fields.
     pub fn hostname(&self) -> String {
         self.general.hostname()

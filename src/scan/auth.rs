@@ -262,7 +262,7 @@ pub fn stage(
         )
     });
     let banked = match author_bank(cfg, Some(&report)) {
-        Some(bank) => Some(Arc::new(cfg.with_bank(bank).map_err(|e| {
+        Some(bank) => Some(Arc::new(crate::config::load::with_bank(cfg, bank).map_err(|e| {
             Failure::tempfail("4.3.5", format!("configuration error: {e}"))
         })?)),
         None => None,
