@@ -104,7 +104,7 @@ pub fn is_document(kind: &str) -> bool {
 
 /// A document attachment larger than this (decoded) is typed by its first bytes only, so that
 /// a message without archives still needs no more than its size plus a little to scan.
-pub const DOCUMENT_SEARCH_LIMIT: u64 = 8 << 20;
+pub const DOCUMENT_SEARCH_LIMIT: u64 = 4 << 20;
 
 /// The kind once the whole content is known: OLE with a VBA project is "office-macro", PDF
 /// with JavaScript "pdf-js", HTML with a script "html-script". (OOXML macros are found when
