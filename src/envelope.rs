@@ -355,7 +355,7 @@ mod tests {
                 ..Default::default()
             })
             .0
-                .originating(&[])
+            .originating(&[])
         );
     }
 

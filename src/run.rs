@@ -12,7 +12,6 @@ use crate::config::settings::Config;
 use crate::envelope::Envelope;
 use crate::message::header::Header;
 use crate::outcome::{Exit, Failure};
-use crate::policy::lists::Lists;
 use crate::report::{self, Scans};
 use crate::scan::marker;
 use crate::spool::Spool;
@@ -54,25 +53,11 @@ pub fn run(cfg: &Arc<Config>, env: &Envelope, mode: Mode, input: &mut dyn Read) 
     let cfg = banked.as_ref().unwrap_or(cfg);
     // The run's database connection, opened by its first query (none when nothing asks).
     let db = crate::sql::conn::Db::for_run(cfg);
-    let lists = match Lists::compile(cfg, db.as_ref(), (&env.sender, &authors)) {
-        Ok(l) => l,
-        Err((key, msg)) => {
-            let f = Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"));
-            return early(&f, &spool);
-        }
-    };
     // The lookup tables, read once for every recipient: the policy after this is pure.
-    let (sender, rcpts_given) = (&env.sender, &env.recipients);
-    let rcpts =
-        match policy::recipient::resolve(cfg, &lists, sender, &authors, rcpts_given, auth.as_ref())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return early(
-                    &Failure::tempfail("4.3.0", format!("lookup failed: {e}")),
-                    &spool,
-                );
-            }
+    let (lists, rcpts) =
+        match policy::recipient::read_tables(cfg, db.as_ref(), env, &authors, auth.as_ref()) {
+            Ok(t) => t,
+            Err(f) => return early(&f, &spool),
         };
     let needed = policy::needed::needed(&rcpts);
     // The loop marker: a trusted one carries what the network scanners said about this very

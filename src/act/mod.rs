@@ -9,5 +9,5 @@ pub mod dsn;
 pub mod execute;
 pub mod notify;
 pub mod quarantine;
-pub mod sqllog;
 pub mod sign;
+pub mod sqllog;

@@ -9,8 +9,11 @@
 //! `pdf`, `pdf-js` (PDF with /JavaScript or /JS), `html`, `html-script` (HTML with <script);
 //! archives `zip`, `tar`, `gzip`, `bzip2`, `xz`, `7z`, `rar`, `cab`, `iso`.
 
-/// How many decoded bytes [`sniff`] looks at (ISO 9660 puts its signature at 32 KiB).
-pub const SNIFF_BYTES: usize = crate::message::archive::PROBE_BYTES;
+/// How many decoded bytes [`sniff`] looks at, and so how much of an archive member is read to
+/// tell its type: ISO 9660 puts its signature at 32 KiB.
+pub const PROBE_BYTES: usize = 0x8000 + 2048;
+/// The same, by the name the MIME walk uses.
+pub const SNIFF_BYTES: usize = PROBE_BYTES;
 
 /// What the first bytes say.
 pub fn sniff(data: &[u8]) -> Option<&'static str> {

@@ -89,6 +89,25 @@ pub struct Recipients {
     pub none_given: bool,
 }
 
+/// The lookup tables compiled and read for every recipient of `env`, once, so that the policy
+/// after this is pure. A table that cannot be compiled is a configuration error (`4.3.5`), a
+/// source that cannot answer a lookup failure (`4.3.0`): both exit 75.
+pub fn read_tables(
+    cfg: &Config,
+    db: Option<&std::sync::Arc<crate::sql::conn::Db>>,
+    env: &crate::envelope::Envelope,
+    authors: &[String],
+    auth: Option<&AuthReport>,
+) -> Result<(Lists, Recipients), crate::outcome::Failure> {
+    use crate::outcome::Failure;
+    let lists = Lists::compile(cfg, db, (&env.sender, authors)).map_err(|(key, msg)| {
+        Failure::tempfail("4.3.5", format!("configuration error: key {key}: {msg}"))
+    })?;
+    let rcpts = resolve(cfg, &lists, &env.sender, authors, &env.recipients, auth)
+        .map_err(|e| Failure::tempfail("4.3.0", format!("lookup failed: {e}")))?;
+    Ok((lists, rcpts))
+}
+
 /// Reads the tables for every recipient of the envelope. `Err` is a lookup that failed: the
 /// caller holds the message for retry (a table we cannot read decides nothing).
 pub fn resolve(

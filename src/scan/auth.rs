@@ -262,9 +262,10 @@ pub fn stage(
         )
     });
     let banked = match author_bank(cfg, Some(&report)) {
-        Some(bank) => Some(Arc::new(crate::config::load::with_bank(cfg, bank).map_err(|e| {
-            Failure::tempfail("4.3.5", format!("configuration error: {e}"))
-        })?)),
+        Some(bank) => Some(Arc::new(
+            crate::config::load::with_bank(cfg, bank)
+                .map_err(|e| Failure::tempfail("4.3.5", format!("configuration error: {e}")))?,
+        )),
         None => None,
     };
     Ok((Some(report), banked))

@@ -1,6 +1,6 @@
 //! Microsoft cabinet files, through the `cab` crate (stored, MSZIP, LZX).
 
-use super::{Caps, Entry, Got, Listing, Trouble};
+use super::listing::{Caps, Entry, Got, Listing, Trouble};
 use std::borrow::Cow;
 use std::io::Cursor;
 

@@ -5,7 +5,7 @@
 //! checked, each directory is read once (a loop of directories ends), and the walk stops at the
 //! member limit.
 
-use super::{Caps, Entry, Got, Listing};
+use super::listing::{Caps, Entry, Got, Listing};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -55,7 +55,7 @@ pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
             .checked_mul(SECTOR)
             .and_then(|at| data.get(at..at.checked_add(size)?))
         else {
-            listing.trouble = Some(super::Trouble::Corrupt(
+            listing.trouble = Some(super::listing::Trouble::Corrupt(
                 "ISO 9660 directory outside the image (truncated?)".into(),
             ));
             continue;
@@ -132,7 +132,7 @@ fn record_name(rec: &[u8], joliet: bool) -> Option<String> {
     } else if let Some(nm) = rock_ridge_name(rec, 33 + nlen + (1 - nlen % 2)) {
         return Some(nm);
     } else {
-        super::name_of(raw)
+        super::listing::name_of(raw)
     };
     // "README.TXT;1" is README.TXT to whoever opens the image.
     let name = match name.rsplit_once(';') {
@@ -156,5 +156,5 @@ fn rock_ridge_name(rec: &[u8], mut at: usize) -> Option<String> {
         }
         at += len;
     }
-    (!name.is_empty()).then(|| super::name_of(&name))
+    (!name.is_empty()).then(|| super::listing::name_of(&name))
 }

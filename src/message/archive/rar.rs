@@ -2,7 +2,8 @@
 //! UnRAR code): names, sizes and encryption from the headers; content decoded only when the
 //! declared sizes fit the budget, with the crate's own output limit as a second guard.
 
-use super::{Caps, Entry, Got, Listing, PROBE_BYTES, Trouble, name_of};
+use super::listing::{Caps, Entry, Got, Listing, Trouble, name_of};
+use crate::message::sniff::PROBE_BYTES;
 use rars::{ArchiveReadOptions, ArchiveReader, ErrorKind, ExtractionDecision};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! 7z, through sevenz-rust2: names and sizes from the header, encryption from each block's
 //! coders; content decompressed (one thread) only when the declared sizes fit the budget.
 
-use super::{Caps, Entry, Got, Listing, Trouble};
+use super::listing::{Caps, Entry, Got, Listing, Trouble};
 use sevenz_rust2::{Archive, ArchiveReader, EncoderMethod, Error, Password};
 use std::borrow::Cow;
 use std::io::Cursor;

@@ -1,7 +1,7 @@
 //! Single compressed files: gzip (with its stored file name), bzip2 and xz. Each is one
 //! member; a .tar.gz is a gzip whose member is a tar, listed one level deeper.
 
-use super::{Caps, Entry, Format, Got, Listing, name_of};
+use super::listing::{Caps, Entry, Format, Got, Listing, name_of};
 use std::borrow::Cow;
 use std::io::Read;
 
@@ -27,7 +27,7 @@ pub fn list<'a>(format: Format, data: &'a [u8], caps: &mut Caps) -> Listing<'a> 
     let (bytes, got) = caps.read(&mut reader, None);
     let mut listing = Listing::default();
     if got == Got::Broken {
-        listing.trouble = Some(super::Trouble::Corrupt(format!(
+        listing.trouble = Some(super::listing::Trouble::Corrupt(format!(
             "{} data is truncated or corrupt",
             format.name()
         )));

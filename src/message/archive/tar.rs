@@ -1,6 +1,6 @@
 //! tar (ustar, GNU and pax long names), through the `tar` crate over the bytes in memory.
 
-use super::{Caps, Entry, Got, Listing, name_of};
+use super::listing::{Caps, Entry, Got, Listing, name_of};
 use std::borrow::Cow;
 
 pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
@@ -14,7 +14,7 @@ pub fn list<'a>(data: &'a [u8], caps: &mut Caps) -> Listing<'a> {
         let mut entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                listing.trouble = Some(super::Trouble::Corrupt(format!("tar: {e}")));
+                listing.trouble = Some(super::listing::Trouble::Corrupt(format!("tar: {e}")));
                 break;
             }
         };

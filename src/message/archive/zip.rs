@@ -217,22 +217,25 @@ fn decode_name(raw: &[u8], utf8: bool) -> String {
 
 /// Lists a zip: names from the central directory; stored members' bytes as they are, deflated
 /// ones decompressed through `caps` (so "scan.pdf" that is a program is seen as one).
-pub fn list<'a>(data: &'a [u8], caps: &mut super::Caps) -> super::Listing<'a> {
+pub fn list<'a>(data: &'a [u8], caps: &mut super::listing::Caps) -> super::listing::Listing<'a> {
     let Some(dir) = Directory::find(data) else {
-        return super::Listing::corrupt("zip without a central directory (truncated?)");
+        return super::listing::Listing::corrupt("zip without a central directory (truncated?)");
     };
-    let mut listing = super::Listing::default();
+    let mut listing = super::listing::Listing::default();
     for m in dir.members(data) {
         let (content, got) = match (m.stored, m.deflated) {
-            (Some(s), _) => (Some(std::borrow::Cow::Borrowed(s)), super::Got::Whole),
+            (Some(s), _) => (
+                Some(std::borrow::Cow::Borrowed(s)),
+                super::listing::Got::Whole,
+            ),
             (None, Some(d)) if !m.is_dir => {
                 let mut inflate = flate2::read::DeflateDecoder::new(d);
                 let (bytes, got) = caps.read(&mut inflate, Some(m.size));
                 (Some(std::borrow::Cow::Owned(bytes)), got)
             }
-            _ => (None, super::Got::Nothing),
+            _ => (None, super::listing::Got::Nothing),
         };
-        let entry = super::Entry {
+        let entry = super::listing::Entry {
             names: m.names,
             size: m.size,
             is_dir: m.is_dir,
