@@ -88,7 +88,7 @@ pub fn dry_run(
         let _ = writeln!(out, "auth: {}", a.results);
     }
     if cfg.dkim.sign {
-        let _ = writeln!(out, "dkim: {}", signing(cfg, &scans.facts.authors));
+        let _ = writeln!(out, "dkim: {}", signing(cfg, env, &scans.facts.authors));
     }
     let _ = writeln!(out, "verdict: {}", summary(plan));
     for v in scans.verdicts {
@@ -167,7 +167,10 @@ pub fn dry_run(
 }
 
 /// What signing would do with this message (the copies below are shown unsigned).
-fn signing(cfg: &Config, authors: &[String]) -> String {
+fn signing(cfg: &Config, env: &Envelope, authors: &[String]) -> String {
+    if !crate::act::sign::from_our_client(cfg, env) {
+        return "not from our client: not signed (no SASL login, not in lists.mynetworks, no policy bank)".into();
+    }
     let domain = authors
         .first()
         .and_then(|a| a.rsplit_once('@'))

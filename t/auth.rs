@@ -168,7 +168,7 @@ fn dkimpy_signed_messages_get_the_verdicts_dkimpy_gives() {
 /// A config that signs for sign.test (RSA) or ed.sign.test's parent (ed25519 selector "ed").
 fn signer(selector: &str, keyfile: &str) -> Filter {
     Filter::new(&format!(
-        "[dkim]\nsign = true\n[[dkim.key]]\ndomain = \"sign.test\"\nselector = \"{selector}\"\nkey_file = \"{}\"\n",
+        "[lists]\nmynetworks = [\"127.0.0.0/8\"]\n[dkim]\nsign = true\n[[dkim.key]]\ndomain = \"sign.test\"\nselector = \"{selector}\"\nkey_file = \"{}\"\n",
         key(keyfile)
     ))
 }
@@ -181,7 +181,17 @@ fn pipescan_signed_copies_verify_with_dkimpy_and_keep_every_byte() {
     for (selector, keyfile) in [("rsa", "sign-rsa.private"), ("ed", "sign-ed.pem")] {
         let f = signer(selector, keyfile);
         for input in [OUTBOUND.to_vec(), to_crlf(OUTBOUND)] {
-            let o = f.run(&["-f", "carol@sign.test", "--", "dave@example.org"], &input);
+            let o = f.run(
+                &[
+                    "--sasl-username",
+                    "carol",
+                    "-f",
+                    "carol@sign.test",
+                    "--",
+                    "dave@example.org",
+                ],
+                &input,
+            );
             assert_eq!(o.code, 0, "{}", o.stderr);
             let n = f.calls() - 1;
             let sent = f.call_msg(n);
@@ -237,7 +247,14 @@ fn a_signing_key_that_cannot_sign_holds_the_message() {
         "[dkim]\nsign = true\n[[dkim.key]]\ndomain = \"sign.test\"\nselector = \"rsa\"\nkey_file = \"/nonexistent/sign.private\"\n",
     );
     let o = f.run(
-        &["-f", "carol@sign.test", "--", "dave@example.org"],
+        &[
+            "--sasl-username",
+            "carol",
+            "-f",
+            "carol@sign.test",
+            "--",
+            "dave@example.org",
+        ],
         OUTBOUND,
     );
     assert_eq!(o.code, 75, "{}", o.stderr);
@@ -257,10 +274,78 @@ fn a_signing_key_that_cannot_sign_holds_the_message() {
     assert!(c.stderr.contains("512 bits"), "{}", c.stderr);
 }
 
+/// Mail from the Internet that claims one of our domains is never signed, even when `[dkim]
+/// sign` is on outside a bank: signing it would hand a sender a valid signature of ours for a
+/// forged From: (amavisd signs only originating mail). Our clients (SASL login, [lists]
+/// mynetworks) and runs under a bank the MTA named are signed.
+#[test]
+fn mail_from_the_internet_claiming_our_domain_is_never_signed() {
+    let f = signer("rsa", "sign-rsa.private");
+    let sig = "DKIM-Signature: v=1; a=rsa-sha256; s=rsa; d=sign.test";
+    let inbound = f.run(
+        &[
+            "--client-address",
+            "203.0.113.9",
+            "-f",
+            "mallory@evil.test",
+            "--",
+            "dave@example.org",
+        ],
+        OUTBOUND,
+    );
+    assert_eq!(inbound.code, 0, "{}", inbound.stderr);
+    let sent = String::from_utf8_lossy(&f.call_msg(f.calls() - 1)).into_owned();
+    assert!(
+        !sent.contains(sig),
+        "a forged From: got our signature:\n{sent}"
+    );
+    assert!(
+        !inbound.stderr.contains("DKIM-signed"),
+        "{}",
+        inbound.stderr
+    );
+    let dry = f.run(
+        &[
+            "--dry-run",
+            "-f",
+            "mallory@evil.test",
+            "--",
+            "dave@example.org",
+        ],
+        OUTBOUND,
+    );
+    assert!(
+        dry.stdout.contains("not from our client: not signed"),
+        "{}",
+        dry.stdout
+    );
+    for ours in [
+        &["--sasl-username", "carol"][..],
+        &["--client-address", "127.0.0.1"][..],
+    ] {
+        let mut a = ours.to_vec();
+        a.extend(["-f", "carol@sign.test", "--", "dave@example.org"]);
+        let o = f.run(&a, OUTBOUND);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let sent = String::from_utf8_lossy(&f.call_msg(f.calls() - 1)).into_owned();
+        assert!(sent.contains(sig), "{ours:?}: not signed:\n{sent}");
+    }
+}
+
 #[test]
 fn mail_from_a_domain_without_a_key_is_not_signed() {
     let f = signer("rsa", "sign-rsa.private");
-    let o = f.run(&["-f", "a@example.test", "--", "b@example.org"], MSG);
+    let o = f.run(
+        &[
+            "--sasl-username",
+            "a",
+            "-f",
+            "a@example.test",
+            "--",
+            "b@example.org",
+        ],
+        MSG,
+    );
     assert_eq!(o.code, 0);
     assert!(
         !String::from_utf8_lossy(&f.call_msg(0))
@@ -976,7 +1061,14 @@ fn rsa_and_ed25519_keys_of_one_domain_both_sign() {
         key("sign-ed.pem")
     ));
     let o = f.run(
-        &["-f", "carol@sign.test", "--", "dave@example.org"],
+        &[
+            "--sasl-username",
+            "carol",
+            "-f",
+            "carol@sign.test",
+            "--",
+            "dave@example.org",
+        ],
         OUTBOUND,
     );
     assert_eq!(o.code, 0, "{}", o.stderr);

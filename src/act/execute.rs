@@ -349,7 +349,7 @@ struct Notices<'a> {
 
 /// The run's DKIM signer, if the configuration signs for the author's domain (act::sign).
 pub fn signer(cfg: &Config, m: &Message) -> Result<Option<Signer>, Failure> {
-    if !cfg.dkim.sign {
+    if !cfg.dkim.sign || !crate::act::sign::from_our_client(cfg, m.env) {
         return Ok(None);
     }
     let authors = crate::message::header::authors(m.header, &m.spool.head);

@@ -1,6 +1,7 @@
 //! DKIM signing of the copies we pass on (`[dkim] sign`, meant for the ORIGINATING bank): the
 //! last step before a copy leaves, over its final bytes (our header edits included), so the
-//! signature covers what is delivered.
+//! signature covers what is delivered. Only mail from our own clients is signed
+//! ([`from_our_client`]).
 //!
 //! Contract: a copy whose author domain (From:) has a `[[dkim.key]]` is signed or not sent: a
 //! key that cannot be read or used is a failure (exit 75), never an unsigned copy from a domain
@@ -51,6 +52,18 @@ fn rsa_bits(pkcs1: &[u8]) -> usize {
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::traits::PublicKeyParts;
     rsa::RsaPublicKey::from_pkcs1_der(pkcs1).map_or(0, |k| k.n().bits())
+}
+
+/// The message comes from one of our own clients, whose mail we may sign: a SASL login or
+/// an address in `[lists] mynetworks`, or a run under a policy bank the MTA chose for it
+/// (`--policy`, or the originating bank). Mail from the Internet that claims one of our
+/// domains is never signed, whatever `[dkim] sign` says where it is set: a signature of ours
+/// over a forged From: would be a signing oracle (amavisd signs only originating mail).
+pub fn from_our_client(
+    cfg: &crate::config::settings::Config,
+    env: &crate::envelope::Envelope,
+) -> bool {
+    env.bank.is_some() || env.client.originating(&cfg.lists.mynetworks)
 }
 
 /// The keys that sign for `author_domain`: every `[[dkim.key]]` of that domain or, failing
