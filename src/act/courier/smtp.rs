@@ -955,6 +955,49 @@ mod tests {
         assert!(xforward(all, Origin::NONE).is_empty());
     }
 
+    /// Without pipe(8)'s flag q Postfix passes a quoted local part unquoted: `"a> X"@d` comes
+    /// as `a> X@d`. Written into `<...>` as it is, the rest of it would be parameters of MAIL or
+    /// RCPT (a recipient `alice+y@evil.example> ORCPT=rfc822;x@our.example`, valid here through
+    /// the recipient delimiter, would be relayed to evil.example): such a local part goes out
+    /// quoted, one already quoted as it is, and a domain that cannot be written is refused.
+    #[test]
+    fn envelope_addresses_cannot_smuggle_parameters() {
+        let (addr, server) = fake(Say("220 fake\r\n"), good());
+        let c = courier(&[&addr], HardFailure::Tempfail);
+        let r = deliver(
+            &c,
+            "x> BODY=8BITMIME@evil.example",
+            &[
+                "alice+y@evil.example> ORCPT=rfc822;x@our.example",
+                "\"b c\"@our.example",
+                "a\\b\"c.@our.example",
+                "o'k.name+tag@our.example",
+            ],
+            b"m\n",
+        );
+        assert_eq!(r, Ok(vec![]));
+        let got = text(&server.join().unwrap());
+        assert!(
+            got.contains(
+                "MAIL FROM:<\"x> BODY=8BITMIME\"@evil.example>\r\n\
+                 RCPT TO:<\"alice+y@evil.example> ORCPT=rfc822;x\"@our.example>\r\n\
+                 RCPT TO:<\"b c\"@our.example>\r\n\
+                 RCPT TO:<\"a\\\\b\\\"c.\"@our.example>\r\n\
+                 RCPT TO:<o'k.name+tag@our.example>\r\n"
+            ),
+            "{got}"
+        );
+        // A domain with white space or angle brackets is no domain: nothing is sent.
+        for bad in ["a@evil.example> NOTIFY=NEVER", "a@b c"] {
+            let (addr, server) = fake(Say("220 fake\r\n"), good());
+            let c = courier(&[&addr], HardFailure::Tempfail);
+            let r = deliver(&c, "s@x", &[bad], b"m\n");
+            assert!(r.is_err(), "{bad}: {r:?}");
+            let got = text(&server.join().unwrap());
+            assert!(!got.contains("RCPT"), "{bad}: {got}");
+        }
+    }
+
     fn with_tls(c: WireCourier, level: TlsLevel) -> WireCourier {
         c.with_tls(Tls {
             level,

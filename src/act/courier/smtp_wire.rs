@@ -351,7 +351,18 @@ pub(crate) fn envelope(
     ext: &Extensions,
     job: &Job,
 ) -> Result<Vec<Refusal>, Trouble> {
-    let mut mail = format!("MAIL FROM:<{}>", job.sender);
+    let paths = std::iter::once(job.sender)
+        .chain(job.recipients.iter().map(String::as_str))
+        .map(path)
+        .collect::<Result<Vec<String>, String>>();
+    let paths = match paths {
+        Ok(p) => p,
+        Err(why) => {
+            s.quit();
+            return Err(Trouble::Final(hard(job.on_hard_failure, why)));
+        }
+    };
+    let mut mail = format!("MAIL FROM:<{}>", paths[0]);
     if job.eight_bit {
         mail.push_str(" BODY=8BITMIME");
     }
@@ -368,7 +379,8 @@ pub(crate) fn envelope(
     let rcpts: Vec<String> = job
         .recipients
         .iter()
-        .map(|r| format!("RCPT TO:<{r}>{}\r\n", orcpt(ext, job, r)))
+        .zip(&paths[1..])
+        .map(|(r, p)| format!("RCPT TO:<{p}>{}\r\n", orcpt(ext, job, r)))
         .collect();
     let xf = xforward(ext.xforward, job.origin);
     let replies = if ext.pipelining {
@@ -450,6 +462,71 @@ pub(crate) fn envelope(
         )));
     }
     Ok(refused)
+}
+
+/// `addr` as the inside of an RFC 5321 path. Without pipe(8)'s flag q, Postfix passes a quoted
+/// local part unquoted (`"a> X"@d` as `a> X@d`): written as it is, the rest would become MAIL
+/// or RCPT parameters. A local part that is not a Dot-string is quoted (as Postfix's smtp
+/// client does), one that is already a quoted-string is kept; a domain with white space, angle
+/// brackets, a quote or a backslash cannot be written and is refused.
+pub(crate) fn path(addr: &str) -> Result<String, String> {
+    let (local, domain) = match addr.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (addr, None),
+    };
+    if let Some(d) = domain
+        && d.chars()
+            .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\\'))
+    {
+        return Err(format!(
+            "the address {:?} has a domain that cannot be written in SMTP: not sent",
+            addr.escape_debug().to_string()
+        ));
+    }
+    if addr.is_empty() || dot_string(local) || quoted_string(local) {
+        return Ok(addr.to_string());
+    }
+    let mut q = String::with_capacity(local.len() + 2 + addr.len() - local.len());
+    q.push('"');
+    for c in local.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    if let Some(d) = domain {
+        q.push('@');
+        q.push_str(d);
+    }
+    Ok(q)
+}
+
+/// RFC 5321 Dot-string (atext, and UTF-8 under SMTPUTF8, RFC 6531).
+fn dot_string(l: &str) -> bool {
+    l.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom.chars().all(|c| {
+                c.is_ascii_alphanumeric() || !c.is_ascii() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            })
+    })
+}
+
+/// RFC 5321 Quoted-string: `"`, then text with `"` and `\` only escaped, then `"`.
+fn quoted_string(l: &str) -> bool {
+    let Some(inner) = l.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return false;
+    };
+    let mut escaped = false;
+    for c in inner.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return false,
+            _ => {}
+        }
+    }
+    !escaped
 }
 
 /// ` ORCPT=rfc822;ADDR` for `rcpt` (xtext, RFC 3461) when the server offers DSN and the MTA
