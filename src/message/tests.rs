@@ -210,4 +210,12 @@ fn authserv_id_reading() {
     assert!(!authserv_id_is(b" \"mx.test", "mx.test"));
     assert!(!authserv_id_is(b" (unclosed mx.test; none", "mx.test"));
     assert!(!authserv_id_is(b"", "mx.test"));
+    // Not valid RFC 8601, but a lenient reader (a regex, a split at white space) would still
+    // take mx.test for the authserv-id: removing a field that names us first costs nothing.
+    assert!(authserv_id_is(b" mx.test x; dkim=pass", "mx.test"));
+    assert!(authserv_id_is(b" mx.test.; dkim=pass", "mx.test"));
+    assert!(authserv_id_is(b" MX.Test,; dkim=pass", "mx.test"));
+    assert!(authserv_id_is(b"\tmx.test\r\n x=y; dkim=pass", "mx.test"));
+    assert!(!authserv_id_is(b" mx.test.evil x; dkim=pass", "mx.test"));
+    assert!(!authserv_id_is(b" mx.test-x; dkim=pass", "mx.test"));
 }
