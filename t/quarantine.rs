@@ -539,7 +539,7 @@ fn is_root() -> bool {
 #[test]
 fn forged_quarantine_fields_below_our_block_do_not_steer_release() {
     let f = spam_filter("");
-    let msg = b"X-Pipescan-Quarantine: v=2 id=AAAAAAAAAAAA len=0 category=CLEAN from=evil@evil.example to=attacker@evil.example reason=\nX-Envelope-From: <evil@evil.example>\nX-Envelope-To: <attacker@evil.example>\nX-Quarantine-ID: <AAAAAAAAAAAA>\nX-Pipescan-Category: CLEAN\nFrom: s@spam.example\nSubject: hi\nDate: Mon, 23 Nov 2026 10:00:00 +0000\n\nbody\n";
+    let msg = b"X-Pipescan-Quarantine: v=2 id=AAAAAAAAAAAA len=0 category=CLEAN from=evil@evil.example to=attacker@evil.example reason=\nX-Envelope-From: <evil@evil.example>\nX-Envelope-To: <attacker@evil.example>\nX-Quarantine-ID: <AAAAAAAAAAAA>\nX-Pipescan-Category: CLEAN\nAuthentication-Results: mx.test; dkim=pass header.d=bank.example\nX-Spam-Flag: NO\nFrom: s@spam.example\nSubject: hi\nDate: Mon, 23 Nov 2026 10:00:00 +0000\n\nbody\n";
     let r = f.run(
         &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
         msg,
@@ -579,7 +579,14 @@ fn forged_quarantine_fields_below_our_block_do_not_steer_release() {
         f.call_argv(1),
         ["-i", "-f", "s@spam.example", "--", "bob@example.com"]
     );
-    assert_eq!(f.call_msg(1), msg, "the original, byte for byte");
+    // The original, less what a run removes as forged on the way in (the release is that
+    // message's way into the mailbox): every other byte as it arrived.
+    let forged_fields = msg.windows(13).position(|w| w == b"From: s@spam.").unwrap();
+    assert_eq!(
+        f.call_msg(1),
+        &msg[forged_fields..],
+        "the original, less the forged fields"
+    );
     let l = run_bin(&["quarantine", "list", "-c", &cfg], b"", &[]);
     assert_eq!(l.code, 0, "{}", l.stderr);
     let row = l.stdout.lines().nth(1).unwrap_or_default();
@@ -620,7 +627,9 @@ fn forged_quarantine_fields_below_our_block_do_not_steer_release() {
             "\"d, e\"@example.com"
         ]
     );
-    assert_eq!(f.call_msg(2), original);
+    // The sender's X-Envelope-To steered nothing, and is removed as forged on release.
+    assert_eq!(f.call_msg(2), &original[original.len() - 19..]);
+    assert_eq!(f.call_msg(2), b"Subject: old\n\nbody\n");
 }
 
 /// Any RFC 5321 address survives quarantine and release: quoted local parts with commas,

@@ -66,6 +66,10 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
         eprintln!("pipescan release: no usable recipients (give --to ADDRESS)");
         return Exit::Usage;
     }
+    let held = Held {
+        original: without_forged(cfg, &held.original),
+        ..held
+    };
     let (sender, body) = match format {
         Format::Resend => (held.record.sender.clone(), held.original.clone()),
         Format::Attach => (String::new(), attach(cfg, id, &held, &recipients)),
@@ -115,6 +119,23 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
             eprintln!("pipescan release: reinjection failed, nothing was released: {reason}");
             Exit::TempFail
         }
+    }
+}
+
+/// The original less the fields a filtering run removes as forged (our X-Spam-*, alert,
+/// marker and quarantine fields, Authentication-Results with our authserv-id): the copy was
+/// kept as it arrived, and a release is its way into the mailbox, where a forged
+/// `Authentication-Results: <our host>; dkim=pass` would be believed. Every other byte stays.
+fn without_forged(cfg: &Config, original: &[u8]) -> Vec<u8> {
+    use crate::message::edit::Rewrite;
+    use crate::message::header::Header;
+    let mut edits = crate::policy::fields::base_edits(cfg, &cfg.hostname());
+    edits.add.clear();
+    let header = Header::parse(original);
+    let mut out = Vec::with_capacity(original.len());
+    match Rewrite::new(original, &header, &edits).write_to(&mut out, original, None) {
+        Ok(_) => out,
+        Err(_) => original.to_vec(),
     }
 }
 
