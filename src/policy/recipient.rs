@@ -240,7 +240,8 @@ fn wb_score(
 }
 
 /// An author on `[auth] whitelist_authenticated_sender` whom authentication proved: a valid
-/// signature aligned with the From: domain or DMARC pass, never the From: text alone.
+/// signature aligned with the From: domain or DMARC pass, never the From: text alone, and
+/// only for a single author (a signature proves a domain, not which of several mailboxes).
 fn authenticated_author(
     lists: &Lists,
     authors: &[String],
@@ -252,6 +253,9 @@ fn authenticated_author(
     else {
         return Ok(false);
     };
+    if authors.len() != 1 {
+        return Ok(false);
+    }
     for a in authors {
         let same = a
             .rsplit_once('@')

@@ -718,3 +718,31 @@ fn the_authenticated_whitelist_needs_a_proven_author() {
     a.author_domain = Some("other.test".into());
     assert_eq!(listed(Some(&a)), None);
 }
+
+/// A signature proves a domain, never a mailbox: with several From: addresses of that domain,
+/// the whitelisted one may be the one the signer never sent as (a provider that signs for
+/// every user: `From: mallory@bank.test, ceo@bank.test`). Only a single author is looked up.
+#[test]
+fn the_authenticated_whitelist_takes_only_a_single_author() {
+    let mut c = cfg();
+    c.auth.whitelist_authenticated_sender = vec!["ceo@bank.test".into()];
+    let l = lists(&c);
+    let rcpt = ["bob@example.com".to_string()];
+    let a = AuthReport {
+        author_domain: Some("bank.test".into()),
+        author_dkim: true,
+        ..AuthReport::default()
+    };
+    let listed = |authors: &[&str]| {
+        let authors: Vec<String> = authors.iter().map(|s| s.to_string()).collect();
+        resolve(&c, &l, "x@evil.example", &authors, &rcpt, Some(&a))
+            .unwrap()
+            .list[0]
+            .listed
+    };
+    assert_eq!(
+        listed(&["ceo@bank.test"]),
+        Some(crate::policy::recipient::Listed::White)
+    );
+    assert_eq!(listed(&["mallory@bank.test", "ceo@bank.test"]), None);
+}
