@@ -281,6 +281,11 @@ impl Network {
         Ok(Network { addr, prefix })
     }
 
+    /// A /0 block: every address of its family.
+    pub fn is_every_address(&self) -> bool {
+        self.prefix == 0
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         // An IPv4 client seen as ::ffff:a.b.c.d is that IPv4 client.
         let ip = match ip {

@@ -370,3 +370,18 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
         "{stderr}"
     );
 }
+
+/// `[lists] mynetworks` with a /0 block makes every client ours: every message from the
+/// Internet would get the originating bank (unscanned as conf/pipescan.toml ships it, and
+/// DKIM-signed). Refused with the reason; a /1 or a host is fine.
+#[test]
+fn mynetworks_that_is_every_address_is_refused() {
+    for all in ["0.0.0.0/0", "::/0", "::ffff:0.0.0.0/0"] {
+        let f = Filter::new(&format!("[lists]\nmynetworks = [\"{all}\"]\n"));
+        refused(&f, "key lists.mynetworks", "every address");
+        run_defers(&f, "lists.mynetworks", "every address");
+    }
+    ok(&Filter::new(
+        "[lists]\nmynetworks = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\"]\n",
+    ));
+}

@@ -56,8 +56,17 @@ fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
         }
     }
     for n in &cfg.lists.mynetworks {
-        if let Err(e) = crate::envelope::Network::parse(n) {
-            errs.push(("lists.mynetworks".into(), e));
+        match crate::envelope::Network::parse(n) {
+            Err(e) => errs.push(("lists.mynetworks".into(), e)),
+            // Every client ours: all mail from the Internet would be originating (the
+            // originating bank, unscanned as shipped, and DKIM-signed).
+            Ok(net) if net.is_every_address() => errs.push((
+                "lists.mynetworks".into(),
+                format!(
+                    "{n:?} is every address: all mail from the Internet would be ours (auth.originating_bank, DKIM signing); list your own networks"
+                ),
+            )),
+            Ok(_) => {}
         }
     }
     for k in &cfg.dkim.keys {
