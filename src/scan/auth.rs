@@ -314,8 +314,14 @@ fn trusted_copy(raw: &[u8], header: &Header, max: usize) -> (Option<Vec<u8>>, Ve
             .iter()
             .find(|(k, _)| k == "d")
             .map_or_else(|| "?".to_string(), |(_, v)| v.clone());
+        let leaves_out_from = tags
+            .iter()
+            .find(|(k, _)| k == "h")
+            .is_some_and(|(_, h)| !h.split(':').any(|n| n.eq_ignore_ascii_case("from")));
         let why = if tags.iter().any(|(k, _)| k == "l") {
             "l= body length limit: not trusted"
+        } else if leaves_out_from {
+            "h= does not sign From: not trusted, RFC 6376 6.1.1"
         } else if kept >= max {
             "over auth.max_signatures: not verified"
         } else {
@@ -325,7 +331,7 @@ fn trusted_copy(raw: &[u8], header: &Header, max: usize) -> (Option<Vec<u8>>, Ve
         drop.push((f.start, f.end));
         // One entry for all the signatures over the limit: a message with 10,000 of them must
         // not make a 10,000-part field.
-        let over = kept >= max && !why.starts_with("l=");
+        let over = why.starts_with("over");
         if (!over || !over_noted) && untrusted.len() <= max {
             untrusted.push(Untrusted { domain, why });
         }
@@ -708,6 +714,23 @@ mod tests {
         assert!(u[0].why.starts_with("l="));
         assert_eq!(u[1].domain, "c.test");
         assert!(u[1].why.starts_with("over"));
+    }
+
+    /// RFC 6376 §6.1.1: a signature whose h= leaves out From "MUST be ignored" (mail-auth
+    /// verifies it anyway). A signer of D that does not sign From (a list manager signing its
+    /// List-* fields) would otherwise let anyone it relays write From: anyone@D and be a
+    /// proven author of D (whitelist, author bank).
+    #[test]
+    fn signatures_that_leave_out_from_are_not_trusted() {
+        let raw = b"DKIM-Signature: v=1; d=a.test; s=s;\n h=Subject : To; b=x\nDKIM-Signature: v=1; d=b.test; s=s; h=subject:FROM:to; b=y\nFrom: x@a.test\nSubject: s\n\nbody\n";
+        let h = Header::parse(raw);
+        let (copy, u) = trusted_copy(raw, &h, 10);
+        let copy = String::from_utf8(copy.unwrap()).unwrap();
+        assert!(!copy.contains("d=a.test"), "{copy}");
+        assert!(copy.contains("d=b.test"), "{copy}");
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].domain, "a.test");
+        assert!(u[0].why.contains("From"), "{}", u[0].why);
     }
 
     #[test]
