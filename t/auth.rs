@@ -516,6 +516,48 @@ fn a_dmarc_reject_spoof_gets_the_configured_destiny() {
     assert_eq!(f.calls(), 1);
 }
 
+/// Our own users' outbound mail is not judged by the DMARC of our own domain: it is not signed
+/// yet when it reaches us (we sign it on the way out) and their client is anywhere (SPF fails),
+/// so with [auth] verify on and dmarc_reject = "reject" at the top, as inbound mail wants it,
+/// every message a SASL user sent from a p=reject domain was refused (and, where the bank
+/// bypasses spam checks, went out with "X-Pipescan-Alert: DMARC fail" and dmarc=fail). Mail
+/// from our own clients (SASL, [lists] mynetworks) is not verified; anyone else's still is.
+#[test]
+fn our_own_users_are_not_refused_by_our_own_dmarc() {
+    let f = verifier(
+        "dmarc_reject = \"reject\"\noriginating_bank = \"ORIGINATING\"\n[lists]\nmynetworks = [\"10.0.0.0/8\"]\n[policy.ORIGINATING.headers]\nx_header_line = \"pipescan ORIGINATING at %h\"\n",
+    );
+    for ours in [
+        &[
+            "--sasl-username",
+            "security",
+            "--client-address",
+            "198.51.100.7",
+        ][..],
+        &["--client-address", "10.1.2.3"][..],
+    ] {
+        let mut a = ours.to_vec();
+        a.extend(["-f", "security@bank.test", "--", "bob@example.org"]);
+        let o = f.run(&a, SPOOF);
+        assert_eq!(o.code, 0, "{ours:?}: {}{}", o.stdout, o.stderr);
+        let sent = String::from_utf8_lossy(&f.call_msg(f.calls() - 1)).into_owned();
+        assert!(!sent.contains("DMARC fail"), "{ours:?}: {sent}");
+    }
+    // The same message from the Internet is still refused.
+    let o = f.run(
+        &[
+            "--client-address",
+            "198.51.100.7",
+            "-f",
+            "x@evil.example",
+            "--",
+            "bob@example.org",
+        ],
+        SPOOF,
+    );
+    assert_eq!(o.code, 69, "{}{}", o.stdout, o.stderr);
+}
+
 #[test]
 fn author_banks_need_a_signature_and_the_originating_bank_a_client_of_ours() {
     let f = verifier(

@@ -237,9 +237,12 @@ impl<'x> Checks<'x> {
     }
 }
 
-/// The authentication stage of a run: the report (when `[auth] verify` is on and the message
-/// is not oversized) and, when it proves an author with a bank of its own, the settings with
-/// that bank applied. `Err` is a bank that cannot be loaded (a configuration error: 75).
+/// The authentication stage of a run: the report (when `[auth] verify` is on, the message is
+/// not oversized and its client is not ours) and, when it proves an author with a bank of its
+/// own, the settings with that bank applied. `Err` is a bank that cannot be loaded (a
+/// configuration error: 75). Mail from our own clients (SASL, `[lists] mynetworks`) is not
+/// verified: it is not signed yet (we sign it on the way out) and its client may be anywhere,
+/// so our own domain's DMARC would fail it (amavisd checks only mail that is not originating).
 pub fn stage(
     cfg: &Arc<Config>,
     spool: &Spool,
@@ -248,7 +251,7 @@ pub fn stage(
     hostname: &str,
     started: Instant,
 ) -> Result<(Option<AuthReport>, Option<Arc<Config>>), Failure> {
-    if !cfg.auth.verify || spool.oversized() {
+    if !cfg.auth.verify || spool.oversized() || env.client.originating(&cfg.lists.mynetworks) {
         return Ok((None, None));
     }
     let report = crate::timings::time("auth", || {
