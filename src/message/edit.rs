@@ -61,7 +61,8 @@ impl Rewrite {
                     .any(|(n, v)| f.is(n) && f.text(raw) == *v)
                 || edits.remove_authserv_id.as_deref().is_some_and(|id| {
                     f.is("Authentication-Results") && authserv_id_is(f.value(raw), id)
-                });
+                })
+                || hides_forged(&raw[f.start..f.end], edits);
             if forged {
                 splices.push(Splice {
                     at: f.start,
@@ -109,6 +110,43 @@ impl Rewrite {
             .expect("writing to a Vec cannot fail");
         v
     }
+}
+
+/// A field whose text holds, after a bare CR (a line break to some readers, not to ours), what
+/// those readers would take for a field we remove as forged.
+fn hides_forged(field: &[u8], edits: &Edits) -> bool {
+    let mut rest = field;
+    while let Some(i) = rest.iter().position(|&b| b == b'\r') {
+        rest = &rest[i + 1..];
+        if rest.first() == Some(&b'\n') {
+            continue;
+        }
+        let line_end = rest
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(rest.len());
+        let line = &rest[..line_end];
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii_end();
+        if name.is_empty() || name[0] == b' ' || name[0] == b'\t' {
+            continue;
+        }
+        let value = &line[colon + 1..];
+        let forged = edits.remove_names.iter().any(|n| name_matches(name, n))
+            || edits
+                .remove_exact
+                .iter()
+                .any(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+            || edits.remove_authserv_id.as_deref().is_some_and(|id| {
+                name.eq_ignore_ascii_case(b"Authentication-Results") && authserv_id_is(value, id)
+            });
+        if forged {
+            return true;
+        }
+    }
+    false
 }
 
 /// The authserv-id of an Authentication-Results value (RFC 8601 §2.2: CFWS, then a token or a

@@ -200,6 +200,23 @@ fn forged_authentication_results_with_our_authserv_id_go_others_stay() {
     );
 }
 
+/// A bare CR ends a line for some readers (MUAs whose parsers take CR, LF and CRLF alike), not
+/// for ours or Postfix's: a forged field behind one inside another field's value would reach
+/// them as a field of its own. The field that hides it is removed whole.
+#[test]
+fn forged_fields_hidden_behind_a_bare_cr_go_with_the_field_that_hides_them() {
+    let raw = b"X-Foo: a\rAuthentication-Results: mx.test; dkim=pass header.d=bank.test\nX-Bar: b\rx-spam-flag : NO\nX-Ok: c\rd: e\nX-Cr: f\r\n\tg\nSubject: s\n\nbody\n";
+    let e = Edits {
+        remove_names: vec!["X-Spam-*".into()],
+        remove_authserv_id: Some("mx.test".into()),
+        ..Edits::default()
+    };
+    assert_eq!(
+        edit(raw, &e),
+        &b"X-Ok: c\rd: e\nX-Cr: f\r\n\tg\nSubject: s\n\nbody\n"[..]
+    );
+}
+
 #[test]
 fn authserv_id_reading() {
     use crate::message::edit::authserv_id_is;
