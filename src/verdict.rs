@@ -154,8 +154,9 @@ pub struct Edits {
     pub remove_exact: Vec<(String, String)>,
     /// Tag inserted at the start of every Subject value (e.g. "***SPAM*** ").
     pub subject_tag: Option<String>,
-    /// Authentication-Results fields whose authserv-id is this (ours: forged) are removed.
-    pub remove_authserv_id: Option<String>,
+    /// Authentication-Results fields whose authserv-id is one of these (ours and our other
+    /// hosts': forged) are removed.
+    pub remove_authserv_ids: Vec<String>,
 }
 
 /// What mail authentication (scan::auth) found, for the policy, the log line and `--dry-run`.

@@ -408,6 +408,31 @@ fn spf_needs_the_client_and_checks_mail_from_and_helo() {
     );
 }
 
+/// Several MX hosts, one set of users: a Sieve script or MUA trusting mx1's and mx2's results
+/// would take a forged "mx2.test; dkim=pass" arriving through mx1 for mx2's verdict. The ids in
+/// [auth] remove_authserv_ids are removed as forged like our own (verification on or off).
+#[test]
+fn the_authserv_ids_of_our_other_hosts_are_removed_too() {
+    let f = Filter::new("[auth]\nremove_authserv_ids = [\"mx2.test\", \"MX3.test\"]\n");
+    let input = b"Authentication-Results: mx2.test; dkim=pass header.d=bank.test\nAuthentication-Results: (x) mx3.TEST 1; spf=pass\nAuthentication-Results: mx.test; dmarc=pass\nAuthentication-Results: upstream.example; spf=pass smtp.mailfrom=x@y\nFrom: a@example.test\nSubject: s\n\nbody\n";
+    let o = f.run(&["-f", "a@example.test", "--", "bob@example.org"], input);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let sent = String::from_utf8(f.call_msg(0)).unwrap();
+    assert!(
+        sent.ends_with("Authentication-Results: upstream.example; spf=pass smtp.mailfrom=x@y\nFrom: a@example.test\nSubject: s\n\nbody\n"),
+        "{sent}"
+    );
+    assert_eq!(sent.matches("Authentication-Results").count(), 1, "{sent}");
+    let bad = Filter::new("[auth]\nremove_authserv_ids = [\"a b\"]\n");
+    let c = bad.run(&["check-config"], b"");
+    assert_eq!(c.code, 78, "{}{}", c.stdout, c.stderr);
+    assert!(
+        c.stderr.contains("auth.remove_authserv_ids"),
+        "{}",
+        c.stderr
+    );
+}
+
 #[test]
 fn forged_authentication_results_with_our_id_are_removed_others_stay() {
     let f = verifier("");

@@ -33,6 +33,9 @@ pub struct Auth {
     /// The bank for mail from an authenticated (`--sasl-username`) client or a client in
     /// `[lists] mynetworks`, when `--policy` does not name one. Empty: none.
     pub originating_bank: String,
+    /// Authentication-Results with these authserv-ids (our other hosts, whose results the
+    /// users' filters may trust) are removed as forged, as those with our own hostname are.
+    pub remove_authserv_ids: Vec<String>,
 }
 
 impl Default for Auth {
@@ -46,6 +49,7 @@ impl Default for Auth {
             whitelist_authenticated_sender: Vec::new(),
             author_policy_banks: BTreeMap::new(),
             originating_bank: String::new(),
+            remove_authserv_ids: Vec::new(),
         }
     }
 }

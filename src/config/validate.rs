@@ -47,6 +47,16 @@ fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
     if !cfg.auth.dmarc_fail_score.is_finite() {
         errs.push(("auth.dmarc_fail_score".into(), "must be a number".into()));
     }
+    for id in &cfg.auth.remove_authserv_ids {
+        if id.is_empty()
+            || id.contains(|c: char| c.is_whitespace() || c.is_control() || ";()\"".contains(c))
+        {
+            errs.push((
+                "auth.remove_authserv_ids".into(),
+                format!("{id:?} is not an authserv-id (a host name such as \"mx2.example.org\")"),
+            ));
+        }
+    }
     for domain in cfg.auth.author_policy_banks.keys() {
         if domain.is_empty() || domain.contains(['@', ' ']) {
             errs.push((

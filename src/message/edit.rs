@@ -59,9 +59,11 @@ impl Rewrite {
                     .remove_exact
                     .iter()
                     .any(|(n, v)| f.is(n) && f.text(raw) == *v)
-                || edits.remove_authserv_id.as_deref().is_some_and(|id| {
-                    f.is("Authentication-Results") && authserv_id_is(f.value(raw), id)
-                })
+                || (f.is("Authentication-Results")
+                    && edits
+                        .remove_authserv_ids
+                        .iter()
+                        .any(|id| authserv_id_is(f.value(raw), id)))
                 || hides_forged(&raw[f.start..f.end], edits);
             if forged {
                 splices.push(Splice {
@@ -139,9 +141,11 @@ fn hides_forged(field: &[u8], edits: &Edits) -> bool {
                 .remove_exact
                 .iter()
                 .any(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
-            || edits.remove_authserv_id.as_deref().is_some_and(|id| {
-                name.eq_ignore_ascii_case(b"Authentication-Results") && authserv_id_is(value, id)
-            });
+            || (name.eq_ignore_ascii_case(b"Authentication-Results")
+                && edits
+                    .remove_authserv_ids
+                    .iter()
+                    .any(|id| authserv_id_is(value, id)));
         if forged {
             return true;
         }

@@ -191,7 +191,7 @@ fn base64_vectors() {
 fn forged_authentication_results_with_our_authserv_id_go_others_stay() {
     let raw = b"Authentication-Results: mx.test; dkim=pass header.d=bank.test\nAuthentication-Results: (c) \"MX.TEST\" 1; spf=pass\nAuthentication-Results: mx.test.evil; dkim=pass\nAuthentication-Results: other.example; dkim=pass header.d=mx.test\nAuthentication-Results:\n mx.test;\n none\nSubject: s\n\nAuthentication-Results: mx.test; body\n";
     let e = Edits {
-        remove_authserv_id: Some("mx.test".into()),
+        remove_authserv_ids: vec!["mx.test".into()],
         ..Edits::default()
     };
     assert_eq!(
@@ -208,7 +208,7 @@ fn forged_fields_hidden_behind_a_bare_cr_go_with_the_field_that_hides_them() {
     let raw = b"X-Foo: a\rAuthentication-Results: mx.test; dkim=pass header.d=bank.test\nX-Bar: b\rx-spam-flag : NO\nX-Ok: c\rd: e\nX-Cr: f\r\n\tg\nSubject: s\n\nbody\n";
     let e = Edits {
         remove_names: vec!["X-Spam-*".into()],
-        remove_authserv_id: Some("mx.test".into()),
+        remove_authserv_ids: vec!["mx.test".into()],
         ..Edits::default()
     };
     assert_eq!(

@@ -27,7 +27,9 @@ pub fn base_edits(cfg: &Config, hostname: &str) -> Edits {
     // Authentication-Results with our authserv-id are forged whether or not we verify.
     let mut e = Edits {
         remove_names: FORGEABLE.iter().map(|s| s.to_string()).collect(),
-        remove_authserv_id: Some(hostname.to_string()),
+        remove_authserv_ids: std::iter::once(hostname.to_string())
+            .chain(cfg.auth.remove_authserv_ids.iter().cloned())
+            .collect(),
         ..Edits::default()
     };
     let tag = &cfg.headers.x_header_tag;

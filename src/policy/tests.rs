@@ -646,7 +646,7 @@ fn a_dmarc_reject_failure_passes_with_an_alert_and_score_by_default() {
         add.iter()
             .any(|(n, t)| n == "Authentication-Results" && t.starts_with("mx.test; dkim=none"))
     );
-    assert_eq!(v[0].edits.remove_authserv_id.as_deref(), Some("mx.test"));
+    assert_eq!(v[0].edits.remove_authserv_ids, ["mx.test"]);
 }
 
 #[test]
