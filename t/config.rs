@@ -385,3 +385,20 @@ fn mynetworks_that_is_every_address_is_refused() {
         "[lists]\nmynetworks = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\"]\n",
     ));
 }
+
+/// An author bank for a one-label domain ("com") would go to every DKIM-proven author under
+/// it: anyone can sign for a .com domain of their own. Refused (alignment never takes a d= of
+/// one label either).
+#[test]
+fn an_author_bank_for_a_top_level_domain_is_refused() {
+    let banks = "[policy.P.headers]\nx_header_line = \"P\"\n";
+    for tld in ["com", "com.", ".com"] {
+        let f = Filter::new(&format!(
+            "[auth]\nauthor_policy_banks = {{ \"{tld}\" = \"P\" }}\n{banks}"
+        ));
+        refused(&f, "key auth.author_policy_banks", "one label");
+    }
+    ok(&Filter::new(&format!(
+        "[auth]\nauthor_policy_banks = {{ \"partner.example\" = \"P\" }}\n{banks}"
+    )));
+}

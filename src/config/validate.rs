@@ -63,6 +63,15 @@ fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
                 "auth.author_policy_banks".into(),
                 format!("{domain:?} is not a domain name"),
             ));
+        } else if !domain.trim_matches('.').contains('.') {
+            // Every proven author under it would get the bank: anyone can sign for a domain
+            // of their own under a top-level domain.
+            errs.push((
+                "auth.author_policy_banks".into(),
+                format!(
+                    "{domain:?} has one label: every DKIM-proven author under it would get the bank; name the partner's domain"
+                ),
+            ));
         }
     }
     for n in &cfg.lists.mynetworks {
