@@ -402,3 +402,32 @@ fn an_author_bank_for_a_top_level_domain_is_refused() {
         "[auth]\nauthor_policy_banks = {{ \"partner.example\" = \"P\" }}\n{banks}"
     )));
 }
+
+/// whitelist_authenticated_sender trusts a DKIM-proven domain: entries that any domain
+/// matches make every sender with a key for a domain of their own whitelisted ("." everyone,
+/// "ceo@" that local part at any domain, "com" or ".com" every domain under .com). Refused.
+#[test]
+fn an_authenticated_whitelist_that_anyone_can_join_is_refused() {
+    for entry in [
+        ".",
+        "@.",
+        "ceo@",
+        "com",
+        ".com",
+        "@com",
+        "@.com",
+        "!x@y.example",
+    ] {
+        let f = Filter::new(&format!(
+            "[auth]\nwhitelist_authenticated_sender = [\"{entry}\"]\n"
+        ));
+        if entry.starts_with('!') {
+            ok(&f);
+            continue;
+        }
+        refused(&f, "key auth.whitelist_authenticated_sender", "anyone");
+    }
+    ok(&Filter::new(
+        "[auth]\nwhitelist_authenticated_sender = [\"ceo@bank.example\", \"@partner.example\", \".partner.example\", \"partner.example\"]\n",
+    ));
+}

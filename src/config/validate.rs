@@ -47,6 +47,16 @@ fn authentication(cfg: &Config, errs: &mut Vec<(String, String)>) {
     if !cfg.auth.dmarc_fail_score.is_finite() {
         errs.push(("auth.dmarc_fail_score".into(), "must be a number".into()));
     }
+    for entry in &cfg.auth.whitelist_authenticated_sender {
+        if anyone_can_join(entry) {
+            errs.push((
+                "auth.whitelist_authenticated_sender".into(),
+                format!(
+                    "{entry:?} matches authors of any domain or of a whole top-level domain: anyone with a key for a domain of their own would be whitelisted; name the domains or addresses"
+                ),
+            ));
+        }
+    }
     for id in &cfg.auth.remove_authserv_ids {
         if id.is_empty()
             || id.contains(|c: char| c.is_whitespace() || c.is_control() || ";()\"".contains(c))
@@ -476,4 +486,26 @@ fn sql(cfg: &Config, errs: &mut Vec<(String, String)>) {
             ));
         }
     }
+}
+
+/// An inline lookup entry that an author of a domain anyone can register matches: `.`, `user@`
+/// (any domain), or a domain of one label (`com`, `.com`, `@com`, `@.com`). Negations, regex and
+/// file entries are not judged.
+fn anyone_can_join(entry: &str) -> bool {
+    let e = entry.trim();
+    if e.starts_with('!') || e.starts_with('/') || e.starts_with("file:") {
+        return false;
+    }
+    if e == "." || e == "@." || e.ends_with('@') {
+        return true;
+    }
+    let domain = match e.split_once('@') {
+        // @domain, @.domain
+        Some(("", d)) => d,
+        // user@domain: one address
+        Some(_) => return false,
+        // domain, .domain
+        None => e,
+    };
+    !domain.trim_matches('.').contains('.')
 }
