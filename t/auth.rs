@@ -568,6 +568,20 @@ fn our_own_users_are_not_refused_by_our_own_dmarc() {
         let sent = String::from_utf8_lossy(&f.call_msg(f.calls() - 1)).into_owned();
         assert!(!sent.contains("DMARC fail"), "{ours:?}: {sent}");
     }
+    // Local submissions (pickup) through the README's "--policy ORIGINATING" transport have
+    // no client at all: the originating bank says they are ours.
+    let o = f.run(
+        &[
+            "--policy",
+            "ORIGINATING",
+            "-f",
+            "security@bank.test",
+            "--",
+            "bob@example.org",
+        ],
+        SPOOF,
+    );
+    assert_eq!(o.code, 0, "--policy ORIGINATING: {}{}", o.stdout, o.stderr);
     // The same message from the Internet is still refused.
     let o = f.run(
         &[

@@ -240,8 +240,8 @@ impl<'x> Checks<'x> {
 /// The authentication stage of a run: the report (when `[auth] verify` is on, the message is
 /// not oversized and its client is not ours) and, when it proves an author with a bank of its
 /// own, the settings with that bank applied. `Err` is a bank that cannot be loaded (a
-/// configuration error: 75). Mail from our own clients (SASL, `[lists] mynetworks`) is not
-/// verified: it is not signed yet (we sign it on the way out) and its client may be anywhere,
+/// configuration error: 75). Mail from our own clients (SASL, `[lists] mynetworks`, or under
+/// the originating bank) is not verified: it is not signed yet (we sign it on the way out) and its client may be anywhere,
 /// so our own domain's DMARC would fail it (amavisd checks only mail that is not originating).
 pub fn stage(
     cfg: &Arc<Config>,
@@ -251,7 +251,7 @@ pub fn stage(
     hostname: &str,
     started: Instant,
 ) -> Result<(Option<AuthReport>, Option<Arc<Config>>), Failure> {
-    if !cfg.auth.verify || spool.oversized() || env.client.originating(&cfg.lists.mynetworks) {
+    if !cfg.auth.verify || spool.oversized() || ours(cfg, env) {
         return Ok((None, None));
     }
     let report = crate::timings::time("auth", || {
@@ -272,6 +272,14 @@ pub fn stage(
         None => None,
     };
     Ok((Some(report), banked))
+}
+
+/// Mail of our own: from a client of ours (SASL, `[lists] mynetworks`), or run under the
+/// originating bank (a `--policy` transport for local submissions has no client at all).
+fn ours(cfg: &Config, env: &Envelope) -> bool {
+    let bank = &cfg.auth.originating_bank;
+    env.client.originating(&cfg.lists.mynetworks)
+        || (!bank.is_empty() && env.bank.as_deref() == Some(bank.as_str()))
 }
 
 /// The policy bank `[auth] author_policy_banks` gives a DKIM-proven author (its domain or the
