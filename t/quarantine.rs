@@ -353,6 +353,40 @@ fn quarantine_to_a_mailbox_from_the_null_sender() {
     assert!(f.quarantined().is_empty());
 }
 
+/// The mailbox copy goes to a mailbox, where a forged `Authentication-Results: <our host>;
+/// dkim=pass` or `X-Spam-Flag: NO` would be believed: it loses the fields a run removes as
+/// forged, as a release does. The file keeps the message as it arrived (release removes them).
+#[test]
+fn the_quarantine_mailbox_copy_loses_forged_fields() {
+    let f = spam_filter("address = \"spam-quarantine@example.com\"\n");
+    let forged = b"Authentication-Results: mx.test; dkim=pass header.d=bank.example\nX-Spam-Flag: NO\nX-Spam-Status: No, score=-5\nX-Pipescan-Category: CLEAN\n";
+    let rest = b"From: s@spam.example\nAuthentication-Results: other.example; dkim=fail\nSubject: hi\n\nbody\nX-Spam-Flag: NO\n";
+    let msg = [&forged[..], &rest[..]].concat();
+    let r = f.run(
+        &["-v", "-f", "s@spam.example", "--", "bob@example.com"],
+        &msg,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The mailbox copy first, then the passed (tagged) spam to bob.
+    assert_eq!(f.calls(), 2, "{}", r.stderr);
+    assert_eq!(
+        f.call_argv(0),
+        ["-i", "-f", "", "--", "spam-quarantine@example.com"]
+    );
+    let files = f.quarantined();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let kept = std::fs::read(&files[0]).unwrap();
+    let block = added_block(&kept, &msg).expect("the file keeps the message as it arrived");
+    let text = String::from_utf8_lossy(block);
+    assert!(text.starts_with("X-Pipescan-Quarantine: v=2 id="), "{text}");
+    // The same block, then the message less the forged fields: every other byte (another
+    // host's Authentication-Results, the body's look-alike line) as it arrived.
+    assert_eq!(
+        String::from_utf8_lossy(&f.call_msg(0)),
+        String::from_utf8_lossy(&[block, &rest[..]].concat())
+    );
+}
+
 /// Replaces what changes from run to run (quarantine id, Date, Message-ID, MIME boundaries).
 fn normalize(notice: &[u8], id: &str) -> String {
     let t = String::from_utf8_lossy(notice).replace(id, "QUARANTINE-ID");

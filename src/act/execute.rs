@@ -470,11 +470,8 @@ fn quarantine_message(
     }
     if !q.address.is_empty() {
         let (head, rest) = spool.parts().map_err(|e| failed(e.to_string()))?;
-        let mut reader: Box<dyn Read> = match rest {
-            None => Box::new(head),
-            Some(f) => Box::new(head.chain(f)),
-        };
-        store::to_mailbox(courier, &q.address, fields.as_bytes(), &mut reader)
+        let rewrite = Rewrite::new(head, header, &crate::policy::fields::forged_edits(cfg));
+        store::to_mailbox(courier, &q.address, fields.as_bytes(), &rewrite, head, rest)
             .map_err(|f| failed(format!("to {}: {}", q.address, f.reason)))?;
     }
     Ok(kept)

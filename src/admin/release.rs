@@ -129,8 +129,7 @@ pub fn release(cfg: &Config, id: &str, to: &[String], format: Format) -> Exit {
 fn without_forged(cfg: &Config, original: &[u8]) -> Vec<u8> {
     use crate::message::edit::Rewrite;
     use crate::message::header::Header;
-    let mut edits = crate::policy::fields::base_edits(cfg, &cfg.hostname());
-    edits.add.clear();
+    let edits = crate::policy::fields::forged_edits(cfg);
     let header = Header::parse(original);
     let mut out = Vec::with_capacity(original.len());
     match Rewrite::new(original, &header, &edits).write_to(&mut out, original, None) {

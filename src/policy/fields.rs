@@ -41,6 +41,16 @@ pub fn base_edits(cfg: &Config, hostname: &str) -> Edits {
     e
 }
 
+/// Only the removals of [`base_edits`]: what a copy that leaves the run as the message arrived
+/// (the quarantine mailbox copy, a release from the quarantine) must lose on its way to a
+/// mailbox, where a forged `Authentication-Results: <our host>; dkim=pass` or
+/// `X-Spam-Flag: NO` would be believed.
+pub fn forged_edits(cfg: &Config) -> Edits {
+    let mut e = base_edits(cfg, &cfg.hostname());
+    e.add.clear();
+    e
+}
+
 /// amavisd's X-Spam-* fields, in its order and formats:
 /// `X-Spam-Flag: YES`, `X-Spam-Score: 1000.1`, `X-Spam-Level: ***…` (one star per whole point,
 /// at most 64), `X-Spam-Status: Yes, score=1000.1 tagged_above=2 required=6.2 tests=[GTUBE=1000,

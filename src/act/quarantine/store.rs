@@ -2,7 +2,7 @@
 //! finding and reading them back for `pipescan release` and `pipescan quarantine list`.
 //!
 //! Contract: a copy is the block of [`crate::act::quarantine::record`] followed by the original
-//! bytes, unchanged. It is written atomically: a temp file in the target directory, fsync,
+//! bytes, unchanged (the mailbox copy: less the fields a run removes as forged). It is written atomically: a temp file in the target directory, fsync,
 //! rename, fsync of the directory; files are 0600 and directories 0700 (owned, when pipescan
 //! runs as root, by the owner of the quarantine directory). Any failure is an I/O error for the
 //! caller, which then keeps the message (exit 75): a discard is never a silent loss.
@@ -15,9 +15,10 @@ use crate::act::courier::traits::Courier;
 use crate::act::quarantine::id::is_id;
 use crate::act::quarantine::record::{Record, Unreadable};
 use crate::config::delivery::Quarantine;
+use crate::message::edit::Rewrite;
 use crate::outcome::Failure;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -61,18 +62,28 @@ pub fn expand(template: &str, n: &Names) -> String {
     out
 }
 
-/// Sends `fields` + `message` to the quarantine mailbox `address` through `courier`, from the
-/// null sender. A copy, not a delivery of the message: a retry after a later failure only
+/// Sends `fields` + the message (`head`, then `rest` when spooled to disk) to the quarantine
+/// mailbox `address` through `courier`, from the null sender, less what `rewrite` removes: the
+/// copy goes to a mailbox, where forged fields (our authserv-id's Authentication-Results,
+/// X-Spam-*) would be believed, so it loses them as a release does; the file keeps the message
+/// as it arrived. A copy, not a delivery of the message: a retry after a later failure only
 /// duplicates it ([`Courier::send`]).
 pub fn to_mailbox(
     courier: &dyn Courier,
     address: &str,
     fields: &[u8],
-    message: &mut dyn Read,
+    rewrite: &Rewrite,
+    head: &[u8],
+    mut rest: Option<&mut File>,
 ) -> Result<(), Failure> {
     courier.send("", &[address.to_string()], &mut |w| {
+        if let Some(f) = rest.as_deref_mut() {
+            // After the in-memory part, also when a courier feeds the copy twice.
+            f.seek(io::SeekFrom::Start(head.len() as u64))?;
+        }
         w.write_all(fields)?;
-        Ok(fields.len() as u64 + io::copy(message, w)?)
+        let n = rewrite.write_to(w, head, rest.as_deref_mut().map(|f| f as &mut dyn Read))?;
+        Ok(fields.len() as u64 + n)
     })
 }
 
