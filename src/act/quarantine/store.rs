@@ -2,8 +2,9 @@
 //! finding and reading them back for `pipescan release` and `pipescan quarantine list`.
 //!
 //! Contract: a copy is the block of [`crate::act::quarantine::record`] followed by the original
-//! bytes, unchanged (the mailbox copy: less the fields a run removes as forged). It is written atomically: a temp file in the target directory, fsync,
-//! rename, fsync of the directory; files are 0600 and directories 0700 (owned, when pipescan
+//! bytes, unchanged (the mailbox copy: less the fields a run removes as forged). A file is
+//! written atomically: a temp file in the target directory, fsync, rename, fsync of the
+//! directory; files are 0600 and directories 0700 (owned, when pipescan
 //! runs as root, by the owner of the quarantine directory). Any failure is an I/O error for the
 //! caller, which then keeps the message (exit 75): a discard is never a silent loss.
 //! File names come from a template with amavisd's placeholders; a name ending in `.gz` is
