@@ -706,6 +706,91 @@ fn whitelist_authenticated_sender_only_when_proven() {
     );
 }
 
+/// A key in testing mode (t=y; RFC 6376 3.6.1: such mail is to be treated as unsigned): the
+/// signature verifies, but proves nothing: no authenticated whitelist, no author bank, no
+/// DMARC pass; Authentication-Results says why. The DMARC failure (example.test: p=reject) is
+/// not held against it either.
+#[test]
+fn a_key_in_testing_mode_proves_nothing() {
+    let spamd = common::real_spamd();
+    let f = verifier(&format!(
+        "whitelist_authenticated_sender = [\"example.test\"]\nauthor_policy_banks = {{ \"example.test\" = \"P\" }}\ndmarc_reject = \"reject\"\n[policy.P.headers]\nx_header_line = \"P\"\n[spamd]\nservers = [\"{spamd}\"]\n"
+    ));
+    let gtube = format!(
+        "{}XJS*C4JDBQADN1.NSBN3*2IDNEN*{}\n",
+        String::from_utf8_lossy(MSG),
+        "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+    );
+    let run = |msg: &[u8]| {
+        dry(
+            &f,
+            &["-f", "alice@example.test", "--", "bob@example.org"],
+            msg,
+        )
+    };
+    // The same key under a selector without t=y: proven (the control).
+    let proven = run(&sign_dkimpy(
+        "rsa",
+        "example.test",
+        "rsa.private",
+        "rsa",
+        gtube.as_bytes(),
+    ));
+    assert!(
+        proven.stdout.contains("category CLEAN"),
+        "{}",
+        proven.stdout
+    );
+    assert!(
+        proven.stdout.contains("X-Virus-Scanned: P"),
+        "{}",
+        proven.stdout
+    );
+    for (selector, keyfile, alg) in [
+        ("testing", "rsa.private", "rsa"),
+        ("edtesting", "ed.seed", "ed25519"),
+    ] {
+        let signed = sign_dkimpy(selector, "example.test", keyfile, alg, gtube.as_bytes());
+        assert_eq!(
+            dkimpy_verdicts(&signed),
+            [true],
+            "{selector}: the signature is valid"
+        );
+        let o = run(&signed);
+        let ar = auth_line(&o);
+        assert!(
+            ar.contains(&format!(
+                "dkim=policy (key in testing mode t=y, RFC 6376 3.6.1) header.d=example.test header.s={selector}"
+            )),
+            "{ar}"
+        );
+        assert!(ar.contains("dmarc=fail"), "{ar}");
+        assert!(
+            o.stdout.contains("category SPAM"),
+            "{selector}: {}",
+            o.stdout
+        );
+        assert!(!o.stdout.contains("X-Virus-Scanned: P"), "{}", o.stdout);
+    }
+    // Under dmarc_reject = "reject": unsigned, the same From: is refused (the control); signed
+    // under the testing key, the DMARC failure is not held against it (delivered, no alert).
+    let f = verifier("dmarc_reject = \"reject\"");
+    let args = ["-f", "alice@example.test", "--", "bob@example.org"];
+    let o = f.run(&args, MSG);
+    assert_eq!(o.code, 69, "{}{}", o.stdout, o.stderr);
+    let signed = sign_dkimpy("testing", "example.test", "rsa.private", "rsa", MSG);
+    let o = f.run(&args, &signed);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(f.calls(), 1);
+    let sent = String::from_utf8_lossy(&f.call_msg(0)).into_owned();
+    assert!(!sent.contains("X-Pipescan-Alert"), "{sent}");
+    assert!(
+        sent.contains("dkim=policy (key in testing mode t=y"),
+        "{sent}"
+    );
+    assert!(sent.contains("dmarc=fail"), "{sent}");
+}
+
 #[test]
 fn l_tag_content_after_the_signed_length_is_not_trusted() {
     // dkimpy signs with l= (the body length at signing); the attacker appends a new body part.

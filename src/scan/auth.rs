@@ -178,6 +178,21 @@ impl<'x> Checks<'x> {
         dkim_temp || spf_temp
     }
 
+    /// A valid signature of the author's domain under a key in testing mode: it proves
+    /// nothing (it is not shown to DMARC), but a DMARC failure is not held against the message
+    /// either (a domain testing DKIM under p=reject would otherwise have all its mail refused).
+    /// Only the author domain's key can make one, so a spoofer cannot add one.
+    fn testing_aligned(&self, author: Option<&str>) -> bool {
+        let Some(author) = author else {
+            return false;
+        };
+        self.dkim
+            .iter()
+            .flatten()
+            .zip(&self.weak)
+            .any(|(o, w)| w.as_deref() == Some(TESTING) && aligned_pass(o, author))
+    }
+
     fn report(
         &self,
         hostname: &str,
@@ -219,7 +234,9 @@ impl<'x> Checks<'x> {
             .as_ref()
             .is_some_and(|d| author_domain.is_some() && d.result() == DmarcResult::Pass);
         let dmarc_failed = self.dmarc.as_ref().and_then(|d| {
-            let failed = matches!(d.result(), DmarcResult::Fail(_)) && !self.uncertain();
+            let failed = matches!(d.result(), DmarcResult::Fail(_))
+                && !self.uncertain()
+                && !self.testing_aligned(author_domain.as_deref());
             match d.policy() {
                 Policy::Reject if failed => Some(DmarcPolicy::Reject),
                 Policy::Quarantine if failed => Some(DmarcPolicy::Quarantine),
@@ -449,29 +466,46 @@ fn aligned_pass(o: &DkimOutput, author: &str) -> bool {
         && (author == d || author.ends_with(&format!(".{d}")))
 }
 
-/// Why a valid signature proves nothing (RFC 8301: rsa-sha1, RSA keys below 1024 bits), if
-/// it does not. The key is asked for again (mail-auth does not say how long it was); an
-/// answer that does not come in time makes the signature count for nothing.
+/// Why a valid signature proves nothing, if it does not: rsa-sha1 and RSA keys below 1024 bits
+/// (RFC 8301), a key in testing mode (`t=y`: RFC 6376 §3.6.1, such mail is to be treated as
+/// unsigned). The key is asked for again through the same resolver (mail-auth tells neither
+/// the key's length nor its flags); an answer that does not come in time makes the signature
+/// count for nothing.
 fn weakness(dns: &Dns, o: &DkimOutput) -> Option<String> {
     let sig = o.signature()?;
     if *o.result() != DkimResult::Pass {
         return None;
     }
-    match sig.a {
-        Algorithm::RsaSha1 => return Some("rsa-sha1 is not accepted, RFC 8301".into()),
-        Algorithm::Ed25519Sha256 => return None,
-        Algorithm::RsaSha256 => {}
+    if sig.a == Algorithm::RsaSha1 {
+        return Some("rsa-sha1 is not accepted, RFC 8301".into());
     }
     let name = format!("{}._domainkey.{}.", sig.s, sig.d.trim_end_matches('.'));
     let txt = match dns.run(dns.authenticator().txt_raw_lookup(name.as_str())) {
         Some(Ok(t)) => t,
-        _ => return Some("key length not confirmed: DNS".into()),
+        _ => return Some("key not confirmed: DNS".into()),
     };
+    if testing_mode(&txt) {
+        return Some(TESTING.into());
+    }
+    if sig.a == Algorithm::Ed25519Sha256 {
+        return None;
+    }
     match rsa_bits(&txt) {
         Some(bits) if bits >= MIN_RSA_BITS => None,
         Some(bits) => Some(format!("RSA key of {bits} bits, below {MIN_RSA_BITS}")),
         None => Some("key length not confirmed: unreadable key".into()),
     }
+}
+
+/// Why a signature under a key in testing mode counts for nothing.
+const TESTING: &str = "key in testing mode t=y, RFC 6376 3.6.1";
+
+/// A DKIM key record whose `t=` flags (colon-separated) include `y`.
+fn testing_mode(record: &[u8]) -> bool {
+    tags(record)
+        .iter()
+        .find(|(k, _)| k == "t")
+        .is_some_and(|(_, v)| v.split(':').any(|f| f.eq_ignore_ascii_case("y")))
 }
 
 /// RFC 8301 §3.2: verifiers must not accept shorter RSA keys.
@@ -711,6 +745,25 @@ fn base64_6(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testing_mode_is_the_y_flag_of_t() {
+        for yes in [
+            "v=DKIM1; t=y; p=AB",
+            "t = s : Y ;p=AB",
+            "v=DKIM1;k=rsa;t=s:y",
+        ] {
+            assert!(testing_mode(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "v=DKIM1; p=AB",
+            "v=DKIM1; t=s; p=AB",
+            "v=DKIM1; t=; p=yy",
+            "n=t=y; p=A",
+        ] {
+            assert!(!testing_mode(no.as_bytes()), "{no}");
+        }
+    }
 
     #[test]
     fn the_dns_budget_never_runs_past_the_deadline() {
