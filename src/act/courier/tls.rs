@@ -160,11 +160,31 @@ fn config(level: TlsLevel, ca_file: &Path) -> Result<Arc<ClientConfig>, String> 
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
             .with_no_client_auth(),
-        _ => builder
-            .with_root_certificates(roots(ca_file)?)
-            .with_no_client_auth(),
+        _ => return verifying(builder, ca_file),
     };
     Ok(Arc::new(config))
+}
+
+/// The `verify` configuration for `ca_file`, built once per process: a run may hand several
+/// copies, DSNs and notices to a TLS relay, and each would otherwise parse the whole system
+/// bundle (some 140 certificates) again. Another file (a bank's own) is parsed each time.
+fn verifying(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+    ca_file: &Path,
+) -> Result<Arc<ClientConfig>, String> {
+    static BUILT: std::sync::OnceLock<(PathBuf, Result<Arc<ClientConfig>, String>)> =
+        std::sync::OnceLock::new();
+    let build = || {
+        roots(ca_file).map(|r| Arc::new(builder.with_root_certificates(r).with_no_client_auth()))
+    };
+    match BUILT.get() {
+        Some((path, built)) if path == ca_file => built.clone(),
+        Some(_) => build(),
+        None => BUILT
+            .get_or_init(|| (ca_file.to_path_buf(), build()))
+            .1
+            .clone(),
+    }
 }
 
 /// The trust anchors of a PEM file (the system's /etc/ssl/certs/ca-certificates.crt by
